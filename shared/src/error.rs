@@ -1,0 +1,141 @@
+//! API error codes and the one JSON error body every Tollgate service returns.
+
+use serde::{Deserialize, Serialize};
+
+/// Every error code the HTTP API can return, in `snake_case` on the wire.
+///
+/// One enum for the origin, the edge and the bridge, so a client sees the same code for the same
+/// failure whichever hop refused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidInput,
+    EmailTaken,
+    InvalidCredentials,
+    RateLimited,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    TokenMissing,
+    TokenMalformed,
+    TokenSignature,
+    TokenExpired,
+    TokenClaims,
+    TokenRevoked,
+    TokenVersion,
+    UserUnknown,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire form, e.g. `token_revoked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidInput => "invalid_input",
+            Self::EmailTaken => "email_taken",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::RateLimited => "rate_limited",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::TokenMissing => "token_missing",
+            Self::TokenMalformed => "token_malformed",
+            Self::TokenSignature => "token_signature",
+            Self::TokenExpired => "token_expired",
+            Self::TokenClaims => "token_claims",
+            Self::TokenRevoked => "token_revoked",
+            Self::TokenVersion => "token_version",
+            Self::UserUnknown => "user_unknown",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidInput => 422,
+            Self::EmailTaken => 409,
+            Self::InvalidCredentials
+            | Self::InvalidRefreshToken
+            | Self::RefreshTokenReused
+            | Self::TokenMissing
+            | Self::TokenMalformed
+            | Self::TokenSignature
+            | Self::TokenExpired
+            | Self::TokenClaims
+            | Self::TokenRevoked
+            | Self::TokenVersion
+            | Self::UserUnknown => 401,
+            Self::RateLimited => 429,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::PayloadTooLarge => 413,
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    /// Whether a 401 with this code must carry `WWW-Authenticate: Bearer error="invalid_token"`.
+    pub fn is_bearer_rejection(self) -> bool {
+        matches!(
+            self,
+            Self::TokenMissing
+                | Self::TokenMalformed
+                | Self::TokenSignature
+                | Self::TokenExpired
+                | Self::TokenClaims
+                | Self::TokenRevoked
+                | Self::TokenVersion
+                | Self::UserUnknown
+        )
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The documented error body: `{"error":{"code":"…","message":"…"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+
+    /// The body as JSON text; infallible because every field is a plain string.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"error":{"code":"internal","message":"internal error"}}"#.to_owned()
+        })
+    }
+}
+
+/// The `WWW-Authenticate` value sent with every bearer-token rejection (RFC 6750 §3).
+pub const WWW_AUTHENTICATE_INVALID_TOKEN: &str = r#"Bearer error="invalid_token""#;

@@ -1,0 +1,28 @@
+//! Tollgate's pure core, shared by the origin (native) and the edge Worker (wasm32).
+//!
+//! Everything both sides must agree on lives here exactly once, so the edge can never drift from
+//! the origin: the access-token claims, JWT signing and verification with algorithms pinned per
+//! key, the Redis key schema, the validation decision, the API error codes and the Upstash REST
+//! wire types. No I/O, no async runtime and no clock: callers pass `now` in.
+//!
+//! # Layout
+//! - [`claims`]: the access-token claim set.
+//! - [`jwt`]: compact JWS parsing, verification (EdDSA, HS256) and signing; key sets and JWKS.
+//! - [`keys`]: the Redis key schema, one function per key.
+//! - [`records`]: the JSON stored under those keys.
+//! - [`decision`]: the five-layer validation decision from claims plus one Redis lookup.
+//! - [`error`]: the API error codes and the JSON error body.
+//! - [`upstash`]: Upstash REST request/response types and the validation pipeline.
+
+pub mod claims;
+pub mod decision;
+pub mod error;
+pub mod jwt;
+pub mod keys;
+pub mod records;
+pub mod upstash;
+
+pub use claims::AccessClaims;
+pub use decision::{decide, Identity, Rejection};
+pub use error::{ErrorBody, ErrorCode};
+pub use keys::KeySchema;
