@@ -148,10 +148,22 @@ mod tests {
         let c = claims();
         assert_eq!(decide(&c, None, Some(3)), Err(Rejection::Revoked));
         assert_eq!(decide(&c, Some("{junk"), Some(3)), Err(Rejection::Revoked));
-        assert_eq!(decide(&c, Some(&record("u2", "s1", 3)), Some(3)), Err(Rejection::Revoked));
-        assert_eq!(decide(&c, Some(&record("u1", "s2", 3)), Some(3)), Err(Rejection::Revoked));
-        assert_eq!(decide(&c, Some(&record("u1", "s1", 3)), None), Err(Rejection::UserUnknown));
-        assert_eq!(decide(&c, Some(&record("u1", "s1", 3)), Some(4)), Err(Rejection::Version));
+        assert_eq!(
+            decide(&c, Some(&record("u2", "s1", 3)), Some(3)),
+            Err(Rejection::Revoked)
+        );
+        assert_eq!(
+            decide(&c, Some(&record("u1", "s2", 3)), Some(3)),
+            Err(Rejection::Revoked)
+        );
+        assert_eq!(
+            decide(&c, Some(&record("u1", "s1", 3)), None),
+            Err(Rejection::UserUnknown)
+        );
+        assert_eq!(
+            decide(&c, Some(&record("u1", "s1", 3)), Some(4)),
+            Err(Rejection::Version)
+        );
     }
 
     #[test]

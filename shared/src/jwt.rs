@@ -179,13 +179,22 @@ impl KeySet {
     pub fn extend_from_jwks(&mut self, jwks: &Jwks) -> Result<(), KeyError> {
         for jwk in &jwks.keys {
             if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
-                return Err(KeyError::Jwks(format!("key {} is not OKP/Ed25519", jwk.kid)));
+                return Err(KeyError::Jwks(format!(
+                    "key {} is not OKP/Ed25519",
+                    jwk.kid
+                )));
             }
             if jwk.alg.as_deref().is_some_and(|a| a != "EdDSA") {
-                return Err(KeyError::Jwks(format!("key {} has alg other than EdDSA", jwk.kid)));
+                return Err(KeyError::Jwks(format!(
+                    "key {} has alg other than EdDSA",
+                    jwk.kid
+                )));
             }
             if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
-                return Err(KeyError::Jwks(format!("key {} is not a signing key", jwk.kid)));
+                return Err(KeyError::Jwks(format!(
+                    "key {} is not a signing key",
+                    jwk.kid
+                )));
             }
             let bytes = URL_SAFE_NO_PAD
                 .decode(&jwk.x)
@@ -448,7 +457,10 @@ mod tests {
         let key = ed_key("k");
         let set = set_of(&[&key]);
         let t = key.sign(&claims(100));
-        assert_eq!(verify(&t, &set, &validation(), 1000), Err(Rejection::Expired));
+        assert_eq!(
+            verify(&t, &set, &validation(), 1000),
+            Err(Rejection::Expired)
+        );
         assert_eq!(verify(&t, &set, &validation(), 94), Err(Rejection::Claims));
         assert!(verify(&t, &set, &validation(), 95).is_ok());
     }
@@ -463,6 +475,9 @@ mod tests {
         let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&evil).expect("json"));
         let parts: Vec<&str> = t.split('.').collect();
         let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
-        assert_eq!(verify(&forged, &set, &validation(), 100), Err(Rejection::Signature));
+        assert_eq!(
+            verify(&forged, &set, &validation(), 100),
+            Err(Rejection::Signature)
+        );
     }
 }

@@ -1,0 +1,169 @@
+//! Building and running the service: `router()` for tests and `Application` for `serve`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::response::IntoResponse;
+use axum::Router;
+use tokio::net::TcpListener;
+use tollgate_shared::jwt::Validation;
+use tollgate_shared::{ErrorCode, KeySchema};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::cache::Cache;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::keyring::Keyring;
+use crate::password::PasswordHasher;
+use crate::state::{App, AppState};
+
+/// Largest request body accepted; every JSON body we take is far smaller.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Clock skew tolerated for `iat`/`nbf` in the future.
+const LEEWAY_SECS: i64 = 30;
+
+/// All routes with their middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::routes::users::router())
+        .merge(crate::routes::sessions::router())
+        .merge(crate::routes::meta::router())
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::Client(ErrorCode::MethodNotAllowed, "method not allowed".into())
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(
+            // The span has the method and path only: never the query, headers or body, where
+            // tokens live.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+/// Connects every dependency and builds the state (without binding a socket).
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    let db = Db::connect(&settings.database_url).await?;
+    db.migrate().await?;
+    let cache = connect_cache(&settings).await?;
+    let keys = Keyring::load(&settings.keys_file, settings.jwt_secret.clone(), true)?;
+    let validation = Validation {
+        issuer: settings.issuer.clone(),
+        audience: settings.audience.clone(),
+        leeway: LEEWAY_SECS,
+    };
+    Ok(AppState(Arc::new(App {
+        db,
+        cache,
+        keys,
+        validation,
+        hasher: PasswordHasher::new()?,
+        settings,
+    })))
+}
+
+/// Redis may still be starting next to us: retry for a few seconds before giving up.
+async fn connect_cache(settings: &Settings) -> anyhow::Result<Cache> {
+    let keys = KeySchema::new(settings.redis_prefix.clone());
+    let mut attempt = 0;
+    loop {
+        match Cache::connect(
+            &settings.redis_url.0,
+            keys.clone(),
+            settings.redis_timeout,
+            settings.refresh_ttl,
+        )
+        .await
+        {
+            Ok(cache) => return Ok(cache),
+            Err(e) if attempt < 10 => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "Redis not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("Failed to connect to Redis at {:?}", settings.redis_url)
+                })
+            }
+        }
+    }
+}
+
+/// A bound, ready-to-run origin.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects, migrates and binds `settings.bind` (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let bind = settings.bind;
+        let state = build_state(settings).await?;
+        let listener = TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("Failed to bind {bind}"))?;
+        Ok(Self { listener, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, running the periodic cleanup alongside.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let cleanup = tokio::spawn(crate::cleanup::periodic(self.state.clone()));
+        let app = router(self.state);
+        let result = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server error");
+        cleanup.abort();
+        result
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}

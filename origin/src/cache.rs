@@ -1,0 +1,433 @@
+//! The Redis side: jti records, the per-user token index, version keys, refresh-status mirror,
+//! rate limits and stats. Key names come from [`tollgate_shared::KeySchema`], never from here.
+//!
+//! Every multi-key change is one Lua script, so Redis never holds half a login or half a
+//! logout, and every call has a deadline: past it the caller fails closed with 503.
+//! Scripts that walk a user's tokens touch only that user's keys: cost is linear in the user's
+//! devices, never in all users, and nothing uses `KEYS`.
+
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands as _, Script};
+use tollgate_shared::records::{JtiRecord, RefreshStatus};
+use tollgate_shared::KeySchema;
+
+/// A Redis call that failed or missed its deadline.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("redis call `{0}` timed out")]
+    Timeout(&'static str),
+    #[error("redis call `{0}` failed: {1}")]
+    Redis(&'static str, #[source] redis::RedisError),
+}
+
+/// Outcome of writing a freshly minted access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issue {
+    Written,
+    /// The device session was revoked meanwhile: the token must not be handed out.
+    SessionRevoked,
+    /// The user's version moved on meanwhile (logout-all raced us): mint again.
+    StaleVersion,
+}
+
+/// The values a protected request needs, read in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub jti_record: Option<String>,
+    pub user_version: Option<String>,
+}
+
+/// What to write when a token is issued.
+#[derive(Debug)]
+pub struct NewToken<'a> {
+    pub user_id: &'a str,
+    pub jti: &'a str,
+    pub exp: i64,
+    pub now: i64,
+    pub record: &'a JtiRecord,
+    pub version: u64,
+    /// The access token this one replaces (refresh rotation), deleted in the same step.
+    pub replaces_jti: Option<&'a str>,
+}
+
+/// Redis stats for token-stats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStats {
+    pub total_jtis: u64,
+    pub total_refresh_tokens: u64,
+    pub memory_usage: String,
+}
+
+static ISSUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS: jti, user index, refresh status, user version, replaced jti
+-- ARGV: record, access ttl, jti, exp, now, refresh status, refresh ttl, version, replaced jti
+local st = redis.call('GET', KEYS[3])
+if st then
+  local ok, s = pcall(cjson.decode, st)
+  if ok and type(s) == 'table' and s.isRevoked == true then return 0 end
+end
+local cur = tonumber(redis.call('GET', KEYS[4]))
+local v = tonumber(ARGV[8])
+if cur and cur > v then return -1 end
+redis.call('SET', KEYS[4], ARGV[8], 'EX', ARGV[7])
+if ARGV[9] ~= '' then
+  redis.call('DEL', KEYS[5])
+  redis.call('ZREM', KEYS[2], ARGV[9])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('EXPIREAT', KEYS[2], newest[2])
+redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[7])
+return 1
+"#,
+    )
+});
+
+static KILL_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS: user index, refresh status
+-- ARGV: jti key prefix, token id, revoked status, refresh ttl
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+local killed = 0
+for _, jti in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local raw = redis.call('GET', ARGV[1] .. jti)
+  if not raw then
+    redis.call('ZREM', KEYS[1], jti)
+  else
+    local ok, rec = pcall(cjson.decode, raw)
+    if ok and type(rec) == 'table' and rec.tokenId == ARGV[2] then
+      redis.call('DEL', ARGV[1] .. jti)
+      redis.call('ZREM', KEYS[1], jti)
+      killed = killed + 1
+    end
+  end
+end
+return killed
+"#,
+    )
+});
+
+static LOGOUT_ALL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS: user index, user version
+-- ARGV: jti key prefix, new version, refresh ttl, refresh key prefix, revoked status, token ids...
+local cur = tonumber(redis.call('GET', KEYS[2]))
+if not cur or cur < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+end
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, jti in ipairs(members) do redis.call('DEL', ARGV[1] .. jti) end
+redis.call('DEL', KEYS[1])
+for i = 6, #ARGV do redis.call('SET', ARGV[4] .. ARGV[i], ARGV[5], 'EX', ARGV[3]) end
+return #members
+"#,
+    )
+});
+
+static RATE_LIMIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}
+"#,
+    )
+});
+
+/// The origin's Redis handle; cheap to clone (one multiplexed, self-reconnecting connection).
+#[derive(Clone)]
+pub struct Cache {
+    conn: ConnectionManager,
+    keys: KeySchema,
+    timeout: Duration,
+    refresh_ttl: u64,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// Connects; the connection re-establishes itself after Redis restarts.
+    pub async fn connect(
+        url: &str,
+        keys: KeySchema,
+        timeout: Duration,
+        refresh_ttl: u64,
+    ) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(|e| CacheError::Redis("open", e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout)
+            .set_number_of_retries(2)
+            .set_max_delay(500);
+        let conn = tokio::time::timeout(
+            timeout * 3,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| CacheError::Timeout("connect"))?
+        .map_err(|e| CacheError::Redis("connect", e))?;
+        Ok(Self {
+            conn,
+            keys,
+            timeout,
+            refresh_ttl,
+        })
+    }
+
+    pub fn keys(&self) -> &KeySchema {
+        &self.keys
+    }
+
+    /// Runs one Redis call under the deadline.
+    async fn run<T>(
+        &self,
+        what: &'static str,
+        fut: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, CacheError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                tracing::debug!(call = what, error = %e, "redis call failed");
+                Err(CacheError::Redis(what, e))
+            }
+            Err(_) => Err(CacheError::Timeout(what)),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        let mut c = self.conn.clone();
+        self.run("PING", async move {
+            redis::cmd("PING").query_async::<String>(&mut c).await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The one round trip a protected request costs: `MGET token:jti:{jti} user:ver:{user}`.
+    pub async fn lookup(&self, jti: &str, user_id: &str) -> Result<Lookup, CacheError> {
+        let mut c = self.conn.clone();
+        let keys = [self.keys.jti(jti), self.keys.user_version(user_id)];
+        let [jti_record, user_version]: [Option<String>; 2] = self
+            .run("MGET", async move {
+                let v: Vec<Option<String>> = c.mget(&keys).await?;
+                // A reply of the wrong arity reads as "no record": fail closed.
+                Ok(<[Option<String>; 2]>::try_from(v).unwrap_or_default())
+            })
+            .await?;
+        Ok(Lookup {
+            jti_record,
+            user_version,
+        })
+    }
+
+    /// Writes the user's version if it is missing (after a flush or eviction): the database's
+    /// value wins only where Redis has none, so it can never roll a logout-all back.
+    pub async fn seed_version(&self, user_id: &str, version: u64) -> Result<(), CacheError> {
+        let mut c = self.conn.clone();
+        let key = self.keys.user_version(user_id);
+        let ttl = self.refresh_ttl;
+        self.run("SET NX", async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(version)
+                .arg("EX")
+                .arg(ttl)
+                .arg("NX")
+                .query_async::<Option<String>>(&mut c)
+                .await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn jti_record(&self, jti: &str) -> Result<Option<String>, CacheError> {
+        let mut c = self.conn.clone();
+        let key = self.keys.jti(jti);
+        self.run("GET", async move { c.get(key).await }).await
+    }
+
+    /// Which of these jtis still have records (one `MGET`), in order.
+    pub async fn live_jtis(&self, jtis: &[&str]) -> Result<Vec<Option<String>>, CacheError> {
+        if jtis.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.conn.clone();
+        let keys: Vec<String> = jtis.iter().map(|j| self.keys.jti(j)).collect();
+        self.run("MGET", async move { c.mget(keys).await }).await
+    }
+
+    /// Writes a new access token's record, its index entry, the version key and the refresh
+    /// mirror in one atomic step, refusing if the session was revoked or the version moved.
+    pub async fn issue(&self, t: &NewToken<'_>, access_ttl: u64) -> Result<Issue, CacheError> {
+        let mut c = self.conn.clone();
+        let status = refresh_status(t.user_id, false, t.now);
+        let record = serde_json::to_string(t.record).unwrap_or_default();
+        let replaced = t.replaces_jti.unwrap_or("");
+        let mut inv = ISSUE.prepare_invoke();
+        inv.key(self.keys.jti(t.jti))
+            .key(self.keys.user_tokens(t.user_id))
+            .key(self.keys.refresh(&t.record.token_id))
+            .key(self.keys.user_version(t.user_id))
+            .key(self.keys.jti(replaced))
+            .arg(record)
+            .arg(access_ttl)
+            .arg(t.jti)
+            .arg(t.exp)
+            .arg(t.now)
+            .arg(status)
+            .arg(self.refresh_ttl)
+            .arg(t.version)
+            .arg(replaced);
+        let r: i64 = self
+            .run(
+                "EVALSHA issue",
+                async move { inv.invoke_async(&mut c).await },
+            )
+            .await?;
+        Ok(match r {
+            1 => Issue::Written,
+            0 => Issue::SessionRevoked,
+            _ => Issue::StaleVersion,
+        })
+    }
+
+    /// Kills every access token of one device session and marks its refresh token revoked.
+    pub async fn kill_session(
+        &self,
+        user_id: &str,
+        token_id: &str,
+        now: i64,
+    ) -> Result<u64, CacheError> {
+        let mut c = self.conn.clone();
+        let mut inv = KILL_SESSION.prepare_invoke();
+        inv.key(self.keys.user_tokens(user_id))
+            .key(self.keys.refresh(token_id))
+            .arg(self.keys.jti(""))
+            .arg(token_id)
+            .arg(refresh_status(user_id, true, now))
+            .arg(self.refresh_ttl);
+        self.run("EVALSHA kill_session", async move {
+            inv.invoke_async(&mut c).await
+        })
+        .await
+    }
+
+    /// Kills every access token of the user, sets their new version and marks the given
+    /// sessions' refresh tokens revoked, atomically.
+    pub async fn logout_all(
+        &self,
+        user_id: &str,
+        new_version: u64,
+        token_ids: &[String],
+        now: i64,
+    ) -> Result<u64, CacheError> {
+        let mut c = self.conn.clone();
+        let mut inv = LOGOUT_ALL.prepare_invoke();
+        inv.key(self.keys.user_tokens(user_id))
+            .key(self.keys.user_version(user_id))
+            .arg(self.keys.jti(""))
+            .arg(new_version)
+            .arg(self.refresh_ttl)
+            .arg(self.keys.refresh(""))
+            .arg(refresh_status(user_id, true, now));
+        for id in token_ids {
+            inv.arg(id);
+        }
+        self.run("EVALSHA logout_all", async move {
+            inv.invoke_async(&mut c).await
+        })
+        .await
+    }
+
+    /// Counts one attempt in a fixed window; returns the count so far and seconds left.
+    pub async fn hit(
+        &self,
+        scope: &str,
+        subject: &str,
+        window: u64,
+    ) -> Result<(u64, u64), CacheError> {
+        let mut c = self.conn.clone();
+        let mut inv = RATE_LIMIT.prepare_invoke();
+        inv.key(self.keys.rate_limit(scope, subject)).arg(window);
+        self.run("EVALSHA rate_limit", async move {
+            inv.invoke_async(&mut c).await
+        })
+        .await
+    }
+
+    /// Counts jti records and refresh mirrors with `SCAN` (never `KEYS`) and reads `INFO memory`.
+    pub async fn stats(&self) -> Result<CacheStats, CacheError> {
+        let total_jtis = self.count(self.keys.jti_pattern()).await?;
+        let total_refresh_tokens = self.count(self.keys.refresh_pattern()).await?;
+        let mut c = self.conn.clone();
+        let info: String = self
+            .run("INFO memory", async move {
+                redis::cmd("INFO").arg("memory").query_async(&mut c).await
+            })
+            .await?;
+        let memory_usage = info
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory_human:"))
+            .unwrap_or("unknown")
+            .trim()
+            .to_owned();
+        Ok(CacheStats {
+            total_jtis,
+            total_refresh_tokens,
+            memory_usage,
+        })
+    }
+
+    async fn count(&self, pattern: String) -> Result<u64, CacheError> {
+        let mut cursor: u64 = 0;
+        let mut total = 0u64;
+        loop {
+            let mut c = self.conn.clone();
+            let p = pattern.clone();
+            let (next, batch): (u64, Vec<String>) = self
+                .run("SCAN", async move {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(p)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            total += batch.len() as u64;
+            if next == 0 {
+                return Ok(total);
+            }
+            cursor = next;
+        }
+    }
+}
+
+fn refresh_status(user_id: &str, revoked: bool, now: i64) -> String {
+    serde_json::to_string(&RefreshStatus {
+        user_id: user_id.to_owned(),
+        is_revoked: revoked,
+        updated_at: crate::domain::rfc3339(now),
+    })
+    .unwrap_or_default()
+}

@@ -1,0 +1,263 @@
+//! Typed configuration, read once from the environment (and `.env`) at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tollgate_shared::jwt::HmacSecret;
+
+/// Why the configuration was refused; always names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the origin can be configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `BIND_ADDR`: where `serve` listens (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// `DATABASE_URL`: `sqlite://…` (default: `sqlite://tollgate.db?mode=rwc`) or `postgres://…`.
+    pub database_url: String,
+    /// `REDIS_URL`, else built from the seed's `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`.
+    pub redis_url: RedisUrl,
+    /// `REDIS_KEY_PREFIX`: prepended to every key, so deployments and test runs can share a Redis.
+    pub redis_prefix: String,
+    /// `REDIS_TIMEOUT_MS`: per-call deadline; past it the request fails closed with 503.
+    pub redis_timeout: Duration,
+    /// `JWT_SECRET`: the seed's HS256 secret. When set, tokens are signed with it (HS256);
+    /// Ed25519 keys from the key file still verify.
+    pub jwt_secret: Option<HmacSecret>,
+    /// `KEYS_FILE`: the Ed25519 key set (created on first `serve` or by `keys generate`).
+    pub keys_file: PathBuf,
+    /// `JWT_ISSUER` / `JWT_AUDIENCE`: the `iss` and `aud` every token carries and must match.
+    pub issuer: String,
+    pub audience: String,
+    /// `ACCESS_TOKEN_TTL_SECS`: access-token lifetime, and the TTL of its jti record.
+    pub access_ttl: u64,
+    /// `REFRESH_TOKEN_TTL_SECS`: device-session lifetime, extended by each refresh.
+    pub refresh_ttl: u64,
+    /// `REFRESH_GRACE_SECS`: how long a rotated-away refresh secret may still be replayed once.
+    pub refresh_grace: u64,
+    /// `ADMIN_EMAILS`: comma-separated; these accounts get the admin role when they register.
+    pub admin_emails: Vec<String>,
+    /// `LOGIN_RATE_LIMIT_PER_IP` / `LOGIN_RATE_LIMIT_PER_EMAIL` attempts per
+    /// `LOGIN_RATE_WINDOW_SECS`.
+    pub login_limit_per_ip: u64,
+    pub login_limit_per_email: u64,
+    pub login_window: u64,
+    /// `TRUST_FORWARDED_FOR`: take the client IP from the last `X-Forwarded-For` hop (set it only
+    /// behind the edge or another proxy that overwrites that header).
+    pub trust_forwarded_for: bool,
+    /// `CLEANUP_INTERVAL_SECS` (0 disables the background run) and `CLEANUP_RETENTION_SECS`
+    /// (how long expired/revoked sessions are kept for audit before deletion).
+    pub cleanup_interval: u64,
+    pub cleanup_retention: u64,
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+}
+
+/// A Redis URL; its `Debug` hides the password.
+#[derive(Clone)]
+pub struct RedisUrl(pub String);
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.split_once('@') {
+            Some((scheme_user, host)) => {
+                let scheme = scheme_user.split("://").next().unwrap_or("redis");
+                write!(f, "RedisUrl({scheme}://<redacted>@{host})")
+            }
+            None => write!(f, "RedisUrl({})", self.0),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`, so tests can supply a map.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&get);
+        let redis_url = match env.string("REDIS_URL") {
+            Some(url) => url,
+            None => {
+                let host = env
+                    .string("REDIS_HOST")
+                    .unwrap_or_else(|| "127.0.0.1".into());
+                let port: u16 = env.parse("REDIS_PORT", 6379)?;
+                match env.string("REDIS_PASSWORD") {
+                    Some(pw) => format!("redis://:{pw}@{host}:{port}"),
+                    None => format!("redis://{host}:{port}"),
+                }
+            }
+        };
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(ConfigError {
+                var: "REDIS_URL",
+                reason: "must start with redis:// or rediss://".into(),
+            });
+        }
+        let database_url = env
+            .string("DATABASE_URL")
+            .unwrap_or_else(|| "sqlite://tollgate.db?mode=rwc".into());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(ConfigError {
+                var: "DATABASE_URL",
+                reason: "must be a sqlite: or postgres:// URL".into(),
+            });
+        }
+        let jwt_secret = match env.string("JWT_SECRET") {
+            Some(s) => Some(HmacSecret::new(s.into_bytes()).map_err(|e| ConfigError {
+                var: "JWT_SECRET",
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let log_format = match env.string("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => {
+                return Err(ConfigError {
+                    var: "LOG_FORMAT",
+                    reason: "must be text or json".into(),
+                })
+            }
+        };
+        let settings = Self {
+            bind: env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            database_url,
+            redis_url: RedisUrl(redis_url),
+            redis_prefix: env.string("REDIS_KEY_PREFIX").unwrap_or_default(),
+            redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 1000)?),
+            jwt_secret,
+            keys_file: env
+                .string("KEYS_FILE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("tollgate-keys.json")),
+            issuer: env
+                .string("JWT_ISSUER")
+                .unwrap_or_else(|| "tollgate".into()),
+            audience: env
+                .string("JWT_AUDIENCE")
+                .unwrap_or_else(|| "tollgate-api".into()),
+            access_ttl: env.positive("ACCESS_TOKEN_TTL_SECS", 900)?,
+            refresh_ttl: env.positive("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            refresh_grace: env.parse("REFRESH_GRACE_SECS", 10)?,
+            admin_emails: env
+                .string("ADMIN_EMAILS")
+                .map(|s| {
+                    s.split(',')
+                        .map(crate::domain::normalize_email)
+                        .filter(|e| !e.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            login_limit_per_ip: env.positive("LOGIN_RATE_LIMIT_PER_IP", 30)?,
+            login_limit_per_email: env.positive("LOGIN_RATE_LIMIT_PER_EMAIL", 10)?,
+            login_window: env.positive("LOGIN_RATE_WINDOW_SECS", 60)?,
+            trust_forwarded_for: env.parse("TRUST_FORWARDED_FOR", false)?,
+            cleanup_interval: env.parse("CLEANUP_INTERVAL_SECS", 3600)?,
+            cleanup_retention: env.parse("CLEANUP_RETENTION_SECS", 7 * 24 * 3600)?,
+            log_format,
+        };
+        if settings.refresh_ttl <= settings.access_ttl {
+            return Err(ConfigError {
+                var: "REFRESH_TOKEN_TTL_SECS",
+                reason: "must be longer than ACCESS_TOKEN_TTL_SECS".into(),
+            });
+        }
+        Ok(settings)
+    }
+}
+
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    /// The variable's value; empty counts as unset.
+    fn string(&self, var: &str) -> Option<String> {
+        (self.0)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.string(var) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError {
+                var,
+                reason: format!("{e}"),
+            }),
+        }
+    }
+
+    fn positive(&self, var: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.parse(var, default)? {
+            0 => Err(ConfigError {
+                var,
+                reason: "must be greater than 0".into(),
+            }),
+            n => Ok(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = load(&[]).expect("defaults load");
+        assert_eq!(s.access_ttl, 900);
+        assert_eq!(s.refresh_grace, 10);
+        assert_eq!(s.redis_url.0, "redis://127.0.0.1:6379");
+        assert!(s.database_url.starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn seed_redis_variables_build_the_url_and_debug_hides_the_password() {
+        let s = load(&[
+            ("REDIS_HOST", "cache"),
+            ("REDIS_PORT", "6380"),
+            ("REDIS_PASSWORD", "hunter2"),
+        ])
+        .expect("loads");
+        assert_eq!(s.redis_url.0, "redis://:hunter2@cache:6380");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = load(&[("ACCESS_TOKEN_TTL_SECS", "soon")]).expect_err("refused");
+        assert_eq!(err.var, "ACCESS_TOKEN_TTL_SECS");
+        let err = load(&[("JWT_SECRET", "short")]).expect_err("refused");
+        assert_eq!(err.var, "JWT_SECRET");
+        assert!(!err.to_string().contains("short"));
+        let err = load(&[("REDIS_PORT", "70000")]).expect_err("refused");
+        assert_eq!(err.var, "REDIS_PORT");
+    }
+}

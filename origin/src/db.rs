@@ -1,0 +1,426 @@
+//! The SQL store: users and device sessions, on SQLite (embedded default) or PostgreSQL.
+//!
+//! One implementation over sqlx's `Any` driver rather than a trait with two copies: the schema
+//! is portable (TEXT ids, BIGINT unix seconds, no booleans) and every statement is plain SQL
+//! both engines run, with `$n` placeholders numbered in order of first use (which SQLite binds
+//! by number too). Statements that read then write run as a single `UPDATE … RETURNING`, or a
+//! transaction that writes first, so SQLite's writer lock is taken up front.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor as _, Row as _};
+
+/// Which engine the pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database handle; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub token_version: i64,
+    pub role: String,
+}
+
+/// A device session as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub token_id: String,
+    pub user_id: String,
+    pub current_hash: String,
+    pub previous_hash: Option<String>,
+    pub rotated_at: Option<i64>,
+    pub current_jti: String,
+    pub device_name: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A user to create at registration.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub email_normalized: &'a str,
+    pub name: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub role: &'a str,
+    pub now: i64,
+}
+
+/// A session to create at login.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub token_id: &'a str,
+    pub user_id: &'a str,
+    pub refresh_hash: &'a str,
+    pub jti: &'a str,
+    pub device_name: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// A successful rotation's new state.
+#[derive(Debug, Clone)]
+pub struct Rotation<'a> {
+    pub token_id: &'a str,
+    /// The `current_hash` the caller read; the update applies only if it is still current.
+    pub observed_hash: &'a str,
+    pub new_hash: &'a str,
+    pub new_jti: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// Counts for token-stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCounts {
+    pub total: i64,
+    pub active: i64,
+    pub revoked: i64,
+}
+
+/// Outcome of inserting a user.
+#[derive(Debug)]
+pub enum CreateUser {
+    Created,
+    EmailTaken,
+}
+
+const SESSION_COLUMNS: &str = "s.token_id, s.user_id, s.current_hash, s.previous_hash, \
+     s.rotated_at, s.current_jti, s.device_name, s.ip, s.user_agent, s.created_at, \
+     s.last_seen_at, s.expires_at, s.revoked_at";
+
+impl Db {
+    /// Connects and, for SQLite, turns on WAL so readers never wait for the writer.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(5));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(url)
+            .await
+            .with_context(|| format!("Failed to connect to the {backend:?} database"))?;
+        if backend == Backend::Sqlite {
+            pool.execute("PRAGMA journal_mode = WAL")
+                .await
+                .context("Failed to enable SQLite WAL mode")?;
+        }
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .context("Failed to run database migrations")
+    }
+
+    /// `SELECT 1`, for readiness.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn create_user(&self, u: &NewUser<'_>) -> Result<CreateUser, sqlx::Error> {
+        let result = sqlx::query(
+            "INSERT INTO users (id, email, email_normalized, name, password_hash, token_version, role, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
+        )
+        .bind(u.id)
+        .bind(u.email)
+        .bind(u.email_normalized)
+        .bind(u.name)
+        .bind(u.password_hash)
+        .bind(u.role)
+        .bind(u.now)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(CreateUser::Created),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(CreateUser::EmailTaken),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn user_by_email(
+        &self,
+        email_normalized: &str,
+    ) -> Result<Option<UserRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, email, name, password_hash, token_version, role FROM users WHERE email_normalized = $1",
+        )
+        .bind(email_normalized)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, email, name, password_hash, token_version, role FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Grants the admin role; false if no such user.
+    pub async fn promote(&self, email_normalized: &str) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query("UPDATE users SET role = 'admin' WHERE email_normalized = $1")
+            .bind(email_normalized)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Creates a device session and records its first refresh secret.
+    pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO device_sessions (token_id, user_id, current_hash, current_jti, device_name, ip, \
+             user_agent, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
+        )
+        .bind(s.token_id)
+        .bind(s.user_id)
+        .bind(s.refresh_hash)
+        .bind(s.jti)
+        .bind(s.device_name)
+        .bind(s.ip)
+        .bind(s.user_agent)
+        .bind(s.now)
+        .bind(s.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO refresh_secrets (hash, token_id, issued_at) VALUES ($1, $2, $3)")
+            .bind(s.refresh_hash)
+            .bind(s.token_id)
+            .bind(s.now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// The session a refresh secret (by hash) was ever issued for, with its user's current
+    /// token version.
+    pub async fn session_by_secret_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(SessionRow, i64)>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS}, u.token_version FROM refresh_secrets r \
+             JOIN device_sessions s ON s.token_id = r.token_id \
+             JOIN users u ON u.id = s.user_id WHERE r.hash = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let version: i64 = row.try_get("token_version")?;
+            Ok((sqlx::FromRow::from_row(&row)?, version))
+        })
+        .transpose()
+    }
+
+    /// Compare-and-swap rotation: succeeds only if `observed_hash` is still current and the
+    /// session is live, so concurrent refreshes form one linear chain and never fork it.
+    pub async fn rotate(&self, r: &Rotation<'_>) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE device_sessions SET previous_hash = current_hash, current_hash = $1, \
+             rotated_at = $2, current_jti = $3, last_seen_at = $2, expires_at = $4 \
+             WHERE token_id = $5 AND current_hash = $6 AND revoked_at IS NULL",
+        )
+        .bind(r.new_hash)
+        .bind(r.now)
+        .bind(r.new_jti)
+        .bind(r.expires_at)
+        .bind(r.token_id)
+        .bind(r.observed_hash)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO refresh_secrets (hash, token_id, issued_at) VALUES ($1, $2, $3)")
+            .bind(r.new_hash)
+            .bind(r.token_id)
+            .bind(r.now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revokes one live session of `user_id`; false if it was not live or not theirs.
+    pub async fn revoke_session(
+        &self,
+        token_id: &str,
+        user_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query(
+            "UPDATE device_sessions SET revoked_at = $1, revoked_reason = $2 \
+             WHERE token_id = $3 AND user_id = $4 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(token_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Whether `token_id` names a session (live or not) owned by `user_id`.
+    pub async fn session_belongs_to(
+        &self,
+        token_id: &str,
+        user_id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM device_sessions WHERE token_id = $1 AND user_id = $2",
+        )
+        .bind(token_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Bumps the user's token version and revokes all their live sessions, atomically.
+    /// Returns the new version and the revoked sessions' ids.
+    pub async fn logout_all(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Option<(i64, Vec<String>)>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(version) = version else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let token_ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE device_sessions SET revoked_at = $1, revoked_reason = 'logout_all' \
+             WHERE user_id = $2 AND revoked_at IS NULL RETURNING token_id",
+        )
+        .bind(now)
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some((version, token_ids)))
+    }
+
+    /// The user's live (unrevoked, unexpired) sessions, oldest first.
+    pub async fn live_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<SessionRow>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM device_sessions s \
+             WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+             ORDER BY s.created_at, s.token_id"
+        );
+        sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    pub async fn session_counts(&self, now: i64) -> Result<SessionCounts, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS total, \
+             COUNT(CASE WHEN revoked_at IS NULL AND expires_at > $1 THEN 1 END) AS active, \
+             COUNT(CASE WHEN revoked_at IS NOT NULL THEN 1 END) AS revoked \
+             FROM device_sessions",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(SessionCounts {
+            total: row.try_get("total")?,
+            active: row.try_get("active")?,
+            revoked: row.try_get("revoked")?,
+        })
+    }
+
+    /// Deletes sessions revoked or expired before `cutoff` (their secrets go with them) and
+    /// secrets older than `secret_cutoff`, which can no longer be current. Returns sessions
+    /// deleted.
+    pub async fn cleanup(&self, cutoff: i64, secret_cutoff: i64) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM refresh_secrets WHERE issued_at < $1 OR token_id IN \
+             (SELECT token_id FROM device_sessions WHERE revoked_at < $2 OR expires_at < $2)",
+        )
+        .bind(secret_cutoff)
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        let deleted =
+            sqlx::query("DELETE FROM device_sessions WHERE revoked_at < $1 OR expires_at < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(deleted.rows_affected())
+    }
+}

@@ -1,0 +1,34 @@
+//! Tollgate origin: the Axum service that issues, rotates and revokes tokens.
+//!
+//! Access tokens are short-lived JWTs whose `jti` lives in Redis; revoking means deleting that
+//! record (one device) or bumping the user's version (all devices), and every protected request
+//! checks both in one Redis round trip. SQL (SQLite by default, PostgreSQL by URL) holds users
+//! and device sessions, with refresh secrets stored only as hashes.
+//!
+//! # Layout
+//! - [`config`]: `Settings` from the environment.
+//! - [`app`]: `router()` and `Application` (bind, serve, shut down).
+//! - [`routes`]: HTTP handlers — `users` (register, login, refresh, me), `sessions` (the four
+//!   logouts, the sessions list), `meta` (token stats, JWKS, health).
+//! - [`auth`]: the `AuthUser` and `ClientInfo` extractors.
+//! - [`tokens`]: minting access tokens and revoking device sessions.
+//! - [`cache`]: Redis, with the multi-key steps as Lua scripts.
+//! - [`db`]: SQL through sqlx's `Any` driver.
+//! - [`keyring`], [`password`], [`domain`]: keys, Argon2id, input rules.
+//! - [`cleanup`], [`cli`], [`telemetry`], [`error`], [`state`].
+
+pub mod app;
+pub mod auth;
+pub mod cache;
+pub mod cleanup;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod keyring;
+pub mod password;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+pub mod tokens;

@@ -1,0 +1,75 @@
+//! Operational routes: token stats (admin), JWKS, health and readiness.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tollgate_shared::ErrorCode;
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/users/token-stats", get(token_stats))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+}
+
+/// Admins only: Redis counts (by `SCAN`) and memory, database counts.
+async fn token_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+    let user = state.db.user_by_id(&auth.identity.user_id).await?;
+    if user.is_none_or(|u| u.role != "admin") {
+        return Err(ApiError::Client(
+            ErrorCode::Forbidden,
+            "admin role required".into(),
+        ));
+    }
+    let redis = state.cache.stats().await?;
+    let db = state.db.session_counts(crate::domain::now()).await?;
+    Ok(Json(json!({
+        "redis": {
+            "totalJtis": redis.total_jtis,
+            "totalRefreshTokens": redis.total_refresh_tokens,
+            "memoryUsage": redis.memory_usage,
+        },
+        "database": {
+            "totalRefreshTokens": db.total,
+            "activeRefreshTokens": db.active,
+            "revokedRefreshTokens": db.revoked,
+        },
+    })))
+}
+
+/// Every verification key's public half; HMAC secrets never appear.
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.keys.verifying.to_jwks()),
+    )
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// 200 only when both Redis and the database answer; otherwise the 503 error body names which.
+async fn ready(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let (redis, db) = tokio::join!(state.cache.ping(), state.db.ping());
+    if redis.is_ok() && db.is_ok() {
+        return Ok(Json(json!({"redis": "ok", "database": "ok"})));
+    }
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    Err(ApiError::Client(
+        ErrorCode::Unavailable,
+        format!(
+            "redis: {}, database: {}",
+            word(redis.is_ok()),
+            word(db.is_ok())
+        ),
+    ))
+}

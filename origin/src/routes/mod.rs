@@ -1,0 +1,6 @@
+//! HTTP routes, one module per area, merged once in [`crate::app::router`].
+
+pub mod json;
+pub mod meta;
+pub mod sessions;
+pub mod users;

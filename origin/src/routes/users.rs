@@ -1,0 +1,353 @@
+//! Accounts and tokens: register, login, refresh, me.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq as _;
+use tollgate_shared::records::DeviceInfo;
+use tollgate_shared::ErrorCode;
+
+use crate::auth::{AuthUser, ClientInfo};
+use crate::db::{CreateUser, NewSession, NewUser, Rotation};
+use crate::domain::{self, MAX_DEVICE_NAME_CHARS, MAX_NAME_CHARS, MAX_REFRESH_TOKEN_BYTES};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::json::ApiJson;
+use crate::state::AppState;
+use crate::tokens::{self, Grant};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/users/register", post(register))
+        .route("/api/users/login", post(login))
+        .route("/api/users/refresh", post(refresh))
+        .route("/api/users/me", get(me))
+}
+
+#[derive(Debug, Deserialize)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    domain::validate_email(&body.email)?;
+    domain::validate_password(&body.password)?;
+    let name = domain::optional_text("name", body.name, MAX_NAME_CHARS)?;
+    let email = body.email.trim().to_owned();
+    let normalized = domain::normalize_email(&email);
+    let role = if state.settings.admin_emails.contains(&normalized) {
+        "admin"
+    } else {
+        "user"
+    };
+    let hash = state
+        .hasher
+        .hash(body.password)
+        .await
+        .map_err(ApiError::Internal)?;
+    let id = domain::new_id();
+    let created = state
+        .db
+        .create_user(&NewUser {
+            id: &id,
+            email: &email,
+            email_normalized: &normalized,
+            name: name.as_deref(),
+            password_hash: &hash,
+            role,
+            now: domain::now(),
+        })
+        .await?;
+    match created {
+        CreateUser::EmailTaken => Err(ApiError::Client(
+            ErrorCode::EmailTaken,
+            "an account with this email already exists".into(),
+        )),
+        CreateUser::Created => {
+            tracing::info!(user_id = %id, "user registered");
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({"data": {"id": id, "email": email, "name": name}})),
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    device_name: Option<String>,
+}
+
+/// Login and refresh answer the same shape.
+#[derive(Debug, Serialize)]
+struct TokenPair {
+    access_token: String,
+    refresh_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    jti: String,
+    token_id: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<Json<Value>> {
+    let device_name =
+        domain::optional_text("device_name", body.device_name, MAX_DEVICE_NAME_CHARS)?;
+    if body.password.len() > domain::MAX_PASSWORD_BYTES
+        || body.email.len() > domain::MAX_EMAIL_BYTES
+    {
+        // Same answer as a wrong password: lengths say nothing about which accounts exist.
+        return Err(invalid_credentials());
+    }
+    let normalized = domain::normalize_email(&body.email);
+    rate_limit(&state, &client, &normalized).await?;
+
+    let user = state.db.user_by_email(&normalized).await?;
+    let verified = state
+        .hasher
+        .verify(
+            body.password,
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await
+        .map_err(ApiError::Internal)?;
+    let user = match user {
+        Some(user) if verified => user,
+        _ => return Err(invalid_credentials()),
+    };
+
+    let now = domain::now();
+    let token_id = domain::new_id();
+    let jti = domain::new_id();
+    let (refresh_token, refresh_hash) = domain::new_refresh_secret();
+    state
+        .db
+        .insert_session(&NewSession {
+            token_id: &token_id,
+            user_id: &user.id,
+            refresh_hash: &refresh_hash,
+            jti: &jti,
+            device_name: device_name.as_deref(),
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+            now,
+            expires_at: now + state.settings.refresh_ttl as i64,
+        })
+        .await?;
+    let device = DeviceInfo {
+        device_name,
+        ip: client.ip,
+        user_agent: client.user_agent,
+    };
+    let grant = Grant {
+        user_id: &user.id,
+        token_id: &token_id,
+        jti: &jti,
+        device,
+        version: u64::try_from(user.token_version).unwrap_or(0),
+        replaces_jti: None,
+        now,
+    };
+    let minted = match tokens::mint(&state, grant).await {
+        Ok(Some(minted)) => minted,
+        outcome => {
+            // Never leave a usable refresh token behind a login that did not complete.
+            let _ = state
+                .db
+                .revoke_session(&token_id, &user.id, "login_incomplete", now)
+                .await;
+            return Err(outcome.err().unwrap_or_else(|| {
+                ApiError::Unavailable(anyhow::anyhow!("session revoked during login"))
+            }));
+        }
+    };
+    tracing::info!(user_id = %user.id, token_id, "login");
+    Ok(token_response(&state, minted, refresh_token, token_id))
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::Client(
+        ErrorCode::InvalidCredentials,
+        "email or password is incorrect".into(),
+    )
+}
+
+/// Fixed-window limits per client IP and per account, checked before any password work.
+async fn rate_limit(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<()> {
+    let s = &state.settings;
+    let ip = client.ip.as_deref().unwrap_or("unknown");
+    let (ip_hits, ip_ttl) = state.cache.hit("login:ip", ip, s.login_window).await?;
+    // The email is hashed so the key does not store addresses in clear.
+    let email_key = domain::hash_refresh_secret(email);
+    let (email_hits, email_ttl) = state
+        .cache
+        .hit("login:email", &email_key, s.login_window)
+        .await?;
+    if ip_hits > s.login_limit_per_ip {
+        return Err(ApiError::RateLimited {
+            retry_after: ip_ttl,
+        });
+    }
+    if email_hits > s.login_limit_per_email {
+        return Err(ApiError::RateLimited {
+            retry_after: email_ttl,
+        });
+    }
+    Ok(())
+}
+
+fn token_response(
+    state: &AppState,
+    minted: tokens::Minted,
+    refresh_token: String,
+    token_id: String,
+) -> Json<Value> {
+    Json(json!({"data": TokenPair {
+        access_token: minted.access_token,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: state.settings.access_ttl,
+        jti: minted.jti,
+        token_id,
+    }}))
+}
+
+#[derive(Debug, Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+/// Rotations lost to a concurrent refresh of the same session before we give up with 503.
+const ROTATE_ATTEMPTS: usize = 16;
+
+/// Rotates the refresh secret and mints a new access token.
+///
+/// The presented secret must be the session's current one, or its immediate predecessor within
+/// the grace window (a lost response, two tabs): both rotate forward from the current secret,
+/// so the chain never forks. Any other secret we once issued for the session is a replay of a
+/// stolen token (RFC 9700 §4.14): the session is revoked. A secret we never issued is simply
+/// invalid, so nobody can revoke someone else's session by guessing.
+async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<Json<Value>> {
+    if body.refresh_token.is_empty() || body.refresh_token.len() > MAX_REFRESH_TOKEN_BYTES {
+        return Err(invalid_refresh());
+    }
+    let presented = domain::hash_refresh_secret(&body.refresh_token);
+    for _ in 0..ROTATE_ATTEMPTS {
+        let now = domain::now();
+        let Some((session, version)) = state.db.session_by_secret_hash(&presented).await? else {
+            return Err(invalid_refresh());
+        };
+        if session.revoked_at.is_some() || session.expires_at <= now {
+            return Err(invalid_refresh());
+        }
+        let is_current: bool = presented
+            .as_bytes()
+            .ct_eq(session.current_hash.as_bytes())
+            .into();
+        let is_predecessor = session.previous_hash.as_ref().is_some_and(|prev| {
+            bool::from(presented.as_bytes().ct_eq(prev.as_bytes()))
+                && session
+                    .rotated_at
+                    .is_some_and(|at| now - at <= state.settings.refresh_grace as i64)
+        });
+        if !is_current && !is_predecessor {
+            tracing::warn!(user_id = %session.user_id, token_id = %session.token_id, "refresh token reuse detected; revoking the device session");
+            tokens::revoke_device(&state, &session.user_id, &session.token_id, "refresh_reuse")
+                .await?;
+            return Err(ApiError::Client(
+                ErrorCode::RefreshTokenReused,
+                "refresh token was already used; the device session has been revoked".into(),
+            ));
+        }
+        let (refresh_token, new_hash) = domain::new_refresh_secret();
+        let jti = domain::new_id();
+        let rotated = state
+            .db
+            .rotate(&Rotation {
+                token_id: &session.token_id,
+                observed_hash: &session.current_hash,
+                new_hash: &new_hash,
+                new_jti: &jti,
+                now,
+                expires_at: now + state.settings.refresh_ttl as i64,
+            })
+            .await;
+        match rotated {
+            Ok(true) => {}
+            // Another refresh of this session won the race; re-read and decide again.
+            Ok(false) => continue,
+            Err(e) if is_busy(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let grant = Grant {
+            user_id: &session.user_id,
+            token_id: &session.token_id,
+            jti: &jti,
+            device: DeviceInfo {
+                device_name: session.device_name.clone(),
+                ip: session.ip.clone(),
+                user_agent: session.user_agent.clone(),
+            },
+            version: u64::try_from(version).unwrap_or(0),
+            replaces_jti: Some(&session.current_jti),
+            now,
+        };
+        let Some(minted) = tokens::mint(&state, grant).await? else {
+            // Logged out while we rotated.
+            return Err(invalid_refresh());
+        };
+        return Ok(token_response(
+            &state,
+            minted,
+            refresh_token,
+            session.token_id,
+        ));
+    }
+    Err(ApiError::Unavailable(anyhow::anyhow!(
+        "refresh lost {ROTATE_ATTEMPTS} races in a row"
+    )))
+}
+
+/// SQLite answers `SQLITE_BUSY` when writers collide past the busy timeout; that is contention,
+/// not a fault.
+fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.message().contains("database is locked") || d.code().as_deref() == Some("5"))
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::Client(
+        ErrorCode::InvalidRefreshToken,
+        "refresh token is invalid or expired".into(),
+    )
+}
+
+async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+    let user = state
+        .db
+        .user_by_id(&auth.identity.user_id)
+        .await?
+        .ok_or(ApiError::Token(tollgate_shared::Rejection::UserUnknown))?;
+    Ok(Json(json!({"data": {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "token_version": user.token_version,
+    }})))
+}

@@ -1,0 +1,128 @@
+//! Minting access tokens and revoking device sessions: the steps login, refresh and the four
+//! logouts share.
+
+use tollgate_shared::records::{DeviceInfo, JtiRecord};
+use tollgate_shared::AccessClaims;
+
+use crate::cache::{Issue, NewToken};
+use crate::domain::rfc3339;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// A signed access token and what the response reports about it.
+#[derive(Debug)]
+pub struct Minted {
+    pub access_token: String,
+    pub jti: String,
+}
+
+/// What an access token is minted for.
+#[derive(Debug)]
+pub struct Grant<'a> {
+    pub user_id: &'a str,
+    /// The device session.
+    pub token_id: &'a str,
+    pub jti: &'a str,
+    pub device: DeviceInfo,
+    /// The user's token version as last read from the database.
+    pub version: u64,
+    /// The access token this one replaces (refresh rotation).
+    pub replaces_jti: Option<&'a str>,
+    pub now: i64,
+}
+
+/// How many times a mint is retried when a logout-all races it and moves the version on.
+const MINT_ATTEMPTS: usize = 3;
+
+/// Signs an access token for a device session and writes its jti record, index entry and
+/// version key to Redis in one atomic step.
+///
+/// Returns `Ok(None)` if the session was revoked meanwhile (the token is not handed out). When
+/// a logout-all bumps the version between our database read and the Redis write, the script
+/// refuses; we re-read the version and mint again, so no token ever carries a stale version.
+pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted>> {
+    let Grant {
+        user_id,
+        token_id,
+        jti,
+        device,
+        mut version,
+        replaces_jti,
+        now,
+    } = grant;
+    let settings = &state.settings;
+    let exp = now + settings.access_ttl as i64;
+    for _ in 0..MINT_ATTEMPTS {
+        let record = JtiRecord {
+            user_id: user_id.to_owned(),
+            token_version: version,
+            token_id: token_id.to_owned(),
+            device_info: device.clone(),
+            created_at: rfc3339(now),
+        };
+        let issued = state
+            .cache
+            .issue(
+                &NewToken {
+                    user_id,
+                    jti,
+                    exp,
+                    now,
+                    record: &record,
+                    version,
+                    replaces_jti,
+                },
+                settings.access_ttl,
+            )
+            .await?;
+        match issued {
+            Issue::Written => {
+                let claims = AccessClaims {
+                    sub: user_id.to_owned(),
+                    jti: jti.to_owned(),
+                    ver: version,
+                    sid: token_id.to_owned(),
+                    iat: now,
+                    exp,
+                    nbf: None,
+                    iss: settings.issuer.clone(),
+                    aud: settings.audience.clone(),
+                };
+                return Ok(Some(Minted {
+                    access_token: state.keys.signing.sign(&claims),
+                    jti: jti.to_owned(),
+                }));
+            }
+            Issue::SessionRevoked => return Ok(None),
+            Issue::StaleVersion => {
+                let user = state.db.user_by_id(user_id).await?;
+                match user {
+                    Some(u) => version = u64::try_from(u.token_version).unwrap_or(0),
+                    None => return Ok(None),
+                }
+            }
+        }
+    }
+    Err(ApiError::Unavailable(anyhow::anyhow!(
+        "token version kept moving while minting"
+    )))
+}
+
+/// Revokes one device session of `user_id`: the database row first (the authority), then every
+/// access token of the session and its refresh mirror in Redis. Idempotent, so a client that
+/// got a 503 halfway can simply retry. Returns how many access tokens were killed.
+pub async fn revoke_device(
+    state: &AppState,
+    user_id: &str,
+    token_id: &str,
+    reason: &str,
+) -> ApiResult<u64> {
+    let now = crate::domain::now();
+    state
+        .db
+        .revoke_session(token_id, user_id, reason, now)
+        .await?;
+    let killed = state.cache.kill_session(user_id, token_id, now).await?;
+    tracing::info!(user_id, token_id, reason, killed, "device session revoked");
+    Ok(killed)
+}
