@@ -52,6 +52,8 @@ pub struct NewToken<'a> {
     pub version: u64,
     /// The access token this one replaces (refresh rotation), deleted in the same step.
     pub replaces_jti: Option<&'a str>,
+    /// A sealed refresh answer to keep for the grace window: key, value, TTL.
+    pub grace: Option<(String, String, u64)>,
 }
 
 /// Redis stats for token-stats.
@@ -65,8 +67,9 @@ pub struct CacheStats {
 static ISSUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
--- KEYS: jti, user index, refresh status, user version, replaced jti
--- ARGV: record, access ttl, jti, exp, now, refresh status, refresh ttl, version, replaced jti
+-- KEYS: jti, user index, refresh status, user version, replaced jti, grace entry
+-- ARGV: record, access ttl, jti, exp, now, refresh status, refresh ttl, version, replaced jti,
+--       grace value, grace ttl
 local st = redis.call('GET', KEYS[3])
 if st then
   local ok, s = pcall(cjson.decode, st)
@@ -86,6 +89,9 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('EXPIREAT', KEYS[2], newest[2])
 redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[7])
+if ARGV[10] ~= '' and tonumber(ARGV[11]) > 0 then
+  redis.call('SET', KEYS[6], ARGV[10], 'EX', ARGV[11])
+end
 return 1
 "#,
     )
@@ -264,6 +270,13 @@ impl Cache {
         self.run("GET", async move { c.get(key).await }).await
     }
 
+    /// The sealed answer kept for repeats of a refresh within the grace window.
+    pub async fn grace_entry(&self, presented_hash: &str) -> Result<Option<String>, CacheError> {
+        let mut c = self.conn.clone();
+        let key = self.keys.refresh_grace(presented_hash);
+        self.run("GET", async move { c.get(key).await }).await
+    }
+
     /// Which of these jtis still have records (one `MGET`), in order.
     pub async fn live_jtis(&self, jtis: &[&str]) -> Result<Vec<Option<String>>, CacheError> {
         if jtis.is_empty() {
@@ -281,12 +294,17 @@ impl Cache {
         let status = refresh_status(t.user_id, false, t.now);
         let record = serde_json::to_string(t.record).unwrap_or_default();
         let replaced = t.replaces_jti.unwrap_or("");
+        let (grace_key, grace_value, grace_ttl) = t
+            .grace
+            .clone()
+            .unwrap_or_else(|| (self.keys.refresh_grace(""), String::new(), 0));
         let mut inv = ISSUE.prepare_invoke();
         inv.key(self.keys.jti(t.jti))
             .key(self.keys.user_tokens(t.user_id))
             .key(self.keys.refresh(&t.record.token_id))
             .key(self.keys.user_version(t.user_id))
             .key(self.keys.jti(replaced))
+            .key(grace_key)
             .arg(record)
             .arg(access_ttl)
             .arg(t.jti)
@@ -295,7 +313,9 @@ impl Cache {
             .arg(status)
             .arg(self.refresh_ttl)
             .arg(t.version)
-            .arg(replaced);
+            .arg(replaced)
+            .arg(grace_value)
+            .arg(grace_ttl);
         let r: i64 = self
             .run(
                 "EVALSHA issue",

@@ -81,16 +81,51 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
 }
 
-/// A successful rotation's new state.
-#[derive(Debug, Clone)]
-pub struct Rotation<'a> {
-    pub token_id: &'a str,
-    /// The `current_hash` the caller read; the update applies only if it is still current.
-    pub observed_hash: &'a str,
-    pub new_hash: &'a str,
-    pub new_jti: &'a str,
-    pub now: i64,
-    pub expires_at: i64,
+/// A device session held under its write lock until [`rotate`](Self::rotate) commits or
+/// [`release`](Self::release) rolls back (dropping it rolls back too).
+#[derive(Debug)]
+pub struct SessionLock {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    pub session: SessionRow,
+    /// The user's current token version.
+    pub token_version: i64,
+}
+
+impl SessionLock {
+    /// Makes `new_hash` current (the old current becomes the predecessor), records the new
+    /// secret and access token, slides the expiry, and commits.
+    pub async fn rotate(
+        mut self,
+        new_hash: &str,
+        new_jti: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE device_sessions SET previous_hash = current_hash, current_hash = $1, \
+             rotated_at = $2, current_jti = $3, last_seen_at = $2, expires_at = $4 \
+             WHERE token_id = $5",
+        )
+        .bind(new_hash)
+        .bind(now)
+        .bind(new_jti)
+        .bind(expires_at)
+        .bind(&self.session.token_id)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("INSERT INTO refresh_secrets (hash, token_id, issued_at) VALUES ($1, $2, $3)")
+            .bind(new_hash)
+            .bind(&self.session.token_id)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await
+    }
+
+    /// Lets go without changing anything.
+    pub async fn release(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
 }
 
 /// Counts for token-stats.
@@ -247,57 +282,42 @@ impl Db {
         tx.commit().await
     }
 
-    /// The session a refresh secret (by hash) was ever issued for, with its user's current
-    /// token version.
-    pub async fn session_by_secret_hash(
+    /// Locks the device session a refresh secret (by hash) was ever issued for, and reads it
+    /// with its user's current token version.
+    ///
+    /// The first statement is a no-op `UPDATE` of the session row: on PostgreSQL it takes the
+    /// row lock, on SQLite the database write lock. Refreshes of one session are thereby
+    /// serialised, so a repeated or concurrent refresh sees the finished rotation of the one
+    /// before it and never forks the chain.
+    pub async fn lock_session_by_secret(
         &self,
         hash: &str,
-    ) -> Result<Option<(SessionRow, i64)>, sqlx::Error> {
+    ) -> Result<Option<SessionLock>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let locked = sqlx::query(
+            "UPDATE device_sessions SET last_seen_at = last_seen_at \
+             WHERE token_id = (SELECT token_id FROM refresh_secrets WHERE hash = $1)",
+        )
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+        if locked.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         let sql = format!(
             "SELECT {SESSION_COLUMNS}, u.token_version FROM refresh_secrets r \
              JOIN device_sessions s ON s.token_id = r.token_id \
              JOIN users u ON u.id = s.user_id WHERE r.hash = $1"
         );
-        let row = sqlx::query(&sql)
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            let version: i64 = row.try_get("token_version")?;
-            Ok((sqlx::FromRow::from_row(&row)?, version))
-        })
-        .transpose()
-    }
-
-    /// Compare-and-swap rotation: succeeds only if `observed_hash` is still current and the
-    /// session is live, so concurrent refreshes form one linear chain and never fork it.
-    pub async fn rotate(&self, r: &Rotation<'_>) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE device_sessions SET previous_hash = current_hash, current_hash = $1, \
-             rotated_at = $2, current_jti = $3, last_seen_at = $2, expires_at = $4 \
-             WHERE token_id = $5 AND current_hash = $6 AND revoked_at IS NULL",
-        )
-        .bind(r.new_hash)
-        .bind(r.now)
-        .bind(r.new_jti)
-        .bind(r.expires_at)
-        .bind(r.token_id)
-        .bind(r.observed_hash)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query("INSERT INTO refresh_secrets (hash, token_id, issued_at) VALUES ($1, $2, $3)")
-            .bind(r.new_hash)
-            .bind(r.token_id)
-            .bind(r.now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        let row = sqlx::query(&sql).bind(hash).fetch_one(&mut *tx).await?;
+        let token_version: i64 = row.try_get("token_version")?;
+        let session: SessionRow = sqlx::FromRow::from_row(&row)?;
+        Ok(Some(SessionLock {
+            tx,
+            session,
+            token_version,
+        }))
     }
 
     /// Revokes one live session of `user_id`; false if it was not live or not theirs.

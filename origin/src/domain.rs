@@ -119,6 +119,35 @@ pub fn hash_refresh_secret(secret: &str) -> String {
         .collect()
 }
 
+/// Encrypts `plaintext` under a key derived from a refresh secret (ChaCha20-Poly1305; the key
+/// is used for this one message only, so a fixed nonce is safe). Only a holder of the secret
+/// can open it; the stored hash of the secret does not derive the key (different domain).
+pub fn seal_for_secret(secret: &str, plaintext: &[u8]) -> String {
+    use chacha20poly1305::aead::{Aead as _, KeyInit as _};
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&sealing_key(secret).into());
+    let sealed = cipher
+        .encrypt(&chacha20poly1305::Nonce::default(), plaintext)
+        .unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(sealed)
+}
+
+/// Opens what [`seal_for_secret`] sealed; `None` if the secret is not the one it was sealed for.
+pub fn open_for_secret(secret: &str, sealed: &str) -> Option<Vec<u8>> {
+    use chacha20poly1305::aead::{Aead as _, KeyInit as _};
+    let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&sealing_key(secret).into());
+    cipher
+        .decrypt(&chacha20poly1305::Nonce::default(), bytes.as_slice())
+        .ok()
+}
+
+fn sealing_key(secret: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"tollgate/refresh-grace/v1\0");
+    h.update(secret.as_bytes());
+    h.finalize().into()
+}
+
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -146,7 +175,7 @@ mod tests {
             "a@b",
             "@b.co",
             "a b@c.de",
-            "a@b.co\r\n",
+            "a@b.co\r\nBcc: x@y.z",
             "a@.co",
             "a@@b.co",
         ] {
@@ -159,6 +188,19 @@ mod tests {
         assert!(validate_password("short").is_err());
         assert!(validate_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
         assert!(validate_password("correct horse").is_ok());
+    }
+
+    #[test]
+    fn sealed_answers_open_only_with_their_secret() {
+        let (a, _) = new_refresh_secret();
+        let (b, _) = new_refresh_secret();
+        let sealed = seal_for_secret(&a, b"answer");
+        assert_eq!(
+            open_for_secret(&a, &sealed).as_deref(),
+            Some(&b"answer"[..])
+        );
+        assert_eq!(open_for_secret(&b, &sealed), None);
+        assert!(!sealed.contains("answer"));
     }
 
     #[test]

@@ -5,7 +5,9 @@ use tollgate_shared::records::{DeviceInfo, JtiRecord};
 use tollgate_shared::AccessClaims;
 
 use crate::cache::{Issue, NewToken};
-use crate::domain::rfc3339;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{self, rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -28,6 +30,8 @@ pub struct Grant<'a> {
     pub version: u64,
     /// The access token this one replaces (refresh rotation).
     pub replaces_jti: Option<&'a str>,
+    /// Keep the answer for repeats within the grace window (refresh rotation).
+    pub grace: Option<Grace<'a>>,
     pub now: i64,
 }
 
@@ -48,11 +52,24 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
         device,
         mut version,
         replaces_jti,
+        grace,
         now,
     } = grant;
     let settings = &state.settings;
     let exp = now + settings.access_ttl as i64;
     for _ in 0..MINT_ATTEMPTS {
+        let claims = AccessClaims {
+            sub: user_id.to_owned(),
+            jti: jti.to_owned(),
+            ver: version,
+            sid: token_id.to_owned(),
+            iat: now,
+            exp,
+            nbf: None,
+            iss: settings.issuer.clone(),
+            aud: settings.audience.clone(),
+        };
+        let access_token = state.keys.signing.sign(&claims);
         let record = JtiRecord {
             user_id: user_id.to_owned(),
             token_version: version,
@@ -60,6 +77,19 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
             device_info: device.clone(),
             created_at: rfc3339(now),
         };
+        let grace_entry = grace.as_ref().map(|g| {
+            let replay = GraceReplay {
+                access_token: access_token.clone(),
+                refresh_token: g.new_refresh.to_owned(),
+                jti: jti.to_owned(),
+            };
+            let plaintext = serde_json::to_vec(&replay).unwrap_or_default();
+            (
+                state.cache.keys().refresh_grace(g.presented_hash),
+                domain::seal_for_secret(g.presented_secret, &plaintext),
+                g.ttl,
+            )
+        });
         let issued = state
             .cache
             .issue(
@@ -71,27 +101,17 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
                     record: &record,
                     version,
                     replaces_jti,
+                    grace: grace_entry,
                 },
                 settings.access_ttl,
             )
             .await?;
         match issued {
             Issue::Written => {
-                let claims = AccessClaims {
-                    sub: user_id.to_owned(),
-                    jti: jti.to_owned(),
-                    ver: version,
-                    sid: token_id.to_owned(),
-                    iat: now,
-                    exp,
-                    nbf: None,
-                    iss: settings.issuer.clone(),
-                    aud: settings.audience.clone(),
-                };
                 return Ok(Some(Minted {
-                    access_token: state.keys.signing.sign(&claims),
+                    access_token,
                     jti: jti.to_owned(),
-                }));
+                }))
             }
             Issue::SessionRevoked => return Ok(None),
             Issue::StaleVersion => {
@@ -106,6 +126,38 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
     Err(ApiError::Unavailable(anyhow::anyhow!(
         "token version kept moving while minting"
     )))
+}
+
+/// What a refresh answered, kept (sealed) for the grace window so a repeat of the same request
+/// gets the same answer instead of forking the chain.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GraceReplay {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub jti: String,
+}
+
+/// Where and how to keep a refresh's answer for repeats within the grace window.
+#[derive(Debug)]
+pub struct Grace<'a> {
+    /// The presented (now rotated-away) secret: the sealing key is derived from it, so only its
+    /// holder can open the entry, and Redis never holds a usable token.
+    pub presented_secret: &'a str,
+    pub presented_hash: &'a str,
+    pub new_refresh: &'a str,
+    pub ttl: u64,
+}
+
+/// Opens the sealed answer of an earlier refresh of `presented_secret`, if one is kept.
+pub async fn grace_replay(
+    state: &AppState,
+    presented_secret: &str,
+    presented_hash: &str,
+) -> ApiResult<Option<GraceReplay>> {
+    let sealed = state.cache.grace_entry(presented_hash).await?;
+    Ok(sealed
+        .and_then(|s| domain::open_for_secret(presented_secret, &s))
+        .and_then(|plain| serde_json::from_slice(&plain).ok()))
 }
 
 /// Revokes one device session of `user_id`: the database row first (the authority), then every

@@ -5,6 +5,7 @@
 //! | `token:jti:{jti}` | string | JSON [`JtiRecord`](crate::records::JtiRecord) | access-token lifetime |
 //! | `tokens:user:{userId}` | sorted set | member `jti`, score = its expiry (unix s) | latest member's expiry |
 //! | `refresh:{tokenId}` | string | JSON [`RefreshStatus`](crate::records::RefreshStatus) | refresh lifetime |
+//! | `refresh_grace:{hash}` | string | the last refresh answer, sealed with a key derived from the rotated-away secret | refresh grace window |
 //! | `user:ver:{userId}` | string | the user's current `token_version` | refresh lifetime, renewed at login/refresh; re-seeded from SQL when missing |
 //! | `ratelimit:{scope}:{subject}` | string | counter | the window |
 //!
@@ -55,6 +56,12 @@ impl KeySchema {
     /// `SCAN` pattern matching every refresh-status key of this deployment.
     pub fn refresh_pattern(&self) -> String {
         format!("{}refresh:*", self.prefix)
+    }
+
+    /// `refresh_grace:{hash}`: a refresh's answer, sealed with a key derived from the secret
+    /// it rotated away, kept for the grace window so a repeated refresh gets the same answer.
+    pub fn refresh_grace(&self, secret_hash: &str) -> String {
+        format!("{}refresh_grace:{secret_hash}", self.prefix)
     }
 
     /// `user:ver:{userId}`: the user's current token version, read by every validation.

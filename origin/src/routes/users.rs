@@ -11,12 +11,12 @@ use tollgate_shared::records::DeviceInfo;
 use tollgate_shared::ErrorCode;
 
 use crate::auth::{AuthUser, ClientInfo};
-use crate::db::{CreateUser, NewSession, NewUser, Rotation};
+use crate::db::{CreateUser, NewSession, NewUser};
 use crate::domain::{self, MAX_DEVICE_NAME_CHARS, MAX_NAME_CHARS, MAX_REFRESH_TOKEN_BYTES};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::json::ApiJson;
 use crate::state::AppState;
-use crate::tokens::{self, Grant};
+use crate::tokens::{self, Grace, Grant};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -160,6 +160,7 @@ async fn login(
         device,
         version: u64::try_from(user.token_version).unwrap_or(0),
         replaces_jti: None,
+        grace: None,
         now,
     };
     let minted = match tokens::mint(&state, grant).await {
@@ -231,102 +232,113 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-/// Rotations lost to a concurrent refresh of the same session before we give up with 503.
-const ROTATE_ATTEMPTS: usize = 16;
-
 /// Rotates the refresh secret and mints a new access token.
 ///
-/// The presented secret must be the session's current one, or its immediate predecessor within
-/// the grace window (a lost response, two tabs): both rotate forward from the current secret,
-/// so the chain never forks. Any other secret we once issued for the session is a replay of a
-/// stolen token (RFC 9700 §4.14): the session is revoked. A secret we never issued is simply
-/// invalid, so nobody can revoke someone else's session by guessing.
+/// The session row is locked for the whole decision, so refreshes of one session run one after
+/// another. The presented secret must be the current one (rotate), or its immediate
+/// predecessor within the grace window: a repeat (lost response, two tabs) gets the very answer
+/// the first request got, so the chain never forks and nobody is logged out. Any other secret we
+/// once issued for the session is a replay of a stolen token (RFC 9700 §4.14): the session is
+/// revoked. A secret we never issued is simply invalid, so nobody can revoke someone else's
+/// session by guessing.
 async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<Json<Value>> {
-    if body.refresh_token.is_empty() || body.refresh_token.len() > MAX_REFRESH_TOKEN_BYTES {
+    let secret = body.refresh_token;
+    if secret.is_empty() || secret.len() > MAX_REFRESH_TOKEN_BYTES {
         return Err(invalid_refresh());
     }
-    let presented = domain::hash_refresh_secret(&body.refresh_token);
-    for _ in 0..ROTATE_ATTEMPTS {
-        let now = domain::now();
-        let Some((session, version)) = state.db.session_by_secret_hash(&presented).await? else {
-            return Err(invalid_refresh());
-        };
-        if session.revoked_at.is_some() || session.expires_at <= now {
-            return Err(invalid_refresh());
-        }
-        let is_current: bool = presented
-            .as_bytes()
-            .ct_eq(session.current_hash.as_bytes())
-            .into();
-        let is_predecessor = session.previous_hash.as_ref().is_some_and(|prev| {
-            bool::from(presented.as_bytes().ct_eq(prev.as_bytes()))
-                && session
-                    .rotated_at
-                    .is_some_and(|at| now - at <= state.settings.refresh_grace as i64)
-        });
-        if !is_current && !is_predecessor {
-            tracing::warn!(user_id = %session.user_id, token_id = %session.token_id, "refresh token reuse detected; revoking the device session");
-            tokens::revoke_device(&state, &session.user_id, &session.token_id, "refresh_reuse")
-                .await?;
-            return Err(ApiError::Client(
-                ErrorCode::RefreshTokenReused,
-                "refresh token was already used; the device session has been revoked".into(),
+    let presented = domain::hash_refresh_secret(&secret);
+    let lock = match state.db.lock_session_by_secret(&presented).await {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return Err(invalid_refresh()),
+        Err(e) if is_busy(&e) => return Err(ApiError::Unavailable(e.into())),
+        Err(e) => return Err(e.into()),
+    };
+    let session = lock.session.clone();
+    let now = domain::now();
+    if session.revoked_at.is_some() || session.expires_at <= now {
+        lock.release().await?;
+        return Err(invalid_refresh());
+    }
+    let grace = state.settings.refresh_grace;
+    let is_current: bool = presented
+        .as_bytes()
+        .ct_eq(session.current_hash.as_bytes())
+        .into();
+    let is_recent_predecessor = session.previous_hash.as_ref().is_some_and(|prev| {
+        bool::from(presented.as_bytes().ct_eq(prev.as_bytes()))
+            && session
+                .rotated_at
+                .is_some_and(|at| now - at <= grace as i64)
+    });
+    if is_recent_predecessor {
+        if let Some(replay) = tokens::grace_replay(&state, &secret, &presented).await? {
+            lock.release().await?;
+            let minted = tokens::Minted {
+                access_token: replay.access_token,
+                jti: replay.jti,
+            };
+            return Ok(token_response(
+                &state,
+                minted,
+                replay.refresh_token,
+                session.token_id,
             ));
         }
-        let (refresh_token, new_hash) = domain::new_refresh_secret();
-        let jti = domain::new_id();
-        let rotated = state
-            .db
-            .rotate(&Rotation {
-                token_id: &session.token_id,
-                observed_hash: &session.current_hash,
-                new_hash: &new_hash,
-                new_jti: &jti,
-                now,
-                expires_at: now + state.settings.refresh_ttl as i64,
-            })
-            .await;
-        match rotated {
-            Ok(true) => {}
-            // Another refresh of this session won the race; re-read and decide again.
-            Ok(false) => continue,
-            Err(e) if is_busy(&e) => continue,
-            Err(e) => return Err(e.into()),
-        }
-        let grant = Grant {
-            user_id: &session.user_id,
-            token_id: &session.token_id,
-            jti: &jti,
-            device: DeviceInfo {
-                device_name: session.device_name.clone(),
-                ip: session.ip.clone(),
-                user_agent: session.user_agent.clone(),
-            },
-            version: u64::try_from(version).unwrap_or(0),
-            replaces_jti: Some(&session.current_jti),
-            now,
-        };
-        let Some(minted) = tokens::mint(&state, grant).await? else {
-            // Logged out while we rotated.
-            return Err(invalid_refresh());
-        };
-        return Ok(token_response(
-            &state,
-            minted,
-            refresh_token,
-            session.token_id,
+        // The kept answer is gone (Redis was flushed): rotate forward from the current secret.
+    } else if !is_current {
+        lock.release().await?;
+        tracing::warn!(user_id = %session.user_id, token_id = %session.token_id, "refresh token reuse detected; revoking the device session");
+        tokens::revoke_device(&state, &session.user_id, &session.token_id, "refresh_reuse").await?;
+        return Err(ApiError::Client(
+            ErrorCode::RefreshTokenReused,
+            "refresh token was already used; the device session has been revoked".into(),
         ));
     }
-    Err(ApiError::Unavailable(anyhow::anyhow!(
-        "refresh lost {ROTATE_ATTEMPTS} races in a row"
-    )))
+    let (refresh_token, new_hash) = domain::new_refresh_secret();
+    let jti = domain::new_id();
+    let grant = Grant {
+        user_id: &session.user_id,
+        token_id: &session.token_id,
+        jti: &jti,
+        device: DeviceInfo {
+            device_name: session.device_name.clone(),
+            ip: session.ip.clone(),
+            user_agent: session.user_agent.clone(),
+        },
+        version: u64::try_from(lock.token_version).unwrap_or(0),
+        replaces_jti: Some(&session.current_jti),
+        grace: (is_current && grace > 0).then_some(Grace {
+            presented_secret: &secret,
+            presented_hash: &presented,
+            new_refresh: &refresh_token,
+            ttl: grace,
+        }),
+        now,
+    };
+    let Some(minted) = tokens::mint(&state, grant).await? else {
+        // Logged out while we rotated.
+        lock.release().await?;
+        return Err(invalid_refresh());
+    };
+    lock.rotate(
+        &new_hash,
+        &jti,
+        now,
+        now + state.settings.refresh_ttl as i64,
+    )
+    .await?;
+    Ok(token_response(
+        &state,
+        minted,
+        refresh_token,
+        session.token_id,
+    ))
 }
 
-/// SQLite answers `SQLITE_BUSY` when writers collide past the busy timeout; that is contention,
-/// not a fault.
+/// SQLite answers `SQLITE_BUSY` when writers queue past the busy timeout: overload, not a bug.
 fn is_busy(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.message().contains("database is locked") || d.code().as_deref() == Some("5"))
 }

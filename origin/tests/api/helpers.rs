@@ -1,0 +1,404 @@
+//! Test harness: each test gets its own origin on a free port, its own database (a SQLite file
+//! or a fresh PostgreSQL database) and its own Redis key prefix, all against the real servers.
+
+use std::collections::HashMap;
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use tollgate_origin::app::Application;
+use tollgate_origin::config::Settings;
+use tollgate_origin::state::AppState;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend from an `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A running origin and what a test needs to talk to it and to its stores.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub prefix: String,
+    pub state: AppState,
+    pub redis: redis::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _db: DbGuard,
+}
+
+/// Tokens from a login or refresh.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub jti: String,
+    pub token_id: String,
+}
+
+impl Tokens {
+    pub fn from_body(body: &Value) -> Self {
+        let d = &body["data"];
+        Self {
+            access: d["access_token"].as_str().expect("access_token").into(),
+            refresh: d["refresh_token"].as_str().expect("refresh_token").into(),
+            jti: d["jti"].as_str().expect("jti").into(),
+            token_id: d["token_id"].as_str().expect("token_id").into(),
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Starts an origin with test defaults overridden by `overrides` (env-style pairs).
+pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let db = DbGuard::create(backend, &id).await;
+    let prefix = format!("test:{id}:");
+    let keys_file = std::env::temp_dir().join(format!("tollgate-test-keys-{id}.json"));
+    let mut env: HashMap<String, String> = [
+        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+        ("DATABASE_URL", db.url.clone()),
+        ("REDIS_URL", redis_url()),
+        ("REDIS_KEY_PREFIX", prefix.clone()),
+        ("KEYS_FILE", keys_file.display().to_string()),
+        ("CLEANUP_INTERVAL_SECS", "0".into()),
+        ("LOGIN_RATE_LIMIT_PER_IP", "1000".into()),
+        ("LOGIN_RATE_LIMIT_PER_EMAIL", "1000".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in overrides {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
+    let redis = redis::Client::open(settings.redis_url.0.as_str()).expect("redis client");
+    let app = Application::build(settings).await.expect("origin builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        prefix,
+        state,
+        redis,
+        shutdown: Some(tx),
+        _db: db,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_auth(&self, path: &str, access: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_auth(&self, path: &str, access: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Registers a fresh user with a unique email; returns the email.
+    pub async fn new_user(&self) -> String {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        let r = self
+            .post_json(
+                "/api/users/register",
+                &json!({"email": email, "password": PASSWORD, "name": "Test"}),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        email
+    }
+
+    pub async fn login(&self, email: &str, device: &str) -> Tokens {
+        let r = self
+            .post_json(
+                "/api/users/login",
+                &json!({"email": email, "password": PASSWORD, "device_name": device}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        Tokens::from_body(&r.json().await.expect("json"))
+    }
+
+    pub async fn refresh(&self, refresh: &str) -> Response {
+        self.post_json("/api/users/refresh", &json!({"refresh_token": refresh}))
+            .await
+    }
+
+    /// Status and error code of `GET /api/users/me`.
+    pub async fn me_status(&self, access: &str) -> (StatusCode, String) {
+        let r = self.get_auth("/api/users/me", access).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        (
+            status,
+            body["error"]["code"].as_str().unwrap_or("").to_owned(),
+        )
+    }
+
+    /// Every stored secret-bearing column, concatenated, read straight from the database.
+    pub async fn db_text(&self) -> String {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self._db.url)
+            .await
+            .expect("db");
+        let mut out = String::new();
+        for sql in [
+            "SELECT email || ' ' || password_hash FROM users",
+            "SELECT current_hash || ' ' || COALESCE(previous_hash, '') FROM device_sessions",
+            "SELECT hash FROM refresh_secrets",
+        ] {
+            let rows: Vec<String> = sqlx::query_scalar(sql)
+                .fetch_all(&mut conn)
+                .await
+                .expect("query");
+            out.push_str(&rows.join("\n"));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Runs one statement straight against the test database.
+    pub async fn exec_sql(&self, sql: &str) {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self._db.url)
+            .await
+            .expect("db");
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .expect("statement");
+    }
+
+    pub async fn redis_conn(&self) -> redis::aio::MultiplexedConnection {
+        self.redis
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection")
+    }
+}
+
+/// Asserts the documented error shape and returns the code.
+pub async fn error_code(r: Response, status: StatusCode) -> String {
+    assert_eq!(r.status(), status);
+    let body: Value = r.json().await.expect("error body is JSON");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned();
+    assert!(
+        body["error"]["message"].is_string(),
+        "error.message missing: {body}"
+    );
+    code
+}
+
+/// The test database; dropped (PostgreSQL) or deleted (SQLite) when the test ends.
+pub struct DbGuard {
+    pub url: String,
+    backend: Backend,
+    name: String,
+}
+
+impl DbGuard {
+    async fn create(backend: Backend, id: &str) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("tollgate-test-{id}.db"));
+                Self {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    backend,
+                    name: path.display().to_string(),
+                }
+            }
+            Backend::Postgres => {
+                use sqlx::Connection as _;
+                let name = format!("tollgate_test_{id}");
+                let mut conn = sqlx::PgConnection::connect(&postgres_admin_url())
+                    .await
+                    .expect("PostgreSQL reachable at TEST_POSTGRES_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = postgres_admin_url();
+                let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
+                Self {
+                    url: format!("{server}/{name}"),
+                    backend,
+                    name,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        match self.backend {
+            Backend::Sqlite => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
+                }
+            }
+            Backend::Postgres => {
+                let name = self.name.clone();
+                let _ = std::thread::spawn(move || {
+                    use sqlx::Connection as _;
+                    let Ok(rt) = tokio::runtime::Runtime::new() else {
+                        return;
+                    };
+                    rt.block_on(async {
+                        if let Ok(mut conn) =
+                            sqlx::PgConnection::connect(&postgres_admin_url()).await
+                        {
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(&mut conn)
+                            .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// A private redis-server on a free port, for tests that stop and restart Redis.
+pub struct RedisProcess {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisProcess {
+    pub fn start() -> Self {
+        let port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut p = Self { port, child: None };
+        p.restart();
+        p
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("private redis-server did not start");
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

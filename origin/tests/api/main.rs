@@ -1,0 +1,10 @@
+//! Integration tests for the origin, over real Redis and real SQLite/PostgreSQL. One binary;
+//! each behaviour runs once per database backend.
+
+mod helpers;
+
+mod accounts;
+mod faults;
+mod logout;
+mod refresh;
+mod tokens;

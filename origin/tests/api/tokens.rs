@@ -1,0 +1,187 @@
+//! The five validation layers at the origin, key modes, and Redis hygiene.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use redis::AsyncCommands as _;
+use reqwest::StatusCode;
+use tollgate_shared::AccessClaims;
+
+use crate::both_backends;
+use crate::helpers::{spawn_app, spawn_app_with, Backend};
+
+both_backends!(
+    every_layer_refuses_with_its_own_code,
+    expired_and_future_tokens_are_refused,
+    a_missing_version_key_is_reseeded_from_the_database,
+    a_deleted_user_is_user_unknown,
+    hs256_jwt_secret_mode_signs_and_verifies,
+    the_per_user_token_index_does_not_grow_as_tokens_expire,
+);
+
+fn decode_claims(token: &str) -> AccessClaims {
+    let payload = token.split('.').nth(1).expect("payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("claims")
+}
+
+async fn every_layer_refuses_with_its_own_code(b: Backend) {
+    let app = spawn_app(b).await;
+    let email = app.new_user().await;
+    let t = app.login(&email, "d").await;
+
+    // Missing header.
+    let r = app
+        .client
+        .get(app.url("/api/users/me"))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some(r#"Bearer error="invalid_token""#)
+    );
+    // Format.
+    for junk in ["abc", "a.b", "a.b.c.d", "!!!.???.***", &"x".repeat(9000)] {
+        assert_eq!(
+            app.me_status(junk).await,
+            (StatusCode::UNAUTHORIZED, "token_malformed".into()),
+            "{junk:.20}"
+        );
+    }
+    // Signature: payload changed, signature kept.
+    let mut claims = decode_claims(&t.access);
+    claims.sub = "someone-else".into();
+    let parts: Vec<&str> = t.access.split('.').collect();
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json")),
+        parts[2]
+    );
+    assert_eq!(app.me_status(&forged).await.1, "token_signature");
+    // alg none.
+    let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let none = format!("{none_header}.{}.", parts[1]);
+    assert_eq!(app.me_status(&none).await.1, "token_signature");
+    // jti gone.
+    let mut redis = app.redis_conn().await;
+    let jti_key = format!("{}token:jti:{}", app.prefix, t.jti);
+    let record: String = redis.get(&jti_key).await.expect("record");
+    let _: () = redis.del(&jti_key).await.expect("del");
+    assert_eq!(app.me_status(&t.access).await.1, "token_revoked");
+    // Version moved on (record put back, version bumped behind its back).
+    let _: () = redis.set(&jti_key, &record).await.expect("set");
+    assert_eq!(app.me_status(&t.access).await.0, StatusCode::OK);
+    let ver_key = format!("{}user:ver:{}", app.prefix, decode_claims(&t.access).sub);
+    let _: () = redis.set(&ver_key, 99).await.expect("set");
+    assert_eq!(app.me_status(&t.access).await.1, "token_version");
+}
+
+async fn expired_and_future_tokens_are_refused(b: Backend) {
+    let app = spawn_app(b).await;
+    let email = app.new_user().await;
+    let t = app.login(&email, "d").await;
+    let signer = &app.state.keys.signing;
+    let now = tollgate_origin::domain::now();
+    let mut c = decode_claims(&t.access);
+    c.iat = now - 1000;
+    c.exp = now - 100;
+    assert_eq!(app.me_status(&signer.sign(&c)).await.1, "token_expired");
+    let mut c = decode_claims(&t.access);
+    c.iat = now + 3600;
+    c.exp = now + 7200;
+    assert_eq!(app.me_status(&signer.sign(&c)).await.1, "token_claims");
+    let mut c = decode_claims(&t.access);
+    c.aud = "another-api".into();
+    assert_eq!(app.me_status(&signer.sign(&c)).await.1, "token_claims");
+    let mut c = decode_claims(&t.access);
+    c.iss = "evil".into();
+    assert_eq!(app.me_status(&signer.sign(&c)).await.1, "token_claims");
+    // The genuine token is still fine.
+    assert_eq!(app.me_status(&t.access).await.0, StatusCode::OK);
+}
+
+async fn a_missing_version_key_is_reseeded_from_the_database(b: Backend) {
+    let app = spawn_app(b).await;
+    let email = app.new_user().await;
+    let t = app.login(&email, "d").await;
+    let user_id = decode_claims(&t.access).sub;
+    let ver_key = format!("{}user:ver:{user_id}", app.prefix);
+    let mut redis = app.redis_conn().await;
+    let _: () = redis.del(&ver_key).await.expect("del");
+    assert_eq!(app.me_status(&t.access).await.0, StatusCode::OK);
+    let v: Option<String> = redis.get(&ver_key).await.expect("get");
+    assert_eq!(v.as_deref(), Some("1"));
+}
+
+async fn a_deleted_user_is_user_unknown(b: Backend) {
+    let app = spawn_app(b).await;
+    let email = app.new_user().await;
+    let t = app.login(&email, "d").await;
+    let user_id = decode_claims(&t.access).sub;
+    app.exec_sql(&format!("DELETE FROM users WHERE id = '{user_id}'"))
+        .await;
+    let mut redis = app.redis_conn().await;
+    let _: () = redis
+        .del(format!("{}user:ver:{user_id}", app.prefix))
+        .await
+        .expect("del");
+    assert_eq!(
+        app.me_status(&t.access).await,
+        (StatusCode::UNAUTHORIZED, "user_unknown".into())
+    );
+}
+
+async fn hs256_jwt_secret_mode_signs_and_verifies(b: Backend) {
+    let secret = "k".repeat(48);
+    let app = spawn_app_with(b, &[("JWT_SECRET", &secret)]).await;
+    let email = app.new_user().await;
+    let t = app.login(&email, "d").await;
+    let header: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(t.access.split('.').next().expect("header"))
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(header["alg"], "HS256");
+    assert!(header["kid"]
+        .as_str()
+        .is_some_and(|k| k.starts_with("hs256-")));
+    assert_eq!(app.me_status(&t.access).await.0, StatusCode::OK);
+    // The JWKS never carries the secret.
+    let jwks = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("r")
+        .text()
+        .await
+        .expect("text");
+    assert!(!jwks.contains(&secret) && !jwks.contains("HS256"));
+}
+
+async fn the_per_user_token_index_does_not_grow_as_tokens_expire(b: Backend) {
+    let app = spawn_app_with(b, &[("ACCESS_TOKEN_TTL_SECS", "3")]).await;
+    let email = app.new_user().await;
+    let first = app.login(&email, "d").await;
+    for i in 0..4 {
+        app.login(&email, &format!("d{i}")).await;
+    }
+    let user_id = decode_claims(&first.access).sub;
+    let index = format!("{}tokens:user:{user_id}", app.prefix);
+    let mut redis = app.redis_conn().await;
+    let n: u64 = redis.zcard(&index).await.expect("zcard");
+    assert_eq!(n, 5);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    app.login(&email, "late").await;
+    let n: u64 = redis.zcard(&index).await.expect("zcard");
+    assert_eq!(n, 1, "expired jtis were not pruned");
+    let ttl: i64 = redis.ttl(&index).await.expect("ttl");
+    assert!(
+        (1..=3).contains(&ttl),
+        "index must expire with its newest token, ttl={ttl}"
+    );
+}
