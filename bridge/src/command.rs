@@ -1,0 +1,351 @@
+//! Turning requests into Redis commands, and deciding which commands may run at all.
+//!
+//! Arguments are raw bytes: a path segment may percent-decode to anything and a POSTed value is
+//! appended verbatim, so nothing here assumes UTF-8 except for matching command names.
+
+use percent_encoding::percent_decode_str;
+use serde_json::Value as Json;
+
+use crate::error::BridgeError;
+
+/// One command as Redis will receive it: the name, then its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Command {
+    parts: Vec<Vec<u8>>,
+}
+
+/// What the presented token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Full,
+    ReadOnly,
+}
+
+impl Command {
+    /// `None` for an empty array: a command needs at least its name.
+    fn new(parts: Vec<Vec<u8>>) -> Option<Self> {
+        (!parts.is_empty()).then_some(Self { parts })
+    }
+
+    /// The name in upper case, for policy checks and logs.
+    pub(crate) fn name(&self) -> String {
+        self.parts
+            .first()
+            .map(|name| String::from_utf8_lossy(name).to_ascii_uppercase())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn to_redis(&self) -> redis::Cmd {
+        let mut cmd = redis::Cmd::new();
+        for part in &self.parts {
+            cmd.arg(part.as_slice());
+        }
+        cmd
+    }
+
+    /// Whether this command may be sent over the shared connection with this access, and if not,
+    /// the error text to answer with (Upstash-style: `ERR …` for unsupported commands, `NOPERM …`
+    /// for writes with the read-only token).
+    pub(crate) fn check(&self, access: Access) -> Result<(), String> {
+        let name = self.name();
+        if breaks_shared_connection(&name, &self.parts) {
+            return Err(format!(
+                "ERR Command is not available: '{}'. The REST bridge shares one Redis connection, \
+                 so blocking and connection-state commands are refused",
+                name.to_ascii_lowercase()
+            ));
+        }
+        if access == Access::ReadOnly && !READ_ONLY_COMMANDS.contains(&name.as_str()) {
+            return Err(format!(
+                "NOPERM this user has no permissions to run the '{}' command",
+                name.to_ascii_lowercase()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Commands that block the multiplexed connection every request shares, switch its state for
+/// everyone (database, protocol, transaction, subscription, reply mode) or take the server down.
+const REFUSED_COMMANDS: &[&str] = &[
+    // Blocking.
+    "BLPOP",
+    "BRPOP",
+    "BRPOPLPUSH",
+    "BLMOVE",
+    "BLMPOP",
+    "BZPOPMIN",
+    "BZPOPMAX",
+    "BZMPOP",
+    "WAIT",
+    "WAITAOF",
+    // Subscriptions and streams of replies.
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "SSUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "MONITOR",
+    "SYNC",
+    "PSYNC",
+    "REPLCONF",
+    // Connection state.
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+    "WATCH",
+    "UNWATCH",
+    "SELECT",
+    "AUTH",
+    "HELLO",
+    "CLIENT",
+    "RESET",
+    "QUIT",
+    "READONLY",
+    "READWRITE",
+    "ASKING",
+    // The whole server.
+    "SHUTDOWN",
+    "DEBUG",
+];
+
+fn breaks_shared_connection(name: &str, parts: &[Vec<u8>]) -> bool {
+    if REFUSED_COMMANDS.contains(&name) {
+        return true;
+    }
+    // XREAD/XREADGROUP only block with a BLOCK option, which comes before STREAMS.
+    if name == "XREAD" || name == "XREADGROUP" {
+        return parts
+            .iter()
+            .skip(1)
+            .take_while(|arg| !arg.eq_ignore_ascii_case(b"STREAMS"))
+            .any(|arg| arg.eq_ignore_ascii_case(b"BLOCK"));
+    }
+    false
+}
+
+/// Commands the read-only token may run: Redis's read commands, less `KEYS` and `SCAN`, which
+/// Upstash also withholds from its read-only token. Anything not listed counts as a write, so a
+/// command this list has not heard of fails closed.
+const READ_ONLY_COMMANDS: &[&str] = &[
+    "BITCOUNT",
+    "BITFIELD_RO",
+    "BITPOS",
+    "DBSIZE",
+    "ECHO",
+    "EVALSHA_RO",
+    "EVAL_RO",
+    "EXISTS",
+    "EXPIRETIME",
+    "FCALL_RO",
+    "GEODIST",
+    "GEOHASH",
+    "GEOPOS",
+    "GEORADIUSBYMEMBER_RO",
+    "GEORADIUS_RO",
+    "GEOSEARCH",
+    "GET",
+    "GETBIT",
+    "GETRANGE",
+    "HEXISTS",
+    "HGET",
+    "HGETALL",
+    "HKEYS",
+    "HLEN",
+    "HMGET",
+    "HRANDFIELD",
+    "HSCAN",
+    "HSTRLEN",
+    "HVALS",
+    "LCS",
+    "LINDEX",
+    "LLEN",
+    "LPOS",
+    "LRANGE",
+    "MGET",
+    "PEXPIRETIME",
+    "PFCOUNT",
+    "PING",
+    "PTTL",
+    "SCARD",
+    "SDIFF",
+    "SINTER",
+    "SINTERCARD",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SMISMEMBER",
+    "SRANDMEMBER",
+    "SSCAN",
+    "STRLEN",
+    "SUBSTR",
+    "SUNION",
+    "TIME",
+    "TTL",
+    "TYPE",
+    "XLEN",
+    "XPENDING",
+    "XRANGE",
+    "XREAD",
+    "XREVRANGE",
+    "ZCARD",
+    "ZCOUNT",
+    "ZDIFF",
+    "ZINTER",
+    "ZINTERCARD",
+    "ZLEXCOUNT",
+    "ZMSCORE",
+    "ZRANDMEMBER",
+    "ZRANGE",
+    "ZRANGEBYLEX",
+    "ZRANGEBYSCORE",
+    "ZRANK",
+    "ZREVRANGE",
+    "ZREVRANGEBYLEX",
+    "ZREVRANGEBYSCORE",
+    "ZREVRANK",
+    "ZSCAN",
+    "ZSCORE",
+    "ZUNION",
+];
+
+/// `POST /` body: one JSON array such as `["SET","k","v","EX",100]`.
+pub(crate) fn parse_one(body: &[u8]) -> Result<Command, BridgeError> {
+    from_json(parse_json(body)?)
+}
+
+/// `/pipeline` and `/multi-exec` body: a non-empty array of commands. One malformed command
+/// rejects the whole request, as Upstash treats it as a syntax error of the request.
+pub(crate) fn parse_many(body: &[u8]) -> Result<Vec<Command>, BridgeError> {
+    let Json::Array(commands) = parse_json(body)? else {
+        return Err(syntax("the body must be a JSON array of commands"));
+    };
+    if commands.is_empty() {
+        return Err(syntax("the body must hold at least one command"));
+    }
+    commands.into_iter().map(from_json).collect()
+}
+
+fn parse_json(body: &[u8]) -> Result<Json, BridgeError> {
+    serde_json::from_slice(body).map_err(|_| syntax("the body is not valid JSON"))
+}
+
+fn from_json(command: Json) -> Result<Command, BridgeError> {
+    let Json::Array(items) = command else {
+        return Err(syntax("a command must be a JSON array"));
+    };
+    let parts = items
+        .into_iter()
+        .map(|item| match item {
+            Json::String(s) => Ok(s.into_bytes()),
+            Json::Number(n) => Ok(n.to_string().into_bytes()),
+            Json::Bool(b) => Ok(b.to_string().into_bytes()),
+            Json::Null | Json::Array(_) | Json::Object(_) => Err(syntax(
+                "command arguments must be strings, numbers or booleans",
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Command::new(parts).ok_or_else(|| syntax("a command must not be empty"))
+}
+
+/// The path form `/set/k/v?EX=100`: URL-decoded segments, then the body if there is one (how
+/// Upstash takes binary or JSON values), then the query pairs other than `_token` (how Upstash
+/// takes arguments that follow a POSTed value).
+pub(crate) fn from_path(
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Command, BridgeError> {
+    let mut parts: Vec<Vec<u8>> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|segment| percent_decode_str(segment).collect())
+        .collect();
+    if parts.first().is_none_or(|name| name.is_empty()) {
+        return Err(syntax("the path must start with a command name"));
+    }
+    if !body.is_empty() {
+        parts.push(body.to_vec());
+    }
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if key == "_token" {
+            continue;
+        }
+        parts.push(key.into_owned().into_bytes());
+        if !value.is_empty() {
+            parts.push(value.into_owned().into_bytes());
+        }
+    }
+    Command::new(parts).ok_or_else(|| syntax("a command must not be empty"))
+}
+
+fn syntax(why: &str) -> BridgeError {
+    BridgeError::BadRequest(format!("ERR {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(cmd: &Command) -> Vec<String> {
+        cmd.parts
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn json_numbers_and_booleans_become_text_and_other_values_are_refused() {
+        let cmd = parse_one(br#"["SET","k","v","EX",100,true,1.5]"#).expect("valid");
+        assert_eq!(parts(&cmd), ["SET", "k", "v", "EX", "100", "true", "1.5"]);
+        for junk in [
+            &b"[]"[..],
+            b"[null]",
+            b"[[\"GET\"]]",
+            b"[{\"a\":1}]",
+            b"{}",
+            b"nope",
+            b"",
+        ] {
+            assert!(
+                parse_one(junk).is_err(),
+                "{}",
+                String::from_utf8_lossy(junk)
+            );
+        }
+        assert!(parse_many(b"[]").is_err());
+        assert!(parse_many(br#"[["GET","a"],"GET"]"#).is_err());
+        assert_eq!(
+            parse_many(br#"[["GET","a"],["PING"]]"#).expect("ok").len(),
+            2
+        );
+    }
+
+    #[test]
+    fn path_segments_are_decoded_and_body_then_query_are_appended() {
+        let cmd = from_path("/set/a%2Fb/%E2%98%83", Some("_token=x&EX=100&NX"), b"").expect("ok");
+        assert_eq!(parts(&cmd), ["set", "a/b", "☃", "EX", "100", "NX"]);
+        let cmd = from_path("/set/k", None, b"\xff\x00").expect("ok");
+        assert_eq!(cmd.parts[2], b"\xff\x00");
+        assert!(from_path("/", None, b"").is_err());
+    }
+
+    #[test]
+    fn blocking_and_state_commands_are_refused_and_read_only_is_an_allowlist() {
+        let cmd = |s: &str| parse_one(s.as_bytes()).expect("valid");
+        assert!(cmd(r#"["subscribe","c"]"#).check(Access::Full).is_err());
+        assert!(cmd(r#"["BLPOP","l",0]"#).check(Access::Full).is_err());
+        assert!(cmd(r#"["XREAD","BLOCK",0,"STREAMS","s","$"]"#)
+            .check(Access::Full)
+            .is_err());
+        assert!(cmd(r#"["XREAD","STREAMS","block","0"]"#)
+            .check(Access::Full)
+            .is_ok());
+        assert!(cmd(r#"["SET","k","v"]"#).check(Access::Full).is_ok());
+        let refused = cmd(r#"["set","k","v"]"#).check(Access::ReadOnly);
+        assert!(refused.expect_err("write").starts_with("NOPERM"));
+        assert!(cmd(r#"["get","k"]"#).check(Access::ReadOnly).is_ok());
+        assert!(cmd(r#"["KEYS","*"]"#).check(Access::ReadOnly).is_err());
+        assert!(cmd(r#"["NOSUCHCMD"]"#).check(Access::ReadOnly).is_err());
+    }
+}

@@ -1,0 +1,194 @@
+//! The HTTP surface: Upstash's command routes plus the Tollgate `/_bridge/stats` extension.
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{Request, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tollgate_shared::upstash::Reply;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Authorized;
+use crate::command::{self, Command};
+use crate::error::BridgeError;
+use crate::reply::{to_reply, Encoding};
+use crate::upstream::Transaction;
+use crate::{Bridge, Stats};
+
+/// The bridge's routes over the given state. Kept apart from [`crate::serve`] so tests can
+/// drive it without a socket.
+pub fn app(bridge: Bridge) -> Router {
+    let body_limit = bridge.body_limit();
+    Router::new()
+        .route("/", post(json_command).put(json_command))
+        .route("/pipeline", post(pipeline).put(pipeline))
+        .route("/multi-exec", post(multi_exec).put(multi_exec))
+        .route("/_bridge/stats", get(stats))
+        .route(
+            "/{*command}",
+            get(path_command).post(path_command).put(path_command),
+        )
+        .method_not_allowed_fallback(|| async { BridgeError::MethodNotAllowed })
+        .fallback(|| async { BridgeError::NotFound })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(bridge)
+}
+
+/// Method and command name only: the query may carry `_token`, and later path segments are the
+/// caller's data.
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    let command = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), command)
+}
+
+/// `POST /` with `["SET","k","v"]`.
+async fn json_command(
+    State(bridge): State<Bridge>,
+    Authorized(access): Authorized,
+    encoding: Encoding,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, BridgeError> {
+    bridge.count_request();
+    let command = command::parse_one(&body?)?;
+    single(&bridge, access, encoding, command).await
+}
+
+/// `GET|POST /set/k/v`.
+async fn path_command(
+    State(bridge): State<Bridge>,
+    Authorized(access): Authorized,
+    encoding: Encoding,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, BridgeError> {
+    bridge.count_request();
+    let command = command::from_path(uri.path(), uri.query(), &body?)?;
+    single(&bridge, access, encoding, command).await
+}
+
+/// A single command answers `{"result": …}`, or its error reply as a 400.
+async fn single(
+    bridge: &Bridge,
+    access: command::Access,
+    encoding: Encoding,
+    command: Command,
+) -> Result<Response, BridgeError> {
+    command.check(access).map_err(BridgeError::BadRequest)?;
+    let value = bridge.upstream().query(&command).await?;
+    bridge.count_commands(1);
+    match to_reply(value, encoding) {
+        Reply::Error { error } => Err(BridgeError::BadRequest(error)),
+        reply => Ok(Json(reply).into_response()),
+    }
+}
+
+/// `POST /pipeline`: in order, not atomic; a refused or failing command answers its own
+/// `{"error": …}` and the others still run.
+async fn pipeline(
+    State(bridge): State<Bridge>,
+    Authorized(access): Authorized,
+    encoding: Encoding,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Vec<Reply>>, BridgeError> {
+    bridge.count_request();
+    let commands = command::parse_many(&body?)?;
+    let checks: Vec<Result<(), String>> = commands.iter().map(|c| c.check(access)).collect();
+    let allowed: Vec<&Command> = commands
+        .iter()
+        .zip(&checks)
+        .filter(|(_, check)| check.is_ok())
+        .map(|(command, _)| command)
+        .collect();
+    let values = if allowed.is_empty() {
+        Vec::new()
+    } else {
+        bridge.upstream().pipeline(&allowed).await?
+    };
+    if values.len() != allowed.len() {
+        tracing::error!(
+            sent = allowed.len(),
+            got = values.len(),
+            "pipeline reply count mismatch"
+        );
+        return Err(BridgeError::Unavailable);
+    }
+    bridge.count_commands(allowed.len());
+    let mut values = values.into_iter();
+    let replies = checks
+        .into_iter()
+        .map(|check| match check {
+            Err(error) => Reply::Error { error },
+            // The count was checked above, so every allowed command has its reply.
+            Ok(()) => values.next().map_or_else(
+                || Reply::Error {
+                    error: "ERR no reply".into(),
+                },
+                |value| to_reply(value, encoding),
+            ),
+        })
+        .collect();
+    Ok(Json(replies))
+}
+
+/// `POST /multi-exec`: all or nothing. A refused command, or one Redis will not queue, discards
+/// the whole transaction with a single top-level error, as Upstash does.
+async fn multi_exec(
+    State(bridge): State<Bridge>,
+    Authorized(access): Authorized,
+    encoding: Encoding,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Vec<Reply>>, BridgeError> {
+    bridge.count_request();
+    let commands = command::parse_many(&body?)?;
+    for command in &commands {
+        command.check(access).map_err(BridgeError::BadRequest)?;
+    }
+    let outcome = bridge.upstream().transaction(&commands).await?;
+    bridge.count_commands(commands.len());
+    match outcome {
+        Transaction::Committed(values) => Ok(Json(
+            values.into_iter().map(|v| to_reply(v, encoding)).collect(),
+        )),
+        Transaction::Discarded(error) => Err(BridgeError::BadRequest(error)),
+    }
+}
+
+/// Tollgate extension: how many authorized command requests arrived and how many commands Redis
+/// answered since start, so end-to-end tests can count the round trips a client made.
+async fn stats(State(bridge): State<Bridge>, _: Authorized) -> Json<Stats> {
+    Json(bridge.stats())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Encoding {
+    type Rejection = BridgeError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Only JSON answers exist here; refusing `resp2` beats answering in a format the client
+        // will misread.
+        let format = parts.headers.get("upstash-response-format");
+        if format.is_some_and(|value| !value.as_bytes().eq_ignore_ascii_case(b"json")) {
+            return Err(BridgeError::BadRequest(
+                "ERR only the json Upstash-Response-Format is supported by the REST bridge".into(),
+            ));
+        }
+        let base64 = parts
+            .headers
+            .get("upstash-encoding")
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"base64"));
+        Ok(if base64 {
+            Encoding::Base64
+        } else {
+            Encoding::Text
+        })
+    }
+}
