@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Build the edge Worker bundle (edge/build/index.js + index_bg.wasm) that wrangler.toml serves.
+#
+# Installs/validates the offline toolchain first (scripts/edge-tools.sh, idempotent), then runs
+# `worker-build --release` in edge/ with a size-first release profile. Idempotent and fast when
+# nothing changed: the inputs are hashed and the build is skipped when the bundle matches them.
+# Prints the wasm's raw and gzipped size.
+#
+# Usage: scripts/build-edge.sh [--force]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+EDGE="$ROOT/edge"
+OUT="$EDGE/build"
+STAMP="$OUT/.inputs.sha256"
+
+log() { printf '[build-edge] %s\n' "$*"; }
+
+"$ROOT/scripts/edge-tools.sh" | sed 's/^/  /'
+# shellcheck source=/dev/null
+source "$ROOT/.tools/env.sh"
+
+# Everything that can change the bundle: our sources, the shared crate, the lock file, the root
+# manifest (profiles, workspace deps), this script (flags) and the tool versions.
+inputs_hash() {
+  {
+    (cd "$ROOT" && find edge/src shared/src -type f -name '*.rs' -print0 | sort -z | xargs -0 sha256sum)
+    (cd "$ROOT" && sha256sum Cargo.toml Cargo.lock edge/Cargo.toml shared/Cargo.toml scripts/build-edge.sh)
+    worker-build --version
+    "$WASM_BINDGEN_BIN" --version
+    rustc --version
+  } | sha256sum | cut -d' ' -f1
+}
+
+report() {
+  local wasm="$OUT/index_bg.wasm"
+  [ -f "$wasm" ] || { log "ERROR: $wasm missing after the build"; exit 1; }
+  local raw gz
+  raw=$(stat -c %s "$wasm")
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  log "bundle: $OUT/index.js"
+  log "wasm: $raw bytes raw, $gz bytes gzipped ($((gz / 1024)) KiB)"
+}
+
+HASH="$(inputs_hash)"
+if [ "${1:-}" != "--force" ] && [ -f "$OUT/index.js" ] && [ -f "$OUT/index_bg.wasm" ] &&
+   [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]; then
+  log "up to date (inputs unchanged; --force to rebuild)"
+  report
+  exit 0
+fi
+
+# Size over speed for the Worker only: these override the workspace's release profile for this
+# cargo invocation alone (the origin keeps its own), and the wasm lands in its own target dir.
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=s
+export CARGO_PROFILE_RELEASE_LTO=true
+export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+export CARGO_PROFILE_RELEASE_DEBUG=false
+
+log "worker-build --release in edge/"
+(cd "$EDGE" && worker-build --release)
+echo "$HASH" >"$STAMP"
+report

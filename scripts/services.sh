@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Sourced by scripts/test.sh and scripts/stack.sh: make sure what the project needs is installed
+# and running. Idempotent: uses what already runs, installs and starts only what is missing.
+
+svc_log() { printf '[services] %s\n' "$*"; }
+
+# Debian packages, installed only when their command is missing.
+ensure_packages() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+  command -v gzip >/dev/null || missing+=(gzip)
+  command -v curl >/dev/null || missing+=(curl)
+  if [ ${#missing[@]} -gt 0 ]; then
+    svc_log "installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+  fi
+}
+
+# Redis on 127.0.0.1:6379 (what the tests and the stack use by default).
+ensure_redis() {
+  if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+    svc_log "redis: running"
+    return
+  fi
+  svc_log "redis: starting"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  for _ in $(seq 50); do
+    redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG && return
+    sleep 0.1
+  done
+  svc_log "ERROR: redis did not start"; return 1
+}
+
+# PostgreSQL on 127.0.0.1:5432 with a database `test` the postgres user can reach without a
+# password (the PostgreSQL tests create and drop their own databases through it).
+ensure_postgres() {
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    svc_log "postgresql: starting"
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$version" ]; then svc_log "ERROR: no PostgreSQL cluster in /etc/postgresql"; return 1; fi
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 100); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.1; done
+  else
+    svc_log "postgresql: running"
+  fi
+  if ! psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then
+    # Fresh cluster: allow local trust logins and create the test database.
+    svc_log "postgresql: preparing database test"
+    local hba
+    hba=$(su postgres -c "psql -Atc 'show hba_file'" 2>/dev/null || true)
+    if [ -n "$hba" ] && ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+      sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+      su postgres -c "psql -Atc 'select pg_reload_conf()'" >/dev/null
+    fi
+    su postgres -c "psql -Atc \"select 1 from pg_database where datname='test'\"" | grep -q 1 ||
+      su postgres -c "createdb test"
+  fi
+}
+
+# cargo-nextest, from crates.io into .tools when the machine has none.
+ensure_nextest() {
+  if command -v cargo-nextest >/dev/null; then return; fi
+  local root
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools/cargo"
+  export PATH="$root/bin:$PATH"
+  command -v cargo-nextest >/dev/null && return
+  svc_log "installing cargo-nextest"
+  cargo install cargo-nextest --locked --root "$root"
+}

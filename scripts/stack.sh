@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs the whole stack locally (README's first command): Redis (if none answers), the Upstash
+# REST bridge, the origin (SQLite) and the edge Worker in workerd via `wrangler dev`. Installs
+# what is missing first, prints the URLs, and stops everything on Ctrl-C.
+#
+# Ports: EDGE_PORT (8787), ORIGIN_PORT (8080), BRIDGE_PORT (8079). State lives in .run/.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+
+EDGE_PORT="${EDGE_PORT:-8787}"
+ORIGIN_PORT="${ORIGIN_PORT:-8080}"
+BRIDGE_PORT="${BRIDGE_PORT:-8079}"
+RUN="$ROOT/.run"
+mkdir -p "$RUN"
+
+ensure_packages
+ensure_redis
+scripts/build-edge.sh
+echo "[stack] building origin and bridge (release)"
+cargo build -q --release -p tollgate-origin -p tollgate-rest-bridge
+# shellcheck source=/dev/null
+source .tools/env.sh
+
+# A local bridge token, made once and kept (git-ignored).
+[ -s "$RUN/bridge-token" ] || head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$RUN/bridge-token"
+TOKEN="$(cat "$RUN/bridge-token")"
+
+export DATABASE_URL="${DATABASE_URL:-sqlite://$RUN/tollgate.db?mode=rwc}"
+export KEYS_FILE="${KEYS_FILE:-$RUN/keys.json}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+export REDIS_KEY_PREFIX="${REDIS_KEY_PREFIX:-}"
+export BIND_ADDR="127.0.0.1:$ORIGIN_PORT"
+# The edge overwrites X-Forwarded-For with the real client address; the origin listens on
+# loopback only, so it can trust it.
+export TRUST_FORWARDED_FOR=true
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo "[stack] stopping"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+wait_http() { # url name
+  for _ in $(seq 150); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "[stack] ERROR: $2 did not come up at $1 (see .run/$2.log)"; exit 1
+}
+
+target/release/tollgate-rest-bridge --bind "127.0.0.1:$BRIDGE_PORT" --token "$TOKEN" \
+  >"$RUN/bridge.log" 2>&1 &
+pids+=($!)
+target/release/tollgate-origin migrate >/dev/null
+JWKS="$(target/release/tollgate-origin keys jwks)"
+target/release/tollgate-origin serve >"$RUN/origin.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$ORIGIN_PORT/ready" origin
+
+# Secrets for wrangler dev come from a git-ignored env file.
+umask 077
+{
+  echo "UPSTASH_REDIS_REST_TOKEN=$TOKEN"
+  echo "TOLLGATE_JWKS=$JWKS"
+  [ -n "${JWT_SECRET:-}" ] && echo "JWT_SECRET=$JWT_SECRET"
+} >"$RUN/edge.vars"
+"$WRANGLER" dev --ip 127.0.0.1 --port "$EDGE_PORT" --env-file "$RUN/edge.vars" \
+  --persist-to "$RUN/wrangler-state" --log-level warn \
+  --var "ORIGIN_URL:http://127.0.0.1:$ORIGIN_PORT" \
+  --var "UPSTASH_REDIS_REST_URL:http://127.0.0.1:$BRIDGE_PORT" \
+  --var "REDIS_KEY_PREFIX:$REDIS_KEY_PREFIX" \
+  >"$RUN/edge.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$EDGE_PORT/health" edge
+
+cat <<MSG
+
+Tollgate is running:
+  edge (use this)  http://127.0.0.1:$EDGE_PORT
+  origin           http://127.0.0.1:$ORIGIN_PORT
+  REST bridge      http://127.0.0.1:$BRIDGE_PORT  (token in .run/bridge-token)
+  redis            redis://127.0.0.1:6379
+Logs in .run/*.log. Ctrl-C stops everything.
+MSG
+wait -n "${pids[@]}" || true
+echo "[stack] a service exited; see .run/*.log"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test (README's second command; .ci/run calls it). Installs and starts what is
+# missing first, then: formatting, lints, the wasm build of the shared crate, the edge bundle,
+# and every test of the workspace (unit, origin on SQLite and PostgreSQL, bridge conformance,
+# end-to-end through workerd).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+
+ensure_packages
+ensure_redis
+ensure_postgres
+ensure_nextest
+scripts/build-edge.sh
+
+echo "[test] cargo fmt --check"
+cargo fmt --all -- --check
+echo "[test] cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "[test] tollgate-shared builds for wasm32"
+cargo build -q -p tollgate-shared --target wasm32-unknown-unknown
+echo "[test] cargo nextest"
+cargo nextest run --workspace --no-fail-fast "$@"
