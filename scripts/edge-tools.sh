@@ -26,6 +26,21 @@ command -v npm >/dev/null || die "npm not found"
 
 mkdir -p "$CARGO_ROOT" "$NODE_DIR"
 
+# Compiled tools are also kept in a machine-wide cache (outside the repo), so a fresh clone on a
+# machine that built them once — CI runs in one — copies them in seconds instead of compiling
+# for minutes. A cold machine simply installs them from crates.io below.
+CACHE="${TOLLGATE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate-tools}"
+restore_from_cache() { # binary name
+  if [ ! -x "$CARGO_ROOT/bin/$1" ] && [ -x "$CACHE/bin/$1" ]; then
+    mkdir -p "$CARGO_ROOT/bin" && cp -p "$CACHE/bin/$1" "$CARGO_ROOT/bin/$1"
+  fi
+}
+save_to_cache() { # binary name
+  mkdir -p "$CACHE/bin" 2>/dev/null && cp -p "$CARGO_ROOT/bin/$1" "$CACHE/bin/$1" 2>/dev/null || true
+}
+restore_from_cache worker-build
+restore_from_cache wasm-bindgen
+
 # 1. wasm32 target -------------------------------------------------------------------------
 if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "rust target wasm32-unknown-unknown: present"
@@ -41,6 +56,7 @@ if [ -x "$WB" ] && "$WB" --version 2>/dev/null | grep -qw "$WORKER_BUILD_VERSION
 else
   log "worker-build $WORKER_BUILD_VERSION: installing (several minutes on 2 cores)"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --root "$CARGO_ROOT" --force
+  save_to_cache worker-build
 fi
 
 # 3. wasm-bindgen-cli at exactly the Cargo.lock version --------------------------------------
@@ -64,7 +80,11 @@ else
   log "wasm-bindgen-cli $WBG_VERSION: installing (several minutes on 2 cores)"
   # No --locked: the registry mirror lacks some of the locked dependency versions.
   cargo install wasm-bindgen-cli --version "$WBG_VERSION" --root "$CARGO_ROOT" --force
+  save_to_cache wasm-bindgen
 fi
+
+cmp -s "$WB" "$CACHE/bin/worker-build" 2>/dev/null || save_to_cache worker-build
+cmp -s "$WBG" "$CACHE/bin/wasm-bindgen" 2>/dev/null || save_to_cache wasm-bindgen
 
 # 4. npm tools: wrangler, binaryen (wasm-opt), @upstash/redis ---------------------------------
 if [ ! -f "$NODE_DIR/package.json" ]; then
