@@ -13,10 +13,14 @@
 //! - [`decision`]: the five-layer validation decision from claims plus one Redis lookup.
 //! - [`error`]: the API error codes and the JSON error body.
 //! - [`upstash`]: Upstash REST request/response types and the validation pipeline.
+//! - `hostile` (feature `hostile-cases`, tests only): the table of hostile tokens every
+//!   verifier is tested against.
 
 pub mod claims;
 pub mod decision;
 pub mod error;
+#[cfg(feature = "hostile-cases")]
+pub mod hostile;
 pub mod jwt;
 pub mod keys;
 pub mod records;

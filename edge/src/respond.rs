@@ -1,0 +1,48 @@
+//! The edge's own answers: the documented error body, built from `tollgate_shared` so a client
+//! sees byte-for-byte what the origin would have sent for the same failure.
+
+use tollgate_shared::error::{ErrorBody, WWW_AUTHENTICATE_INVALID_TOKEN};
+use tollgate_shared::{ErrorCode, Rejection};
+use worker::web_sys;
+
+/// A refused bearer token: 401, its code and message, and
+/// `WWW-Authenticate: Bearer error="invalid_token"` — the origin's exact response.
+pub(crate) fn rejection(r: Rejection) -> worker::Result<web_sys::Response> {
+    error(r.code(), r.message(), r.code().status())
+}
+
+/// A dependency we cannot do without is down or misconfigured: 503 `unavailable` with
+/// `Retry-After: 1`, as the origin answers when Redis is down. The cause is logged by the
+/// caller, never sent.
+pub(crate) fn unavailable() -> worker::Result<web_sys::Response> {
+    error(
+        ErrorCode::Unavailable,
+        "service temporarily unavailable",
+        ErrorCode::Unavailable.status(),
+    )
+}
+
+/// The origin could not be reached: 502 (RFC 9110 §15.6.3: the gateway got no usable answer
+/// upstream), with the same `unavailable` code a client already handles.
+pub(crate) fn bad_gateway() -> worker::Result<web_sys::Response> {
+    error(ErrorCode::Unavailable, "origin is unreachable", 502)
+}
+
+fn error(code: ErrorCode, message: &str, status: u16) -> worker::Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
+    headers.set("content-type", "application/json")?;
+    if code.is_bearer_rejection() {
+        headers.set("www-authenticate", WWW_AUTHENTICATE_INVALID_TOKEN)?;
+    }
+    if code == ErrorCode::Unavailable {
+        headers.set("retry-after", "1")?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    let body = ErrorBody::new(code, message).to_json();
+    Ok(web_sys::Response::new_with_opt_str_and_init(
+        Some(&body),
+        &init,
+    )?)
+}

@@ -1,0 +1,144 @@
+//! A thin Upstash REST client over `worker::Fetch`: one `/pipeline` call per protected request.
+//!
+//! The published `upstash-redis-rs` needs nightly, does not build for wasm32 and has no
+//! pipelines; what we need is one POST, so the wire types come from `tollgate_shared::upstash`
+//! (shared with the REST bridge) and the transport is here.
+//!
+//! Every failure — unreachable, slower than the deadline, a non-200 answer, a per-command error,
+//! a body of the wrong shape — is an [`UpstashFailure`], and the caller fails closed with 503:
+//! without the lookup we cannot know the token was not revoked.
+
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use tollgate_shared::upstash::{self, Command, ValidationLookup};
+use tollgate_shared::AccessClaims;
+use worker::wasm_bindgen::JsValue;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Url};
+
+use crate::config::Settings;
+
+/// Why the lookup could not be used. Only for logs: the client always sees 503 `unavailable`.
+#[derive(Debug)]
+pub(crate) enum UpstashFailure {
+    /// The request could not be built or sent (connection refused, DNS, TLS…).
+    Unreachable(String),
+    /// No complete answer within `UPSTASH_TIMEOUT_MS`.
+    Timeout(Duration),
+    /// An HTTP status other than 200 (401: wrong token; 400: a command failed; 5xx).
+    Status(u16),
+    /// A 200 whose body is not the two replies we asked for.
+    Body(upstash::UpstashError),
+}
+
+impl std::fmt::Display for UpstashFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable(e) => write!(f, "Upstash unreachable: {e}"),
+            Self::Timeout(t) => write!(f, "Upstash did not answer within {} ms", t.as_millis()),
+            Self::Status(s) => write!(f, "Upstash answered HTTP {s}"),
+            Self::Body(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The client for one request.
+#[derive(Debug)]
+pub(crate) struct Upstash<'a> {
+    settings: &'a Settings,
+}
+
+impl<'a> Upstash<'a> {
+    pub fn new(settings: &'a Settings) -> Self {
+        Self { settings }
+    }
+
+    /// `GET token:jti:{jti}` and `GET user:ver:{sub}` in one `/pipeline` round trip.
+    pub async fn validation_lookup(
+        &self,
+        claims: &AccessClaims,
+    ) -> Result<ValidationLookup, UpstashFailure> {
+        let commands = upstash::validation_pipeline(&self.settings.keys, claims);
+        let body = self.pipeline(&commands).await?;
+        upstash::parse_validation_replies(&body).map_err(UpstashFailure::Body)
+    }
+
+    /// POSTs `commands` to `/pipeline` and returns the 200 body, racing the whole exchange
+    /// (headers and body) against the deadline; on timeout the fetch is aborted so it does not
+    /// linger in the isolate.
+    async fn pipeline(&self, commands: &[Command]) -> Result<Vec<u8>, UpstashFailure> {
+        let request = self.request(commands)?;
+        let timeout = self.settings.upstash_timeout;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let exchange = async move {
+            let mut response = Fetch::Request(request)
+                .send_with_signal(&signal)
+                .await
+                .map_err(|e| UpstashFailure::Unreachable(e.to_string()))?;
+            match response.status_code() {
+                200 => response
+                    .bytes()
+                    .await
+                    .map_err(|e| UpstashFailure::Unreachable(e.to_string())),
+                status => Err(UpstashFailure::Status(status)),
+            }
+        };
+        match select(pin!(exchange), pin!(Delay::from(timeout))).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right(((), _)) => {
+                controller.abort();
+                Err(UpstashFailure::Timeout(timeout))
+            }
+        }
+    }
+
+    fn request(&self, commands: &[Command]) -> Result<Request, UpstashFailure> {
+        let body = serde_json::to_string(commands)
+            .map_err(|e| UpstashFailure::Unreachable(e.to_string()))?;
+        let headers = Headers::new();
+        let token = format!("Bearer {}", self.settings.upstash_token.expose());
+        headers
+            .set("authorization", &token)
+            .and_then(|()| headers.set("content-type", "application/json"))
+            .map_err(|e| UpstashFailure::Unreachable(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(&body)));
+        Request::new_with_init(pipeline_url(&self.settings.upstash_url).as_str(), &init)
+            .map_err(|e| UpstashFailure::Unreachable(e.to_string()))
+    }
+}
+
+/// `{base}/pipeline`, keeping any path the base URL has (a proxy may mount Upstash under one).
+fn pipeline_url(base: &Url) -> Url {
+    let mut url = base.clone();
+    let path = format!("{}/pipeline", base.path().trim_end_matches('/'));
+    url.set_path(&path);
+    url.set_query(None);
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_url_appends_to_any_base_path() {
+        let u = |s: &str| Url::parse(s).expect("url");
+        assert_eq!(
+            pipeline_url(&u("https://eu1.upstash.io")).as_str(),
+            "https://eu1.upstash.io/pipeline"
+        );
+        assert_eq!(
+            pipeline_url(&u("http://127.0.0.1:8079/")).as_str(),
+            "http://127.0.0.1:8079/pipeline"
+        );
+        assert_eq!(
+            pipeline_url(&u("http://h/redis/?x=1")).as_str(),
+            "http://h/redis/pipeline"
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The origin, in-process on a free port, with its own SQLite file, key file and key prefix.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+use tokio::sync::oneshot;
+use tollgate_origin::app::Application;
+use tollgate_origin::config::Settings;
+use tollgate_origin::state::AppState;
+
+/// A running origin; stopped on drop.
+#[derive(Debug)]
+pub struct Origin {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub state: AppState,
+    /// Its `REDIS_KEY_PREFIX`, which the edge must share.
+    pub prefix: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Origin {
+    /// Starts an origin whose files live in `dir`. Login limits are high so tests can log in
+    /// freely; `TRUST_FORWARDED_FOR` is on because the edge sets that header.
+    pub async fn start(dir: &Path, prefix: &str, redis_url: &str) -> anyhow::Result<Self> {
+        let db = dir.join("origin.db");
+        let keys = dir.join("origin-keys.json");
+        let env: HashMap<&str, String> = [
+            ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+            (
+                "DATABASE_URL",
+                format!("sqlite://{}?mode=rwc", db.display()),
+            ),
+            ("REDIS_URL", redis_url.to_owned()),
+            ("REDIS_KEY_PREFIX", prefix.to_owned()),
+            ("KEYS_FILE", keys.display().to_string()),
+            ("CLEANUP_INTERVAL_SECS", "0".into()),
+            ("LOGIN_RATE_LIMIT_PER_IP", "100000".into()),
+            ("LOGIN_RATE_LIMIT_PER_EMAIL", "100000".into()),
+            ("TRUST_FORWARDED_FOR", "true".into()),
+        ]
+        .into_iter()
+        .collect();
+        let settings =
+            Settings::from_lookup(|k| env.get(k).cloned()).context("origin test settings")?;
+        let app = Application::build(settings)
+            .await
+            .context("Failed to build the origin")?;
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        Ok(Self {
+            base,
+            state,
+            prefix: prefix.to_owned(),
+            shutdown: Some(tx),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The public JWKS the edge verifies with (`tollgate-origin keys jwks`).
+    pub fn jwks_json(&self) -> String {
+        serde_json::to_string(&self.state.keys.verifying.to_jwks()).unwrap_or_default()
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
