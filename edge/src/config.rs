@@ -10,10 +10,6 @@ use tollgate_shared::jwt::{HmacSecret, Jwks, KeySet, Validation, VerifyingKey};
 use tollgate_shared::KeySchema;
 use worker::{Env, Url};
 
-/// Clock skew tolerated for `iat`/`nbf` in the future; the origin's `LEEWAY_SECS`, so both hops
-/// refuse the same tokens.
-pub(crate) const LEEWAY_SECS: i64 = 30;
-
 /// Why the configuration was refused; names the variable, never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ConfigError {
@@ -109,7 +105,7 @@ impl Settings {
             validation: Validation {
                 issuer: get("JWT_ISSUER").unwrap_or_else(|| "tollgate".into()),
                 audience: get("JWT_AUDIENCE").unwrap_or_else(|| "tollgate-api".into()),
-                leeway: LEEWAY_SECS,
+                leeway: tollgate_shared::jwt::DEFAULT_LEEWAY_SECS,
             },
         })
     }

@@ -54,7 +54,7 @@ pub(crate) async fn authorize(
     settings: &Settings,
     now: i64,
 ) -> Result<Access, Denied> {
-    let token = bearer_token(authorization).map_err(Denied::Token)?;
+    let token = jwt::bearer_token(authorization).map_err(Denied::Token)?;
     let claims =
         jwt::verify(token, &settings.key_set, &settings.validation, now).map_err(Denied::Token)?;
     let lookup = Upstash::new(settings)
@@ -67,16 +67,6 @@ pub(crate) async fn authorize(
         // `decide` answers UserUnknown only after the jti record matched the token.
         Err(Rejection::UserUnknown) => Ok(Access::OriginDecides),
         Err(rejection) => Err(Denied::Token(rejection)),
-    }
-}
-
-/// The token from `Authorization: Bearer …`, parsed exactly as the origin does (scheme
-/// case-insensitive, RFC 6750 §2.1): no header or another scheme is `token_missing`.
-pub(crate) fn bearer_token(authorization: Option<&str>) -> Result<&str, Rejection> {
-    let value = authorization.ok_or(Rejection::Missing)?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
-        _ => Err(Rejection::Missing),
     }
 }
 
@@ -94,16 +84,5 @@ mod tests {
         assert!(!is_public("GET", "/api/users/me"));
         assert!(!is_public("GET", "/health/../api/users/me"));
         assert!(!is_public("GET", "/unknown"));
-    }
-
-    #[test]
-    fn bearer_parsing_matches_the_origin() {
-        assert_eq!(bearer_token(Some("Bearer abc")), Ok("abc"));
-        assert_eq!(bearer_token(Some("bearer  abc ")), Ok("abc"));
-        assert_eq!(bearer_token(None), Err(Rejection::Missing));
-        assert_eq!(bearer_token(Some("Basic abc")), Err(Rejection::Missing));
-        assert_eq!(bearer_token(Some("Bearer")), Err(Rejection::Missing));
-        // An empty token is not missing: verification calls it malformed, as the origin does.
-        assert_eq!(bearer_token(Some("Bearer ")), Ok(""));
     }
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
-use axum::response::IntoResponse;
+use axum::http::{header, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 use tollgate_shared::jwt::Validation;
@@ -27,9 +28,6 @@ use crate::state::{App, AppState};
 /// Largest request body accepted; every JSON body we take is far smaller.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Clock skew tolerated for `iat`/`nbf` in the future.
-const LEEWAY_SECS: i64 = 30;
-
 /// All routes with their middleware.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -41,6 +39,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::Client(ErrorCode::MethodNotAllowed, "method not allowed".into())
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_oversized_bodies))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
@@ -54,6 +53,25 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Refuses a declared body over [`MAX_BODY_BYTES`] on every route with the documented 413,
+/// before auth or any handler runs. `DefaultBodyLimit` only applies where a handler reads the
+/// body; routes that take none would otherwise accept (and ignore) a body of any size.
+async fn refuse_oversized_bodies(req: axum::extract::Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return ApiError::Client(
+            ErrorCode::PayloadTooLarge,
+            "request body is too large".into(),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// Connects every dependency and builds the state (without binding a socket).
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = Db::connect(&settings.database_url).await?;
@@ -63,7 +81,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let validation = Validation {
         issuer: settings.issuer.clone(),
         audience: settings.audience.clone(),
-        leeway: LEEWAY_SECS,
+        leeway: tollgate_shared::jwt::DEFAULT_LEEWAY_SECS,
     };
     Ok(AppState(Arc::new(App {
         db,

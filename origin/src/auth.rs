@@ -43,19 +43,17 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// The token from `Authorization: Bearer …` (scheme case-insensitive, RFC 6750 §2.1).
+/// The bearer token, parsed by the function the edge uses too.
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts
-        .headers
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::Token(Rejection::Missing))?;
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::Token(Rejection::Malformed))?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
-        _ => Err(ApiError::Token(Rejection::Missing)),
-    }
+    let header = match parts.headers.get(AUTHORIZATION) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::Token(Rejection::Malformed))?,
+        ),
+    };
+    jwt::bearer_token(header).map_err(ApiError::Token)
 }
 
 /// Reads the user's version from SQL and writes it back to Redis (only if still missing).

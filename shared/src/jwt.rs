@@ -26,6 +26,9 @@ use crate::decision::Rejection;
 /// Longest token accepted; anything larger is refused before it is decoded.
 pub const MAX_TOKEN_LEN: usize = 4096;
 
+/// Clock skew tolerated for `iat`/`nbf` in the future, at every hop.
+pub const DEFAULT_LEEWAY_SECS: i64 = 30;
+
 /// Shortest accepted HS256 secret, in bytes (RFC 7518 §3.2 asks for at least the hash size).
 pub const MIN_HMAC_SECRET_LEN: usize = 32;
 
@@ -320,6 +323,18 @@ pub struct Validation {
     pub leeway: i64,
 }
 
+/// The token from an `Authorization` header value, `Bearer <token>` with the scheme
+/// case-insensitive (RFC 6750 §2.1). No header or another scheme is [`Rejection::Missing`]; an
+/// empty token is left for [`verify`] to call malformed. The origin and the edge both parse
+/// with this one function.
+pub fn bearer_token(authorization: Option<&str>) -> Result<&str, Rejection> {
+    let value = authorization.ok_or(Rejection::Missing)?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
+        _ => Err(Rejection::Missing),
+    }
+}
+
 #[derive(Deserialize)]
 struct Header {
     alg: String,
@@ -428,6 +443,16 @@ mod tests {
             set.insert(k.kid(), k.verifying_key());
         }
         set
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token(Some("Bearer abc")), Ok("abc"));
+        assert_eq!(bearer_token(Some("bearer  abc ")), Ok("abc"));
+        assert_eq!(bearer_token(None), Err(Rejection::Missing));
+        assert_eq!(bearer_token(Some("Basic abc")), Err(Rejection::Missing));
+        assert_eq!(bearer_token(Some("Bearer")), Err(Rejection::Missing));
+        assert_eq!(bearer_token(Some("Bearer ")), Ok(""));
     }
 
     #[test]
