@@ -405,6 +405,23 @@ impl Db {
             .await
     }
 
+    /// Every session of the user with why it was revoked (`None`: live or merely expired), for
+    /// audits and the soak test's invariant that every chain ends for a recorded reason.
+    pub async fn session_outcomes(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT token_id, revoked_reason FROM device_sessions WHERE user_id = $1 ORDER BY created_at",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("token_id")?, r.try_get("revoked_reason")?)))
+            .collect()
+    }
+
     pub async fn session_counts(&self, now: i64) -> Result<SessionCounts, sqlx::Error> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS total, \
