@@ -279,6 +279,41 @@ pub(crate) fn from_path(
     Command::new(parts).ok_or_else(|| syntax("a command must not be empty"))
 }
 
+/// A command decoded from a request without touching Redis: its raw parts and what the policy
+/// answers for each token (`Err` holds the error reply). The pure entry point for fuzzing and
+/// tests; the routes run the same parsing and the same checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub parts: Vec<Vec<u8>>,
+    pub full: Result<(), String>,
+    pub read_only: Result<(), String>,
+}
+
+impl From<Command> for Decoded {
+    fn from(command: Command) -> Self {
+        Self {
+            full: command.check(Access::Full),
+            read_only: command.check(Access::ReadOnly),
+            parts: command.parts,
+        }
+    }
+}
+
+/// Decodes a JSON body as `POST /` (`many = false`) or `/pipeline` and `/multi-exec`
+/// (`many = true`) do.
+pub fn decode_json(body: &[u8], many: bool) -> Result<Vec<Decoded>, BridgeError> {
+    if many {
+        Ok(parse_many(body)?.into_iter().map(Decoded::from).collect())
+    } else {
+        Ok(vec![parse_one(body)?.into()])
+    }
+}
+
+/// Decodes the path form (`/set/k/v?EX=100` plus a body) as `/{*command}` does.
+pub fn decode_path(path: &str, query: Option<&str>, body: &[u8]) -> Result<Decoded, BridgeError> {
+    from_path(path, query, body).map(Decoded::from)
+}
+
 fn syntax(why: &str) -> BridgeError {
     BridgeError::BadRequest(format!("ERR {why}"))
 }

@@ -18,7 +18,8 @@
 //! # Layout
 //! - [`config`]: [`Config`] (flags and environment) and the redacted [`Token`].
 //! - `auth`: the `Authorized` extractor (bearer header or `_token`).
-//! - `command`: request → Redis command parsing, refused commands, the read-only allowlist.
+//! - `command`: request → Redis command parsing, refused commands, the read-only allowlist;
+//!   [`decode_json`] and [`decode_path`] expose it without Redis, for fuzzing.
 //! - `upstream`: the shared Redis connection, deadlines, pipelines and transactions.
 //! - `reply`: Redis values → Upstash JSON, with and without base64.
 //! - `routes`: the handlers and [`app`].
@@ -42,6 +43,7 @@ mod reply;
 mod routes;
 mod upstream;
 
+pub use command::{decode_json, decode_path, Decoded};
 pub use config::{Config, Token};
 pub use error::BridgeError;
 pub use routes::app;

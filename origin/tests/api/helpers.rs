@@ -245,12 +245,56 @@ impl TestApp {
             .expect("statement");
     }
 
+    /// Rows in `table` of the test database.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self._db.url)
+            .await
+            .expect("db");
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut conn)
+            .await
+            .expect("count")
+    }
+
+    /// Sends `request` as raw bytes (for what no HTTP client will send: control characters,
+    /// bare CR, dot segments, hand-made chunking) and returns the status and the whole answer.
+    /// The request should say `Connection: close`.
+    pub async fn raw_request(&self, request: &[u8]) -> (u16, String) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let addr = self.base.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        // The server may answer and close before reading all of a large request.
+        let _ = stream.write_all(request).await;
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
+        let _ = read.await.expect("answer within 10 s");
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        (status, text)
+    }
+
     pub async fn redis_conn(&self) -> redis::aio::MultiplexedConnection {
         self.redis
             .get_multiplexed_async_connection()
             .await
             .expect("redis connection")
     }
+}
+
+/// The claims of a token we issued, read without verifying it.
+pub fn claims_of(token: &str) -> tollgate_shared::AccessClaims {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("payload segment");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims")
 }
 
 /// Asserts the documented error shape and returns the code.

@@ -5,6 +5,8 @@ mod helpers;
 
 mod accounts;
 mod faults;
+mod hostile;
 mod logout;
+mod memory;
 mod refresh;
 mod tokens;

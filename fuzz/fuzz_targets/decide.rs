@@ -1,0 +1,52 @@
+//! `decide` on an arbitrary jti record: whatever the record holds, a token is accepted only if
+//! the record names its user, session and version and the user's current version equals it.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tollgate_fuzz::{template, NOW};
+use tollgate_shared::decision::parse_version;
+use tollgate_shared::records::JtiRecord;
+use tollgate_shared::{decide, AccessClaims, Rejection};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let claims = AccessClaims {
+        sub: "u1".into(),
+        sid: "s1".into(),
+        ver: u64::from(selector & 0x0f),
+        iat: NOW,
+        ..template()
+    };
+    let current = u64::from(selector >> 4).checked_sub(1);
+    // The raw value Redis (or Upstash) hands back is text; anything else never reaches decide.
+    let record = String::from_utf8_lossy(rest);
+    let got = decide(&claims, Some(&record), current);
+    let parsed: Option<JtiRecord> = serde_json::from_str(&record).ok();
+    let matches = parsed.as_ref().is_some_and(|r| {
+        r.user_id == claims.sub && r.token_id == claims.sid && r.token_version == claims.ver
+    });
+    let expected = if !matches {
+        Err(Rejection::Revoked)
+    } else if current.is_none() {
+        Err(Rejection::UserUnknown)
+    } else if current != Some(claims.ver) {
+        Err(Rejection::Version)
+    } else {
+        Ok(())
+    };
+    match (expected, got) {
+        (Ok(()), Ok(identity)) => {
+            assert_eq!(identity.user_id, claims.sub);
+            assert_eq!(identity.token_id, claims.sid);
+            assert_eq!(identity.token_version, claims.ver);
+        }
+        (Err(want), got) => assert_eq!(got.map(|_| ()), Err(want), "record {record:?}"),
+        (Ok(()), Err(r)) => panic!("refused a matching record with {r:?}: {record:?}"),
+    }
+    // A missing record is always a revoked token.
+    assert_eq!(decide(&claims, None, current), Err(Rejection::Revoked));
+    // The version key parses only as a plain integer, never by guessing.
+    assert_eq!(parse_version(Some(&record)), record.parse::<u64>().ok());
+});
