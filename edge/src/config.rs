@@ -95,12 +95,19 @@ impl Settings {
             },
         };
         let key_set = key_set(get("TOLLGATE_JWKS"), get("JWT_SECRET"))?;
+        let keys =
+            KeySchema::configured(get("REDIS_KEY_PREFIX").unwrap_or_default()).map_err(|e| {
+                ConfigError {
+                    var: "REDIS_KEY_PREFIX",
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(Self {
             origin,
             upstash_url,
             upstash_token,
             upstash_timeout,
-            keys: KeySchema::new(get("REDIS_KEY_PREFIX").unwrap_or_default()),
+            keys,
             key_set,
             validation: Validation {
                 issuer: get("JWT_ISSUER").unwrap_or_else(|| "tollgate".into()),

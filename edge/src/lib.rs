@@ -50,7 +50,13 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<web_sys::Response> {
-    handle(&request, &env).await
+    match handle(&request, &env).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            console_error!("refusing a request the edge could not handle: {e}");
+            respond::bad_request()
+        }
+    }
 }
 
 /// One request: configuration, then either pass-through (public route) or the gate.

@@ -28,6 +28,17 @@ pub(crate) fn bad_gateway() -> worker::Result<web_sys::Response> {
     error(ErrorCode::Unavailable, "origin is unreachable", 502)
 }
 
+/// A request the platform would not let us rebuild or forward (for instance conflicting
+/// `Content-Length` values): the client's framing is at fault, so 400 `invalid_input`, never
+/// the bare 500 an unhandled error would become.
+pub(crate) fn bad_request() -> worker::Result<web_sys::Response> {
+    error(
+        ErrorCode::InvalidInput,
+        "the request could not be forwarded",
+        400,
+    )
+}
+
 fn error(code: ErrorCode, message: &str, status: u16) -> worker::Result<web_sys::Response> {
     let headers = web_sys::Headers::new()?;
     headers.set("content-type", "application/json")?;

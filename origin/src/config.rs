@@ -137,11 +137,16 @@ impl Settings {
                 })
             }
         };
+        let redis_prefix = env.string("REDIS_KEY_PREFIX").unwrap_or_default();
+        tollgate_shared::KeySchema::configured(redis_prefix.as_str()).map_err(|e| ConfigError {
+            var: "REDIS_KEY_PREFIX",
+            reason: e.to_string(),
+        })?;
         let settings = Self {
             bind: env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             database_url,
             redis_url: RedisUrl(redis_url),
-            redis_prefix: env.string("REDIS_KEY_PREFIX").unwrap_or_default(),
+            redis_prefix,
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 1000)?),
             jwt_secret,
             keys_file: env
@@ -257,6 +262,8 @@ mod tests {
         let err = load(&[("JWT_SECRET", "short")]).expect_err("refused");
         assert_eq!(err.var, "JWT_SECRET");
         assert!(!err.to_string().contains("short"));
+        let err = load(&[("REDIS_KEY_PREFIX", "tenant*")]).expect_err("refused");
+        assert_eq!(err.var, "REDIS_KEY_PREFIX");
         let err = load(&[("REDIS_PORT", "70000")]).expect_err("refused");
         assert_eq!(err.var, "REDIS_PORT");
     }

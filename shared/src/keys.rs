@@ -22,11 +22,30 @@ pub struct KeySchema {
     prefix: String,
 }
 
+/// Why a key prefix was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must not contain glob characters (* ? [ ] \\), whitespace or control characters")]
+pub struct PrefixError;
+
 impl KeySchema {
+    /// A schema with `prefix`, unchecked: for prefixes the program itself makes.
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
         }
+    }
+
+    /// A schema with a configured prefix. Glob characters are refused because the prefix also
+    /// starts the `SCAN MATCH` patterns: `a*` would count another deployment's keys as ours.
+    pub fn configured(prefix: impl Into<String>) -> Result<Self, PrefixError> {
+        let prefix = prefix.into();
+        let bad = |c: char| {
+            matches!(c, '*' | '?' | '[' | ']' | '\\') || c.is_whitespace() || c.is_control()
+        };
+        if prefix.chars().any(bad) {
+            return Err(PrefixError);
+        }
+        Ok(Self::new(prefix))
     }
 
     pub fn prefix(&self) -> &str {
@@ -99,6 +118,15 @@ mod tests {
         assert_eq!(k.user_version("u"), "t1:user:ver:u");
         assert_eq!(k.jti_pattern(), "t1:token:jti:*");
         assert_eq!(KeySchema::default().jti("x"), "token:jti:x");
+    }
+
+    #[test]
+    fn configured_prefixes_refuse_glob_characters() {
+        assert!(KeySchema::configured("prod:").is_ok());
+        assert!(KeySchema::configured("").is_ok());
+        for bad in ["a*", "a?", "[ab]", "a\\b", "a b", "a\nb"] {
+            assert_eq!(KeySchema::configured(bad), Err(PrefixError), "{bad:?}");
+        }
     }
 
     #[test]
