@@ -24,9 +24,16 @@ if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   log "ERROR: the nightly toolchain is missing (rustup toolchain install nightly)"
   exit 1
 fi
+# The machine-wide cache scripts/edge-tools.sh keeps compiled tools in (a fresh clone on a
+# machine that built cargo-fuzz once copies it instead of compiling it again).
+CACHE="${TOLLGATE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate-tools}"
+if ! command -v cargo-fuzz >/dev/null && [ -x "$CACHE/bin/cargo-fuzz" ]; then
+  mkdir -p "$TOOLS/bin" && cp -p "$CACHE/bin/cargo-fuzz" "$TOOLS/bin/cargo-fuzz"
+fi
 if ! command -v cargo-fuzz >/dev/null; then
   log "installing cargo-fuzz into $TOOLS"
   cargo install cargo-fuzz --locked --root "$TOOLS"
+  mkdir -p "$CACHE/bin" 2>/dev/null && cp -p "$TOOLS/bin/cargo-fuzz" "$CACHE/bin/" 2>/dev/null || true
 fi
 
 log "building ${TARGETS[*]} (nightly, sanitizer: $SANITIZER, debug assertions on)"

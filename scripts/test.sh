@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test (README's second command; .ci/run calls it). Installs and starts what is
 # missing first, then: formatting, lints, the wasm build of the shared crate, the edge bundle,
-# and every test of the workspace (unit, origin on SQLite and PostgreSQL, bridge conformance,
-# end-to-end through workerd).
+# every test of the workspace (unit, property, origin on SQLite and PostgreSQL, bridge
+# conformance, end-to-end through workerd, the soak), and a short fuzzing pass.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -23,3 +23,6 @@ echo "[test] tollgate-shared builds for wasm32"
 cargo build -q -p tollgate-shared --target wasm32-unknown-unknown
 echo "[test] cargo nextest"
 cargo nextest run --workspace --no-fail-fast "$@"
+# A short fuzzing pass over every target (longer by hand: scripts/fuzz.sh 600).
+echo "[test] fuzz (${FUZZ_SECONDS:-30} s per target)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-30}"

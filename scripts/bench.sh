@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Tollgate's benchmark suite (issue 5), one command: builds in release, installs what is missing
+# (wrk and redis-server from Debian, the edge toolchain via scripts/build-edge.sh), runs
+#   1. micro:  criterion on tollgate-shared (verify, decide, sign) and Argon2id
+#   2. origin: the real origin in-process under wrk, with Redis accounting on a private
+#              redis-server (round trips, bytes per session, device scaling)
+#   3. edge:   the Worker in wrangler dev on the tollgate-tests harness, wasm size, and the
+#              Worker's verify timed in V8
+# then prints the tables and writes bench/results/latest.json (+ latest.md).
+#
+# Usage: scripts/bench.sh [--quick] [--no-micro] [--no-origin] [--no-edge]
+#   --quick  3 s per load run and one round (about 6 minutes) instead of 10 s and three rounds
+#            (about 20 minutes)
+#
+# Everything runs on loopback; Redis is a private redis-server on a free port, stopped at the end.
+# The machine is shared: each load figure carries the load average it was taken at.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+RESULTS="$ROOT/bench/results"
+
+QUICK=()
+MICRO=1 ORIGIN=1 EDGE=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=(--quick) ;;
+    --no-micro) MICRO=0 ;;
+    --no-origin) ORIGIN=0 ;;
+    --no-edge) EDGE=0 ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--no-micro] [--no-origin] [--no-edge]" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+# Debian packages, installed only when their command is missing.
+need_deb() {
+  local cmd="$1" pkg="$2"
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    log "installing $pkg"
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && apt-get install -y -qq "$pkg" >/dev/null
+    else
+      sudo apt-get update -qq && sudo apt-get install -y -qq "$pkg" >/dev/null
+    fi
+  fi
+}
+need_deb wrk wrk
+need_deb redis-server redis-server
+need_deb gzip gzip
+
+mkdir -p "$RESULTS"
+log "load at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+
+log "building tollgate-bench (release)"
+cargo build --release -p tollgate-bench --bins --benches
+BENCH="$TARGET/release/tollgate-bench"
+
+if [ "$MICRO" = 1 ]; then
+  log "micro: criterion"
+  CRITERION_ARGS=()
+  [ ${#QUICK[@]} -gt 0 ] && CRITERION_ARGS=(--warm-up-time 1 --measurement-time 2)
+  cargo bench -p tollgate-bench --bench core -- "${CRITERION_ARGS[@]}" >&2
+fi
+
+PARTS=()
+if [ "$ORIGIN" = 1 ]; then
+  log "origin: load, round trips, memory, device scaling (log: $RESULTS/origin.log.tmp)"
+  "$BENCH" origin "${QUICK[@]}" --out "$RESULTS/origin.json.tmp" --log "$RESULTS/origin.log.tmp"
+  PARTS+=(--origin "$RESULTS/origin.json.tmp")
+fi
+
+if [ "$EDGE" = 1 ]; then
+  V8=()
+  if scripts/build-edge.sh >&2; then
+    log "edge: the Worker's verify in V8"
+    [ -f bench/wasm-verify/Cargo.lock ] || cp Cargo.lock bench/wasm-verify/Cargo.lock
+    cargo build --release --target wasm32-unknown-unknown \
+      --manifest-path bench/wasm-verify/Cargo.toml --target-dir "$TARGET/wasm-verify" >&2
+    node bench/wasm-verify/run.mjs \
+      "$TARGET/wasm-verify/wasm32-unknown-unknown/release/tollgate_bench_wasm.wasm" \
+      > "$RESULTS/v8-verify.json.tmp"
+    V8=(--v8-verify "$RESULTS/v8-verify.json.tmp")
+    log "edge: wrangler dev"
+    if "$BENCH" edge "${QUICK[@]}" --root "$ROOT" --out "$RESULTS/edge.json.tmp" "${V8[@]}"; then
+      PARTS+=(--edge "$RESULTS/edge.json.tmp")
+    else
+      "$BENCH" wasm-size --root "$ROOT" --out "$RESULTS/edge.json.tmp" "${V8[@]}" \
+        --note "the edge stack did not start; rerun: scripts/bench.sh --no-micro --no-origin"
+      PARTS+=(--edge "$RESULTS/edge.json.tmp")
+    fi
+  else
+    "$BENCH" wasm-size --root "$ROOT" --out "$RESULTS/edge.json.tmp" \
+      --note "scripts/build-edge.sh failed; rerun: scripts/bench.sh --no-micro --no-origin"
+    PARTS+=(--edge "$RESULTS/edge.json.tmp")
+  fi
+fi
+
+log "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$BENCH" report --criterion "$TARGET/criterion" "${PARTS[@]}" \
+  --out "$RESULTS/latest.json" --markdown "$RESULTS/latest.md" \
+  --command "scripts/bench.sh $*" "${QUICK[@]}"
+log "wrote $RESULTS/latest.json and $RESULTS/latest.md"
