@@ -7,6 +7,7 @@ mod accounts;
 mod faults;
 mod hostile;
 mod logout;
+mod logs;
 mod memory;
 mod refresh;
 mod tokens;
