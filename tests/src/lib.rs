@@ -18,10 +18,12 @@
 //!   its port.
 //! - [`tap`]: [`Tap`], the recording pass-through in front of the origin.
 //! - [`origin`]: [`Origin`], the origin in-process.
+//! - [`redis_server`]: [`RedisServer`], a private redis-server for fault tests.
 
 pub mod bridge;
 pub mod edge;
 pub mod origin;
+pub mod redis_server;
 pub mod stack;
 pub mod tap;
 
@@ -30,6 +32,7 @@ use std::path::PathBuf;
 pub use bridge::BridgeHandle;
 pub use edge::{Edge, EdgeConfig};
 pub use origin::Origin;
+pub use redis_server::RedisServer;
 pub use stack::{Stack, StackOptions, Tokens};
 pub use tap::{Seen, Tap};
 

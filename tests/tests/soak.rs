@@ -16,7 +16,6 @@
 //! nobody else. Prints requests served, outcomes by kind and violations; fails on any violation.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,7 @@ use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tollgate_tests::stack::PASSWORD;
-use tollgate_tests::{Stack, StackOptions, Tokens};
+use tollgate_tests::{RedisServer, Stack, StackOptions, Tokens};
 
 const WORKERS: usize = 6;
 const USERS_PER_WORKER: usize = 2;
@@ -580,67 +579,6 @@ impl Worker {
     }
 }
 
-/// A redis-server of the soak's own, so stopping and restarting it touches no other test.
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = tollgate_tests::free_port().expect("free port");
-        let mut r = Self { port, child: None };
-        r.restart();
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.stop();
-        let port = self.port.to_string();
-        self.child = Some(
-            Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port,
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server on PATH"),
-        );
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("private redis-server did not start");
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
     let secs: u64 = std::env::var("TOLLGATE_SOAK_SECS")
@@ -648,7 +586,7 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20)
         .max(9);
-    let mut redis_server = PrivateRedis::start();
+    let mut redis_server = RedisServer::start();
     // The harness reads the Redis URL from the environment; this process is this test's alone
     // (nextest runs each test in its own process).
     std::env::set_var("TEST_REDIS_URL", redis_server.url());
