@@ -22,11 +22,16 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::keyring::Keyring;
+use crate::memo::Memo;
 use crate::password::PasswordHasher;
 use crate::state::{App, AppState};
 
 /// Largest request body accepted; every JSON body we take is far smaller.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Bounds of the in-process caches (~300 B per verified token, ~150 B per profile).
+const VERIFIED_TOKENS_CAPACITY: usize = 65_536;
+const PROFILES_CAPACITY: usize = 65_536;
 
 /// All routes with their middleware.
 pub fn router(state: AppState) -> Router {
@@ -89,6 +94,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         keys,
         validation,
         hasher: PasswordHasher::new()?,
+        verified: Memo::new(VERIFIED_TOKENS_CAPACITY),
+        profiles: Memo::new(PROFILES_CAPACITY),
         settings,
     })))
 }

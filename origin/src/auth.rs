@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
+use sha2::{Digest as _, Sha256};
 use tollgate_shared::decision::parse_version;
 use tollgate_shared::{decide, jwt, AccessClaims, Identity, Rejection};
 
@@ -28,8 +29,7 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?;
         let now = crate::domain::now();
-        let claims = jwt::verify(token, &state.keys.verifying, &state.validation, now)
-            .map_err(ApiError::Token)?;
+        let claims = verified_claims(state, token, now)?;
         let lookup = state.cache.lookup(&claims.jti, &claims.sub).await?;
         let version = match parse_version(lookup.user_version.as_deref()) {
             Some(v) => Some(v),
@@ -41,6 +41,23 @@ impl FromRequestParts<AppState> for AuthUser {
             decide(&claims, lookup.jti_record.as_deref(), version).map_err(ApiError::Token)?;
         Ok(Self { identity, claims })
     }
+}
+
+/// The token's claims: from the cache of tokens already verified (still unexpired), or from a
+/// full signature and claims check whose success is then cached until the token's `exp`. The
+/// cache key is a hash of the token's exact bytes, so a tampered token never matches.
+fn verified_claims(state: &AppState, token: &str, now: i64) -> Result<AccessClaims, ApiError> {
+    if token.len() > jwt::MAX_TOKEN_LEN {
+        return Err(ApiError::Token(Rejection::Malformed));
+    }
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    if let Some(claims) = state.verified.get(&key, now) {
+        return Ok(claims);
+    }
+    let claims = jwt::verify(token, &state.keys.verifying, &state.validation, now)
+        .map_err(ApiError::Token)?;
+    state.verified.insert(key, claims.clone(), claims.exp, now);
+    Ok(claims)
 }
 
 /// The bearer token, parsed by the function the edge uses too.

@@ -4,13 +4,16 @@
 //! is portable (TEXT ids, BIGINT unix seconds, no booleans) and every statement is plain SQL
 //! both engines run, with `$n` placeholders numbered in order of first use (which SQLite binds
 //! by number too). Statements that read then write run as a single `UPDATE … RETURNING`, or a
-//! transaction that writes first, so SQLite's writer lock is taken up front.
+//! transaction that writes first, so SQLite's writer lock is taken up front; SQLite writers also
+//! queue in-process (`write_gate`) rather than in SQLite's busy handler.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor as _, Row as _};
+use std::sync::Arc;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Which engine the pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +27,14 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time. Queueing writers here, in FIFO order, keeps them out of
+    /// SQLite's busy handler, whose sleep-and-retry backoff turned refresh p99 into hundreds of
+    /// milliseconds under load (BENCHMARKS.md). PostgreSQL locks rows and needs none.
+    write_gate: Option<Arc<Mutex<()>>>,
 }
+
+/// Held while a SQLite write runs; nothing for PostgreSQL.
+type WriteTurn = Option<OwnedMutexGuard<()>>;
 
 /// A user as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -86,6 +96,7 @@ pub struct NewSession<'a> {
 #[derive(Debug)]
 pub struct SessionLock {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: WriteTurn,
     pub session: SessionRow,
     /// The user's current token version.
     pub token_version: i64,
@@ -181,7 +192,20 @@ impl Db {
                 .await
                 .context("Failed to enable SQLite WAL mode")?;
         }
-        Ok(Self { pool, backend })
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self {
+            pool,
+            backend,
+            write_gate,
+        })
+    }
+
+    /// Waits for this process's turn to write (SQLite only).
+    async fn write_turn(&self) -> WriteTurn {
+        match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -205,6 +229,7 @@ impl Db {
     }
 
     pub async fn create_user(&self, u: &NewUser<'_>) -> Result<CreateUser, sqlx::Error> {
+        let _turn = self.write_turn().await;
         let result = sqlx::query(
             "INSERT INTO users (id, email, email_normalized, name, password_hash, token_version, role, created_at) \
              VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
@@ -248,6 +273,7 @@ impl Db {
 
     /// Grants the admin role; false if no such user.
     pub async fn promote(&self, email_normalized: &str) -> Result<bool, sqlx::Error> {
+        let _turn = self.write_turn().await;
         let r = sqlx::query("UPDATE users SET role = 'admin' WHERE email_normalized = $1")
             .bind(email_normalized)
             .execute(&self.pool)
@@ -257,6 +283,7 @@ impl Db {
 
     /// Creates a device session and records its first refresh secret.
     pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO device_sessions (token_id, user_id, current_hash, current_jti, device_name, ip, \
@@ -293,6 +320,7 @@ impl Db {
         &self,
         hash: &str,
     ) -> Result<Option<SessionLock>, sqlx::Error> {
+        let turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let locked = sqlx::query(
             "UPDATE device_sessions SET last_seen_at = last_seen_at \
@@ -315,6 +343,7 @@ impl Db {
         let session: SessionRow = sqlx::FromRow::from_row(&row)?;
         Ok(Some(SessionLock {
             tx,
+            _turn: turn,
             session,
             token_version,
         }))
@@ -328,6 +357,7 @@ impl Db {
         reason: &str,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
+        let _turn = self.write_turn().await;
         let r = sqlx::query(
             "UPDATE device_sessions SET revoked_at = $1, revoked_reason = $2 \
              WHERE token_id = $3 AND user_id = $4 AND revoked_at IS NULL",
@@ -364,6 +394,7 @@ impl Db {
         user_id: &str,
         now: i64,
     ) -> Result<Option<(i64, Vec<String>)>, sqlx::Error> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version",
@@ -443,6 +474,7 @@ impl Db {
     /// secrets older than `secret_cutoff`, which can no longer be current. Returns sessions
     /// deleted.
     pub async fn cleanup(&self, cutoff: i64, secret_cutoff: i64) -> Result<u64, sqlx::Error> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "DELETE FROM refresh_secrets WHERE issued_at < $1 OR token_id IN \

@@ -15,6 +15,7 @@
 //! - [`cache`]: Redis, with the multi-key steps as Lua scripts.
 //! - [`db`]: SQL through sqlx's `Any` driver.
 //! - [`keyring`], [`password`], [`domain`]: keys, Argon2id, input rules.
+//! - [`memo`]: the bounded in-process caches (verified signatures, profiles).
 //! - [`cleanup`], [`cli`], [`telemetry`], [`error`], [`state`].
 
 pub mod app;
@@ -27,6 +28,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod keyring;
+pub mod memo;
 pub mod password;
 pub mod routes;
 pub mod state;

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use tollgate_shared::jwt::Validation;
+use tollgate_shared::AccessClaims;
 
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::keyring::Keyring;
+use crate::memo::Memo;
 use crate::password::PasswordHasher;
 
 /// `AppState(Arc<App>)`: cloned into every request for the cost of a reference count.
@@ -23,6 +25,19 @@ pub struct App {
     pub keys: Keyring,
     pub validation: Validation,
     pub hasher: PasswordHasher,
+    /// Claims of tokens whose signature already verified, by SHA-256 of the token: a token
+    /// pays for Ed25519 once per process, not once per request. Revocation is untouched — the
+    /// jti and version are read from Redis on every request.
+    pub verified: Memo<[u8; 32], AccessClaims>,
+    /// Profiles for `/me`, kept briefly so the hot path makes no SQL query.
+    pub profiles: Memo<String, Profile>,
+}
+
+/// What `/me` shows besides the identity.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub email: String,
+    pub name: Option<String>,
 }
 
 impl std::ops::Deref for AppState {

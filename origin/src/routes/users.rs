@@ -15,7 +15,7 @@ use crate::db::{CreateUser, NewSession, NewUser};
 use crate::domain::{self, MAX_DEVICE_NAME_CHARS, MAX_NAME_CHARS, MAX_REFRESH_TOKEN_BYTES};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::json::ApiJson;
-use crate::state::AppState;
+use crate::state::{AppState, Profile};
 use crate::tokens::{self, Grace, Grant};
 
 pub fn router() -> Router<AppState> {
@@ -350,16 +350,39 @@ fn invalid_refresh() -> ApiError {
     )
 }
 
+/// How long `/me` may serve a profile without reading SQL. Profiles are only written at
+/// registration today; this bounds the staleness should that change.
+const PROFILE_TTL_SECS: i64 = 30;
+
+/// The caller's profile. `token_version` is the current one, read from Redis by the validation.
 async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
-    let user = state
-        .db
-        .user_by_id(&auth.identity.user_id)
-        .await?
-        .ok_or(ApiError::Token(tollgate_shared::Rejection::UserUnknown))?;
+    let id = &auth.identity;
+    let now = domain::now();
+    let profile = match state.profiles.get(&id.user_id, now) {
+        Some(profile) => profile,
+        None => {
+            let user = state
+                .db
+                .user_by_id(&id.user_id)
+                .await?
+                .ok_or(ApiError::Token(tollgate_shared::Rejection::UserUnknown))?;
+            let profile = Profile {
+                email: user.email,
+                name: user.name,
+            };
+            state.profiles.insert(
+                id.user_id.clone(),
+                profile.clone(),
+                now + PROFILE_TTL_SECS,
+                now,
+            );
+            profile
+        }
+    };
     Ok(Json(json!({"data": {
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "token_version": user.token_version,
+        "id": id.user_id,
+        "email": profile.email,
+        "name": profile.name,
+        "token_version": id.token_version,
     }})))
 }
