@@ -1,0 +1,203 @@
+//! `tollgate-bench origin | edge | report`: the parts `scripts/bench.sh` runs in turn.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tollgate_bench::{edge_suite, machine, origin_suite, report};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate-bench",
+    about = "Tollgate benchmark suite (see BENCHMARKS.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The origin in-process under wrk, with Redis accounting on a private redis-server.
+    Origin {
+        /// 3 s runs and one round instead of 10 s and three.
+        #[arg(long)]
+        quick: bool,
+        /// Where the JSON part goes.
+        #[arg(long)]
+        out: PathBuf,
+        /// Use this database instead of a fresh SQLite file (e.g. an empty PostgreSQL one).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// The origin's log (production filter, `info`).
+        #[arg(long)]
+        log: Option<PathBuf>,
+    },
+    /// The edge Worker in wrangler dev, on the end-to-end harness.
+    Edge {
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        out: PathBuf,
+        /// The workspace root (for edge/build and wrangler.toml).
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// JSON from `node bench/wasm-verify/run.mjs`, to include.
+        #[arg(long)]
+        v8_verify: Option<PathBuf>,
+    },
+    /// Only the wasm size (when the edge cannot run).
+    WasmSize {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        note: String,
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        #[arg(long)]
+        v8_verify: Option<PathBuf>,
+    },
+    /// Merge the parts, judge the targets, print the tables, write the JSON.
+    Report {
+        #[arg(long)]
+        criterion: PathBuf,
+        #[arg(long)]
+        origin: Option<PathBuf>,
+        #[arg(long)]
+        edge: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the tables here.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value = "scripts/bench.sh")]
+        command: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Origin {
+            quick,
+            out,
+            database_url,
+            log,
+        } => {
+            let log = log.unwrap_or_else(|| std::env::temp_dir().join("tollgate-bench-origin.log"));
+            init_log(&log)?;
+            let mut cfg = origin_suite::Config::new(quick);
+            cfg.database_url = database_url;
+            let report = runtime()?.block_on(origin_suite::run(&cfg))?;
+            write_json(&out, &report)
+        }
+        Command::Edge {
+            quick,
+            out,
+            root,
+            v8_verify,
+        } => {
+            let cfg = edge_suite::Config::new(quick);
+            let root = root.canonicalize().context("workspace root")?;
+            let mut report = runtime()?.block_on(edge_suite::run(&cfg, &root))?;
+            report.v8_verify = v8_verify.map(|p| report::read_part(&p)).transpose()?;
+            write_json(&out, &report)
+        }
+        Command::WasmSize {
+            out,
+            note,
+            root,
+            v8_verify,
+        } => {
+            let now = machine::load_avg();
+            let report = edge_suite::EdgeReport {
+                status: "pending".into(),
+                note,
+                wasm: edge_suite::wasm_size(&root).ok(),
+                v8_verify: v8_verify.map(|p| report::read_part(&p)).transpose()?,
+                rows: Vec::new(),
+                load_before: now,
+                load_after: now,
+            };
+            write_json(&out, &report)
+        }
+        Command::Report {
+            criterion,
+            origin,
+            edge,
+            out,
+            markdown,
+            quick,
+            command,
+        } => {
+            let mut latest = report::Latest {
+                generated_unix: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                git: git_describe(),
+                command,
+                quick,
+                machine: machine::describe(),
+                micro: report::read_criterion(&criterion)?,
+                origin: origin.map(|p| report::read_part(&p)).transpose()?,
+                edge: edge.map(|p| report::read_part(&p)).transpose()?,
+                targets: Vec::new(),
+            };
+            latest.targets = report::judge(&latest);
+            write_json(&out, &latest)?;
+            let text = report::render(&latest);
+            if let Some(md) = markdown {
+                std::fs::write(&md, &text)
+                    .with_context(|| format!("Failed to write {}", md.display()))?;
+            }
+            println!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// The same runtime `tollgate-origin serve` runs on (multi-threaded, one worker per core), with
+/// its threads named and its workers registered so their CPU time can be told apart.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name(machine::RUNTIME_THREAD)
+        .on_thread_unpark(machine::register_worker_thread)
+        .enable_all()
+        .build()
+        .context("Failed to build the tokio runtime")
+}
+
+/// The origin's production log filter, into a file so it does not mix with the tables.
+fn init_log(path: &PathBuf) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("Failed to create {}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(())
+}
+
+/// The measured tree, e.g. `c83d15d-dirty`.
+fn git_describe() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn write_json<T: serde::Serialize>(path: &PathBuf, value: &T) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, serde_json::to_string_pretty(value)? + "\n")
+        .with_context(|| format!("Failed to write {}", path.display()))
+}

@@ -1,0 +1,878 @@
+//! The origin figures, in two phases against one private `redis-server`:
+//!
+//! 1. **Accounting**, while the server is otherwise idle: Redis round trips per request
+//!    (counted with `MONITOR`), bytes per active session, and how the sessions list and
+//!    logout-all scale with a user's devices (1, 10, 100, 1000).
+//! 2. **Load**, with wrk at each concurrency level: the two limit routes, `GET /me`, two
+//!    diagnostic decompositions of it, refresh and login; the async workers' busy time per login.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::machine;
+use crate::redis_probe::{self, CommandCount, Monitor, RedisServer};
+use crate::target::{BenchOrigin, Options, Session};
+use crate::wrk::{self, Outcome, Run, Workload};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Seconds per wrk run.
+    pub duration: Duration,
+    /// Interleaved rounds of the c=64 comparison (the median round is reported).
+    pub rounds: u32,
+    pub levels: Vec<u32>,
+    /// Single-device users created for the memory figure.
+    pub memory_sessions: u64,
+    /// Users per device-count level whose calls are timed.
+    pub scaling_users: u64,
+    /// `None`: a fresh SQLite file.
+    pub database_url: Option<String>,
+    /// Where wrk's scripts and results go while it runs.
+    pub workdir: PathBuf,
+}
+
+impl Config {
+    pub fn new(quick: bool) -> Self {
+        Self {
+            duration: Duration::from_secs(if quick { 3 } else { 10 }),
+            rounds: if quick { 1 } else { 3 },
+            levels: vec![1, 16, 64],
+            memory_sessions: if quick { 300 } else { 1000 },
+            scaling_users: if quick { 1 } else { 3 },
+            database_url: None,
+            workdir: std::env::temp_dir(),
+        }
+    }
+}
+
+/// Everything the origin suite measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OriginReport {
+    pub database: String,
+    pub duration_s: u64,
+    pub rounds: u32,
+    pub load_before: [f64; 3],
+    pub load_after: [f64; 3],
+    pub rows: Vec<LoadRow>,
+    pub redis: RedisReport,
+    pub argon2: Argon2Report,
+    pub sql: Option<SqlCost>,
+}
+
+/// What one primary-key `SELECT` of a user costs: through the origin's `Db` (sqlx `Any`
+/// driver), and the same statement through sqlx's native SQLite pool on the same file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SqlCost {
+    pub queries: u64,
+    pub any_wall_us: f64,
+    pub any_cpu_us: f64,
+    pub native_wall_us: f64,
+    pub native_cpu_us: f64,
+}
+
+/// One wrk run of one route.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadRow {
+    /// `noop`, `redis-get`, `me`, `auth-only`, `auth-uncached`, `auth-uncached-hs256`,
+    /// `refresh`, `login`, `noop-during-login`.
+    pub route: String,
+    pub round: u32,
+    pub outcome: Outcome,
+    pub cpu: CpuPerRequest,
+}
+
+/// CPU time per request during a run, in microseconds: far less sensitive than throughput to
+/// whatever else the machine runs, and it says where the time goes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CpuPerRequest {
+    /// The whole bench process (origin, limit routes; the orchestration is idle meanwhile).
+    pub origin_us: f64,
+    /// The async runtime's worker threads: HTTP, handlers, signature checks, JSON.
+    pub workers_us: f64,
+    /// The runtime's blocking pool: Argon2id.
+    pub blocking_us: f64,
+    /// sqlx's SQLite connection threads: the SQL statements.
+    #[serde(default)]
+    pub sqlite_us: f64,
+    /// The private redis-server.
+    pub redis_us: f64,
+}
+
+/// Runs wrk and reads the CPU counters around it.
+async fn measured(
+    run: &Run,
+    workdir: &std::path::Path,
+    redis_pid: u32,
+) -> anyhow::Result<(Outcome, CpuPerRequest)> {
+    let p0 = machine::process_cpu_secs();
+    let t0 = machine::thread_cpu_secs();
+    let r0 = machine::cpu_secs_of(redis_pid);
+    let outcome = wrk::run(run, workdir).await?;
+    let p1 = machine::process_cpu_secs();
+    let t1 = machine::thread_cpu_secs();
+    let r1 = machine::cpu_secs_of(redis_pid);
+    let n = outcome.requests.max(1) as f64;
+    let per = |secs: f64| secs * 1e6 / n;
+    let split = machine::thread_cpu_delta(&t0, &t1);
+    let thread = |k: &str| split.get(k).copied().unwrap_or(0.0);
+    let cpu = CpuPerRequest {
+        origin_us: per(p1 - p0),
+        workers_us: per(thread("workers")),
+        blocking_us: per(thread("blocking")),
+        sqlite_us: per(thread("sqlite")),
+        redis_us: per(r1 - r0),
+    };
+    Ok((outcome, cpu))
+}
+
+fn print_row(name: &str, o: &Outcome, cpu: &CpuPerRequest) {
+    eprintln!(
+        "  c={:<3} {name:<16} {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  err {}  load {:.2}  cpu/req: origin {:.0} µs (workers {:.0}, blocking {:.0}, sqlite {:.0}), redis {:.0} µs",
+        o.connections,
+        o.rps,
+        o.p50_ms,
+        o.p99_ms,
+        o.errors(),
+        o.load1,
+        cpu.origin_us,
+        cpu.workers_us,
+        cpu.blocking_us,
+        cpu.sqlite_us,
+        cpu.redis_us
+    );
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RedisReport {
+    pub round_trips: Vec<RoundTrips>,
+    pub memory: MemoryReport,
+    pub scaling: Vec<ScalingRow>,
+    /// The sessions list of a one-device user, timed before and after thousands of other
+    /// users' sessions exist: flat if its cost is the user's alone.
+    pub sessions_one_device_first_ms: f64,
+    pub sessions_one_device_last_ms: f64,
+    pub sessions_in_database_last: u64,
+}
+
+/// Redis commands per call of one route.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoundTrips {
+    pub route: String,
+    pub calls: u64,
+    pub round_trips_per_call: f64,
+    pub script_commands_per_call: f64,
+    pub commands: CommandCount,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoryReport {
+    /// Single-device users created (each: user version, jti record, token index, refresh
+    /// mirror).
+    pub sessions: u64,
+    pub keys_per_session: f64,
+    /// `INFO memory` `used_memory` growth per session (includes the keyspace's own overhead).
+    pub used_memory_per_session: f64,
+    /// `MEMORY USAGE` of each key of one such session.
+    pub key_bytes: BTreeMap<String, u64>,
+    /// `used_memory` growth per additional device of one user (the 1000-device user).
+    pub used_memory_per_extra_device: f64,
+}
+
+/// The sessions list and logout-all for users with this many devices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScalingRow {
+    pub devices: u64,
+    pub sessions_ms: f64,
+    pub logout_all_ms: f64,
+    pub sessions_commands: CommandCount,
+    pub logout_all_commands: CommandCount,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Argon2Report {
+    /// Parameters read back from a hash the origin stored at registration.
+    pub stored_hash_params: String,
+    pub m_kib: u32,
+    pub t: u32,
+    pub p: u32,
+    /// Per login during the login runs: where the CPU went. If Argon2id ran on a worker, the
+    /// workers' CPU per login would be at least one hash.
+    pub runs: Vec<LoginCost>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginCost {
+    pub connections: u32,
+    pub logins: u64,
+    /// Wall time the workers were not parked (tokio's busy duration; includes time the OS
+    /// had them descheduled mid-poll on a crowded machine).
+    pub worker_busy_ms_per_login: f64,
+    /// CPU time of the worker threads, of the blocking pool, and of the whole process.
+    pub worker_cpu_ms_per_login: f64,
+    pub blocking_cpu_ms_per_login: f64,
+    pub process_cpu_ms_per_login: f64,
+}
+
+/// Runs the whole origin suite.
+pub async fn run(cfg: &Config) -> anyhow::Result<OriginReport> {
+    check_thread_names().await?;
+    let load_before = machine::load_avg();
+    let redis = RedisServer::start()?;
+    let opts = Options {
+        redis_url: redis.url(),
+        database_url: cfg.database_url.clone(),
+        hs256: false,
+    };
+    let origin = BenchOrigin::start(&opts).await?;
+    eprintln!(
+        "origin on {} ({}), private redis-server on port {}",
+        origin.base, origin.database, redis.port
+    );
+
+    eprintln!("[accounting] round trips");
+    let round_trips = count_round_trips(&origin, &redis).await?;
+    eprintln!("[accounting] bytes per session");
+    let memory_first = measure_memory(&origin, &redis, cfg.memory_sessions).await?;
+    eprintln!("[accounting] device scaling");
+    let (scaling, per_extra_device, first_ms, last_ms, total_sessions) =
+        measure_scaling(&origin, &redis, cfg.scaling_users).await?;
+    let memory = MemoryReport {
+        used_memory_per_extra_device: per_extra_device,
+        ..memory_first
+    };
+    let sql = if origin.database == "sqlite" {
+        eprintln!("[accounting] one SQL statement");
+        Some(measure_sql(&origin).await?)
+    } else {
+        None
+    };
+
+    eprintln!("[load] limits and GET /me");
+    let pid = redis.pid();
+    let mut rows = limits_and_me(&origin, &opts, cfg, pid).await?;
+    eprintln!("[load] refresh");
+    rows.extend(refresh_load(&origin, cfg, pid).await?);
+    eprintln!("[load] login");
+    let (login_rows, argon2) = login_load(&origin, cfg, pid).await?;
+    rows.extend(login_rows);
+
+    Ok(OriginReport {
+        database: origin.database.clone(),
+        duration_s: cfg.duration.as_secs(),
+        rounds: cfg.rounds,
+        load_before,
+        load_after: machine::load_avg(),
+        rows,
+        redis: RedisReport {
+            round_trips,
+            memory,
+            scaling,
+            sessions_one_device_first_ms: first_ms,
+            sessions_one_device_last_ms: last_ms,
+            sessions_in_database_last: total_sessions,
+        },
+        argon2,
+        sql,
+    })
+}
+
+/// Sequential `user_by_id` lookups: wall and process CPU per query, `Any` vs native SQLite.
+async fn measure_sql(origin: &BenchOrigin) -> anyhow::Result<SqlCost> {
+    let (user_id, _) = origin.create_user().await?;
+    let queries = 5_000u64;
+    let native = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect(&origin.database_url)
+        .await?;
+    let sql = "SELECT id, email, name, password_hash, token_version, role FROM users WHERE id = $1";
+    let mut out = [(0.0, 0.0); 2];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let cpu0 = machine::process_cpu_secs();
+        let t = Instant::now();
+        for _ in 0..queries {
+            if i == 0 {
+                let u = origin.state.db.user_by_id(&user_id).await?;
+                anyhow::ensure!(u.is_some());
+            } else {
+                let row: Option<(String, String, Option<String>, String, i64, String)> =
+                    sqlx::query_as(sql)
+                        .bind(&user_id)
+                        .fetch_optional(&native)
+                        .await?;
+                anyhow::ensure!(row.is_some());
+            }
+        }
+        *slot = (
+            t.elapsed().as_secs_f64() * 1e6 / queries as f64,
+            (machine::process_cpu_secs() - cpu0) * 1e6 / queries as f64,
+        );
+    }
+    native.close().await;
+    eprintln!(
+        "  user_by_id: Any {:.1} µs wall / {:.1} µs CPU; native SQLite {:.1} µs wall / {:.1} µs CPU",
+        out[0].0, out[0].1, out[1].0, out[1].1
+    );
+    Ok(SqlCost {
+        queries,
+        any_wall_us: out[0].0,
+        any_cpu_us: out[0].1,
+        native_wall_us: out[1].0,
+        native_cpu_us: out[1].1,
+    })
+}
+
+/// Warms each path once (so scripts are loaded), then counts the commands of `calls` more.
+async fn count_round_trips(
+    origin: &BenchOrigin,
+    redis: &RedisServer,
+) -> anyhow::Result<Vec<RoundTrips>> {
+    let email = origin.register().await?;
+    let me = origin.login(&email).await?;
+    origin.set_redis_get_jti(&me.jti);
+    let (user_id, _) = origin.create_user().await?;
+    let mut chains = Vec::new();
+    for i in 0..21 {
+        chains.push(origin.add_session(&user_id, &format!("chain-{i}")).await?);
+    }
+    // Warm-up: the first EVALSHA of each script costs an extra SCRIPT LOAD round trip.
+    let (s, _) = origin.get_auth("/api/users/me", &me.access).await?;
+    anyhow::ensure!(s == 200, "GET /me answered {s}");
+    anyhow::ensure!(origin.get("/bench/redis-get").await? == 200);
+    let warm = chains.pop().context("chains")?;
+    refresh_once(origin, &warm.refresh).await?;
+    let _ = origin.login(&email).await?;
+    let extra = origin.add_session(&user_id, "logout-warm").await?;
+    origin.post_auth("/api/users/logout", &extra.access).await?;
+
+    let mut monitor = Monitor::connect(redis).await?;
+    let mut out = Vec::new();
+    let calls = 100u64;
+    let (_, seen) = monitor
+        .capture(async {
+            for _ in 0..calls {
+                let (s, _) = origin.get_auth("/api/users/me", &me.access).await?;
+                anyhow::ensure!(s == 200, "GET /me answered {s}");
+            }
+            Ok(())
+        })
+        .await?;
+    out.push(round_trip_row("GET /api/users/me", calls, &seen));
+    let (_, seen) = monitor
+        .capture(async {
+            for _ in 0..calls {
+                anyhow::ensure!(origin.get("/bench/redis-get").await? == 200);
+            }
+            Ok(())
+        })
+        .await?;
+    out.push(round_trip_row("GET /bench/redis-get", calls, &seen));
+    let n = chains.len() as u64;
+    let (_, seen) = monitor
+        .capture(async {
+            for c in &chains {
+                refresh_once(origin, &c.refresh).await?;
+            }
+            Ok(())
+        })
+        .await?;
+    out.push(round_trip_row("POST /api/users/refresh", n, &seen));
+    let logins = 5u64;
+    let (sessions, seen) = monitor
+        .capture(async {
+            let mut v = Vec::new();
+            for _ in 0..logins {
+                v.push(origin.login(&email).await?);
+            }
+            Ok(v)
+        })
+        .await?;
+    out.push(round_trip_row("POST /api/users/login", logins, &seen));
+    let (_, seen) = monitor
+        .capture(async {
+            for s in &sessions {
+                let (st, _) = origin.post_auth("/api/users/logout", &s.access).await?;
+                anyhow::ensure!(st == 200, "logout answered {st}");
+            }
+            Ok(())
+        })
+        .await?;
+    out.push(round_trip_row("POST /api/users/logout", logins, &seen));
+    Ok(out)
+}
+
+fn round_trip_row(route: &str, calls: u64, seen: &[redis_probe::Seen]) -> RoundTrips {
+    let commands = CommandCount::of(seen);
+    RoundTrips {
+        route: route.into(),
+        calls,
+        round_trips_per_call: commands.round_trips as f64 / calls as f64,
+        script_commands_per_call: commands.script_commands as f64 / calls as f64,
+        commands,
+    }
+}
+
+async fn refresh_once(origin: &BenchOrigin, refresh: &str) -> anyhow::Result<Session> {
+    let (s, body) = origin
+        .post_json("/api/users/refresh", &json!({"refresh_token": refresh}))
+        .await?;
+    anyhow::ensure!(s == 200, "refresh answered {s}: {body}");
+    let d = &body["data"];
+    let f = |k: &str| d[k].as_str().map(str::to_owned).context(k.to_owned());
+    Ok(Session {
+        user_id: String::new(),
+        access: f("access_token")?,
+        refresh: f("refresh_token")?,
+        jti: f("jti")?,
+        token_id: f("token_id")?,
+    })
+}
+
+/// `used_memory` and key count growth over `n` single-device users, and `MEMORY USAGE` of one
+/// such user's keys.
+async fn measure_memory(
+    origin: &BenchOrigin,
+    redis: &RedisServer,
+    n: u64,
+) -> anyhow::Result<MemoryReport> {
+    let mut conn = redis.connection().await?;
+    // Users first: they live in SQL only, so creating them does not move Redis.
+    let mut users = Vec::new();
+    for _ in 0..n {
+        users.push(origin.create_user().await?.0);
+    }
+    let mem0 = redis_probe::info_field(&mut conn, "memory", "used_memory").await?;
+    let keys0 = redis_probe::dbsize(&mut conn).await?;
+    let mut last = None;
+    for u in &users {
+        last = Some(origin.add_session(u, "laptop").await?);
+    }
+    let mem1 = redis_probe::info_field(&mut conn, "memory", "used_memory").await?;
+    let keys1 = redis_probe::dbsize(&mut conn).await?;
+    let s = last.context("no sessions")?;
+    let k = origin.state.cache.keys();
+    let mut key_bytes = BTreeMap::new();
+    for (name, key) in [
+        ("token:jti:{jti}", k.jti(&s.jti)),
+        ("tokens:user:{userId}", k.user_tokens(&s.user_id)),
+        ("refresh:{tokenId}", k.refresh(&s.token_id)),
+        ("user:ver:{userId}", k.user_version(&s.user_id)),
+    ] {
+        key_bytes.insert(
+            name.to_owned(),
+            redis_probe::memory_usage(&mut conn, &key).await?,
+        );
+    }
+    Ok(MemoryReport {
+        sessions: n,
+        keys_per_session: (keys1.saturating_sub(keys0)) as f64 / n as f64,
+        used_memory_per_session: (mem1 as f64 - mem0 as f64) / n as f64,
+        key_bytes,
+        used_memory_per_extra_device: 0.0,
+    })
+}
+
+type Scaling = (Vec<ScalingRow>, f64, f64, f64, u64);
+
+/// For 1, 10, 100 and 1000 devices: `users` timed users and one counted user per level.
+async fn measure_scaling(
+    origin: &BenchOrigin,
+    redis: &RedisServer,
+    users: u64,
+) -> anyhow::Result<Scaling> {
+    let mut conn = redis.connection().await?;
+    let mut rows = Vec::new();
+    let mut per_extra_device = 0.0;
+    let mut first_ms = 0.0;
+    for devices in [1u64, 10, 100, 1000] {
+        // Timed users, plus one whose calls are counted under MONITOR (which slows Redis).
+        let mut population: Vec<Vec<Session>> = Vec::new();
+        for i in 0..=users {
+            let (user_id, _) = origin.create_user().await?;
+            let mem0 = redis_probe::info_field(&mut conn, "memory", "used_memory").await?;
+            let mut sessions = Vec::new();
+            for d in 0..devices {
+                sessions.push(origin.add_session(&user_id, &format!("device-{d}")).await?);
+            }
+            if devices == 1000 && i == 0 {
+                let mem1 = redis_probe::info_field(&mut conn, "memory", "used_memory").await?;
+                per_extra_device = (mem1 as f64 - mem0 as f64) / devices as f64;
+            }
+            population.push(sessions);
+        }
+        let counted = population.pop().context("population")?;
+        let reps = if devices >= 1000 { 5 } else { 20 };
+        let mut sessions_ms = Vec::new();
+        for sessions in &population {
+            let current = &sessions[0];
+            for _ in 0..reps {
+                let t = Instant::now();
+                let (s, body) = origin
+                    .get_auth("/api/users/sessions", &current.access)
+                    .await?;
+                sessions_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                anyhow::ensure!(s == 200, "sessions answered {s}");
+                anyhow::ensure!(
+                    body["meta"]["total"].as_u64() == Some(devices),
+                    "sessions listed {} of {devices}",
+                    body["meta"]["total"]
+                );
+            }
+        }
+        let mut logout_ms = Vec::new();
+        for sessions in &population {
+            let t = Instant::now();
+            let (s, _) = origin
+                .post_auth("/api/users/logout-all", &sessions[0].access)
+                .await?;
+            logout_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            anyhow::ensure!(s == 200, "logout-all answered {s}");
+        }
+        let mut monitor = Monitor::connect(redis).await?;
+        let current = &counted[0];
+        let (_, sessions_seen) = monitor
+            .capture(async {
+                let (s, _) = origin
+                    .get_auth("/api/users/sessions", &current.access)
+                    .await?;
+                anyhow::ensure!(s == 200, "sessions answered {s}");
+                Ok(())
+            })
+            .await?;
+        let (_, logout_seen) = monitor
+            .capture(async {
+                let (s, _) = origin
+                    .post_auth("/api/users/logout-all", &current.access)
+                    .await?;
+                anyhow::ensure!(s == 200, "logout-all answered {s}");
+                Ok(())
+            })
+            .await?;
+        // Every token of the user must now be refused.
+        let (s, _) = origin
+            .get_auth("/api/users/me", &counted[counted.len() - 1].access)
+            .await?;
+        anyhow::ensure!(s == 401, "a token survived logout-all ({s})");
+        let row = ScalingRow {
+            devices,
+            sessions_ms: median(&mut sessions_ms),
+            logout_all_ms: median(&mut logout_ms),
+            sessions_commands: CommandCount::of(&sessions_seen),
+            logout_all_commands: CommandCount::of(&logout_seen),
+        };
+        if devices == 1 {
+            first_ms = row.sessions_ms;
+        }
+        eprintln!(
+            "  {devices:>4} devices: sessions {:.2} ms ({} cmds), logout-all {:.2} ms ({} cmds)",
+            row.sessions_ms,
+            row.sessions_commands.round_trips + row.sessions_commands.script_commands,
+            row.logout_all_ms,
+            row.logout_all_commands.round_trips + row.logout_all_commands.script_commands,
+        );
+        rows.push(row);
+    }
+    // The one-device sessions list again, now that thousands of other sessions exist.
+    let (user_id, _) = origin.create_user().await?;
+    let s = origin.add_session(&user_id, "late").await?;
+    let mut late = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let (st, _) = origin.get_auth("/api/users/sessions", &s.access).await?;
+        late.push(t.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(st == 200);
+    }
+    let db_sessions = origin
+        .state
+        .db
+        .session_counts(tollgate_origin::domain::now())
+        .await?
+        .total;
+    Ok((
+        rows,
+        per_extra_device,
+        first_ms,
+        median(&mut late),
+        u64::try_from(db_sessions).unwrap_or(0),
+    ))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// The limit routes, `GET /me` and its decompositions, at every level; at 64 connections in
+/// `rounds` interleaved rounds, with the HS256 variants beside them.
+async fn limits_and_me(
+    origin: &BenchOrigin,
+    opts: &Options,
+    cfg: &Config,
+    redis_pid: u32,
+) -> anyhow::Result<Vec<LoadRow>> {
+    let email = origin.register().await?;
+    let me = origin.login(&email).await?;
+    origin.set_redis_get_jti(&me.jti);
+    let hs = BenchOrigin::start(&Options {
+        hs256: true,
+        ..opts.clone()
+    })
+    .await?;
+    let hs_email = hs.register().await?;
+    let hs_me = hs.login(&hs_email).await?;
+    let bearer = |s: &Session| Workload::Get {
+        headers: vec![("Authorization".into(), format!("Bearer {}", s.access))],
+    };
+    let plain = Workload::Get { headers: vec![] };
+    let routes: Vec<(&str, String, Workload)> = vec![
+        ("noop", origin.url("/bench/noop"), plain.clone()),
+        ("redis-get", origin.url("/bench/redis-get"), plain),
+        ("me", origin.url("/api/users/me"), bearer(&me)),
+        ("auth-only", origin.url("/bench/auth-only"), bearer(&me)),
+        (
+            "auth-uncached",
+            origin.url("/bench/auth-uncached"),
+            bearer(&me),
+        ),
+        (
+            "auth-uncached-hs256",
+            hs.url("/bench/auth-uncached"),
+            bearer(&hs_me),
+        ),
+    ];
+    for (name, url, _) in &routes {
+        let r = reqwest::Client::new()
+            .get(url)
+            .header(
+                "Authorization",
+                format!(
+                    "Bearer {}",
+                    if name.ends_with("hs256") {
+                        &hs_me.access
+                    } else {
+                        &me.access
+                    }
+                ),
+            )
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 200, "{name} answered {}", r.status());
+    }
+    // Warm-up: connections, caches, the allocator.
+    for (_, url, workload) in &routes {
+        wrk::run(
+            &Run {
+                url: url.clone(),
+                workload: workload.clone(),
+                connections: 16,
+                duration: Duration::from_secs(1),
+            },
+            &cfg.workdir,
+        )
+        .await?;
+    }
+    let mut rows = Vec::new();
+    for &c in &cfg.levels {
+        let rounds = if c == 64 { cfg.rounds } else { 1 };
+        for round in 0..rounds {
+            for (name, url, workload) in &routes {
+                // The diagnostics and prototypes are only needed at the target's level.
+                if c != 64 && !matches!(*name, "noop" | "redis-get" | "me") {
+                    continue;
+                }
+                let (outcome, cpu) = measured(
+                    &Run {
+                        url: url.clone(),
+                        workload: workload.clone(),
+                        connections: c,
+                        duration: cfg.duration,
+                    },
+                    &cfg.workdir,
+                    redis_pid,
+                )
+                .await?;
+                print_row(name, &outcome, &cpu);
+                rows.push(LoadRow {
+                    route: (*name).into(),
+                    round,
+                    outcome,
+                    cpu,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Refresh chains at every level: four pre-created sessions per connection, spread over 16
+/// users; wrk feeds each answer's rotated token into the next request.
+async fn refresh_load(
+    origin: &BenchOrigin,
+    cfg: &Config,
+    redis_pid: u32,
+) -> anyhow::Result<Vec<LoadRow>> {
+    let mut users = Vec::new();
+    for _ in 0..16 {
+        users.push(origin.create_user().await?.0);
+    }
+    let mut rows = Vec::new();
+    for (route, path) in [("refresh", "/api/users/refresh")] {
+        for &c in &cfg.levels {
+            let mut tokens = Vec::new();
+            for i in 0..(c as usize * 4) {
+                let s = origin
+                    .add_session(&users[i % users.len()], &format!("{route}-{c}-{i}"))
+                    .await?;
+                tokens.push(s.refresh);
+            }
+            let (outcome, cpu) = measured(
+                &Run {
+                    url: origin.url(path),
+                    workload: Workload::Refresh {
+                        tokens,
+                        path: path.into(),
+                    },
+                    connections: c,
+                    duration: cfg.duration,
+                },
+                &cfg.workdir,
+                redis_pid,
+            )
+            .await?;
+            print_row(route, &outcome, &cpu);
+            rows.push(LoadRow {
+                route: route.into(),
+                round: 0,
+                outcome,
+                cpu,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Logins at every level over a pool of 16 users, with the async workers' busy time and the
+/// process's CPU per login; then logins at 16 connections with a one-connection probe of
+/// `/bench/noop` running beside them.
+async fn login_load(
+    origin: &BenchOrigin,
+    cfg: &Config,
+    redis_pid: u32,
+) -> anyhow::Result<(Vec<LoadRow>, Argon2Report)> {
+    let email = origin.register().await?;
+    let user = origin
+        .state
+        .db
+        .user_by_email(&email)
+        .await?
+        .context("registered user")?;
+    let phc = user.password_hash.clone();
+    let params = phc.split('$').nth(3).unwrap_or_default().to_owned();
+    let param = |name: &str| -> u32 {
+        params
+            .split(',')
+            .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut emails = vec![email];
+    for _ in 0..15 {
+        emails.push(origin.create_user().await?.1);
+    }
+    let login = |c: u32| Run {
+        url: origin.url("/api/users/login"),
+        workload: Workload::Login {
+            emails: emails.clone(),
+        },
+        connections: c,
+        duration: cfg.duration,
+    };
+    let mut rows = Vec::new();
+    let mut runs = Vec::new();
+    for &c in &cfg.levels {
+        let busy0 = worker_busy();
+        let (outcome, cpu) = measured(&login(c), &cfg.workdir, redis_pid).await?;
+        let busy = worker_busy() - busy0;
+        let logins = outcome.requests.max(1);
+        runs.push(LoginCost {
+            connections: c,
+            logins: outcome.requests,
+            worker_busy_ms_per_login: busy.as_secs_f64() * 1e3 / logins as f64,
+            worker_cpu_ms_per_login: cpu.workers_us / 1e3,
+            blocking_cpu_ms_per_login: cpu.blocking_us / 1e3,
+            process_cpu_ms_per_login: cpu.origin_us / 1e3,
+        });
+        print_row("login", &outcome, &cpu);
+        rows.push(LoadRow {
+            route: "login".into(),
+            round: 0,
+            outcome,
+            cpu,
+        });
+    }
+    let probe = Run {
+        url: origin.url("/bench/noop"),
+        workload: Workload::Get { headers: vec![] },
+        connections: 1,
+        duration: cfg.duration,
+    };
+    let login16 = login(16);
+    let (logins, probed) = tokio::join!(
+        wrk::run(&login16, &cfg.workdir),
+        measured(&probe, &cfg.workdir, redis_pid)
+    );
+    let (logins, (probed, cpu)) = (logins?, probed?);
+    eprintln!(
+        "  noop probe beside 16 logging-in connections ({:.0} logins/s): p50 {:.2} ms  p99 {:.2} ms",
+        logins.rps, probed.p50_ms, probed.p99_ms
+    );
+    rows.push(LoadRow {
+        route: "noop-during-login".into(),
+        round: 0,
+        outcome: probed,
+        cpu,
+    });
+    Ok((
+        rows,
+        Argon2Report {
+            stored_hash_params: phc.split('$').take(4).collect::<Vec<_>>().join("$"),
+            m_kib: param("m"),
+            t: param("t"),
+            p: param("p"),
+            runs,
+        },
+    ))
+}
+
+/// The CPU split relies on the workers registering themselves (see `tollgate-bench`'s
+/// `runtime()`): check a task lands on a registered worker and `spawn_blocking` elsewhere.
+async fn check_thread_names() -> anyhow::Result<()> {
+    // Let every worker park once, so each has registered itself.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let on_worker = tokio::spawn(async { machine::current_tid() }).await?;
+    let on_blocking = tokio::task::spawn_blocking(machine::current_tid).await?;
+    let (Some(w), Some(b)) = (on_worker, on_blocking) else {
+        anyhow::bail!("no thread ids in /proc/thread-self");
+    };
+    anyhow::ensure!(
+        machine::is_worker_thread(w) && !machine::is_worker_thread(b),
+        "async workers are not told apart from the blocking pool (task on {w}, blocking on {b})"
+    );
+    Ok(())
+}
+
+/// Total time the runtime's workers have spent busy so far.
+fn worker_busy() -> Duration {
+    let m = tokio::runtime::Handle::current().metrics();
+    (0..m.num_workers())
+        .map(|w| m.worker_total_busy_duration(w))
+        .sum()
+}

@@ -1,0 +1,644 @@
+//! Merges the parts of a run (criterion's estimates, the origin and edge reports) into one
+//! JSON document, judges the targets of issue 5 from it, and renders it as Markdown tables.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::edge_suite::EdgeReport;
+use crate::machine::Machine;
+use crate::origin_suite::{LoadRow, OriginReport};
+use crate::wrk::Outcome;
+
+/// Everything one run of `scripts/bench.sh` produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Latest {
+    pub generated_unix: u64,
+    /// `git describe --always --dirty` of the tree measured.
+    #[serde(default)]
+    pub git: String,
+    pub command: String,
+    pub quick: bool,
+    pub machine: Machine,
+    pub micro: Vec<Micro>,
+    pub origin: Option<OriginReport>,
+    pub edge: Option<EdgeReport>,
+    pub targets: Vec<Target>,
+}
+
+/// One criterion benchmark.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Micro {
+    pub name: String,
+    pub median_ns: f64,
+    pub mean_ns: f64,
+}
+
+/// One target of issue 5 and whether this run met it (`None`: not measured).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Target {
+    pub target: String,
+    pub met: Option<bool>,
+    pub figures: String,
+}
+
+/// Reads every `*/new/benchmark.json` + `estimates.json` criterion left under `dir`.
+pub fn read_criterion(dir: &Path) -> anyhow::Result<Vec<Micro>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "benchmark.json")
+                && p.parent().is_some_and(|d| d.ends_with("new"))
+            {
+                let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p)?)?;
+                let est_path = p.with_file_name("estimates.json");
+                let est: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&est_path)?)?;
+                out.push(Micro {
+                    name: meta["full_id"].as_str().unwrap_or("?").to_owned(),
+                    median_ns: est["median"]["point_estimate"].as_f64().unwrap_or(f64::NAN),
+                    mean_ns: est["mean"]["point_estimate"].as_f64().unwrap_or(f64::NAN),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Reads a part written by `tollgate-bench origin|edge`.
+pub fn read_part<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("Failed to read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("Failed to parse {}", path.display()))
+}
+
+/// The run of `route` at `c` connections with the median throughput over its rounds.
+pub fn pick<'a>(
+    rows: impl Iterator<Item = (&'a str, u32, &'a Outcome)>,
+    route: &str,
+    c: u32,
+) -> Option<&'a Outcome> {
+    let mut runs: Vec<&Outcome> = rows
+        .filter(|(r, conns, _)| *r == route && *conns == c)
+        .map(|(_, _, o)| o)
+        .collect();
+    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    runs.get(runs.len() / 2).copied()
+}
+
+fn origin_rows(o: &OriginReport) -> impl Iterator<Item = (&str, u32, &Outcome)> {
+    o.rows
+        .iter()
+        .map(|r: &LoadRow| (r.route.as_str(), r.outcome.connections, &r.outcome))
+}
+
+fn edge_rows(e: &EdgeReport) -> impl Iterator<Item = (&str, u32, &Outcome)> {
+    e.rows
+        .iter()
+        .map(|r| (r.route.as_str(), r.outcome.connections, &r.outcome))
+}
+
+fn micro(l: &Latest, name: &str) -> Option<f64> {
+    l.micro.iter().find(|m| m.name == name).map(|m| m.median_ns)
+}
+
+/// Judges each target of issue 5 from the figures.
+pub fn judge(l: &Latest) -> Vec<Target> {
+    let mut t = Vec::new();
+    if let Some(o) = &l.origin {
+        let me = pick(origin_rows(o), "me", 64);
+        let get = pick(origin_rows(o), "redis-get", 64);
+        t.push(match (me, get) {
+            (Some(me), Some(get)) => {
+                let ratio = me.rps / get.rps;
+                // The same comparison within each interleaved round.
+                let per_round: Vec<String> = o
+                    .rows
+                    .iter()
+                    .filter(|r| r.route == "me" && r.outcome.connections == 64)
+                    .filter_map(|m| {
+                        o.rows
+                            .iter()
+                            .find(|g| {
+                                g.route == "redis-get"
+                                    && g.outcome.connections == 64
+                                    && g.round == m.round
+                            })
+                            .map(|g| format!("{:.0}%", m.outcome.rps / g.outcome.rps * 100.0))
+                    })
+                    .collect();
+                Target {
+                    target:
+                        "origin GET /me ≥ 70% of the single-Redis-GET route at c=64, p99 < 5 ms"
+                            .into(),
+                    met: Some(ratio >= 0.7 && me.p99_ms < 5.0),
+                    figures: format!(
+                        "/me {:.0} req/s vs redis-get {:.0} req/s = {:.0}% (medians; per round {}); /me p99 {:.2} ms",
+                        me.rps,
+                        get.rps,
+                        ratio * 100.0,
+                        per_round.join(", "),
+                        me.p99_ms
+                    ),
+                }
+            }
+            _ => not_measured("origin GET /me vs single-Redis-GET"),
+        });
+        let me_rt = o
+            .redis
+            .round_trips
+            .iter()
+            .find(|r| r.route == "GET /api/users/me");
+        t.push(match me_rt {
+            Some(r) => Target {
+                target: "one Redis round trip per protected request (counted)".into(),
+                met: Some(r.round_trips_per_call == 1.0 && r.script_commands_per_call == 0.0),
+                figures: format!(
+                    "{} commands over {} calls of GET /me: {:?}",
+                    r.commands.round_trips, r.calls, r.commands.by_command
+                ),
+            },
+            None => not_measured("one Redis round trip per protected request"),
+        });
+        t.push(scaling_target(o));
+        t.push(argon2_target(l, o));
+    }
+    match l.edge.as_ref().filter(|e| e.status == "measured") {
+        Some(e) => {
+            let mut parts = Vec::new();
+            let mut all = true;
+            let mut levels: Vec<u32> = e.rows.iter().map(|r| r.outcome.connections).collect();
+            levels.sort_unstable();
+            levels.dedup();
+            for c in levels {
+                if let (Some(p), Some(h)) = (
+                    pick(edge_rows(e), "edge-me", c),
+                    pick(edge_rows(e), "edge-health", c),
+                ) {
+                    let ratio = p.p50_ms / h.p50_ms;
+                    all &= ratio <= 1.5;
+                    parts.push(format!(
+                        "c={c}: {:.2} / {:.2} ms = {ratio:.2}×",
+                        p.p50_ms, h.p50_ms
+                    ));
+                }
+            }
+            t.push(Target {
+                target: "edge protected p50 within 1.5× the pass-through p50".into(),
+                met: (!parts.is_empty()).then_some(all),
+                figures: parts.join("; "),
+            });
+        }
+        None => t.push(not_measured(
+            "edge protected p50 within 1.5× the pass-through p50",
+        )),
+    }
+    let wasm = l.edge.as_ref().and_then(|e| e.wasm.as_ref());
+    t.push(match wasm {
+        Some(w) => Target {
+            target: "gzipped wasm < 250 KB".into(),
+            met: Some(w.gzip6_bytes < 250_000 && w.gzip9_bytes < 250_000),
+            figures: format!(
+                "{} raw {} B; gzip -6 {} B, gzip -9 {} B ({:.1} KiB)",
+                w.path,
+                w.raw_bytes,
+                w.gzip6_bytes,
+                w.gzip9_bytes,
+                w.gzip9_bytes as f64 / 1024.0
+            ),
+        },
+        None => not_measured("gzipped wasm < 250 KB"),
+    });
+    t
+}
+
+fn not_measured(target: &str) -> Target {
+    Target {
+        target: target.into(),
+        met: None,
+        figures: "not measured in this run".into(),
+    }
+}
+
+fn total(c: &crate::redis_probe::CommandCount) -> u64 {
+    c.round_trips + c.script_commands
+}
+
+/// Linear: Redis commands per call grow by the same amount per device between every pair of
+/// levels, time grows no faster than devices, no `KEYS`/`SCAN`, and a one-device user's list
+/// costs the same before and after thousands of other sessions exist.
+fn scaling_target(o: &OriginReport) -> Target {
+    let rows = &o.redis.scaling;
+    if rows.len() < 2 {
+        return not_measured("logout-all and sessions linear in devices, no KEYS");
+    }
+    let slope = |f: &dyn Fn(&crate::origin_suite::ScalingRow) -> f64| -> Vec<f64> {
+        rows.windows(2)
+            .map(|w| (f(&w[1]) - f(&w[0])) / (w[1].devices - w[0].devices) as f64)
+            .collect()
+    };
+    let cmd_slopes_logout = slope(&|r| total(&r.logout_all_commands) as f64);
+    let cmd_slopes_sessions = slope(&|r| total(&r.sessions_commands) as f64);
+    let constant = |v: &[f64]| v.iter().all(|s| (s - v[0]).abs() < 1e-9);
+    let keyspace = rows.iter().any(|r| {
+        r.logout_all_commands.uses_keyspace_scan() || r.sessions_commands.uses_keyspace_scan()
+    });
+    let first = &rows[0];
+    let last = &rows[rows.len() - 1];
+    let growth = last.devices as f64 / first.devices as f64;
+    let time_ok = last.logout_all_ms / first.logout_all_ms <= growth * 1.5
+        && last.sessions_ms / first.sessions_ms <= growth * 1.5;
+    let flat = o.redis.sessions_one_device_last_ms <= o.redis.sessions_one_device_first_ms * 2.0;
+    let met = constant(&cmd_slopes_logout)
+        && constant(&cmd_slopes_sessions)
+        && !keyspace
+        && time_ok
+        && flat;
+    let per_level: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: logout-all {:.2} ms/{} cmds, sessions {:.2} ms/{} cmds",
+                r.devices,
+                r.logout_all_ms,
+                total(&r.logout_all_commands),
+                r.sessions_ms,
+                total(&r.sessions_commands)
+            )
+        })
+        .collect();
+    Target {
+        target: "logout-all and sessions linear in the user's devices, no KEYS".into(),
+        met: Some(met),
+        figures: format!(
+            "{}; commands per extra device: logout-all {:?}, sessions {:?}; KEYS/SCAN used: {keyspace}; \
+             1-device sessions list {:.2} ms at start vs {:.2} ms with {} sessions in the database",
+            per_level.join("; "),
+            cmd_slopes_logout,
+            cmd_slopes_sessions,
+            o.redis.sessions_one_device_first_ms,
+            o.redis.sessions_one_device_last_ms,
+            o.redis.sessions_in_database_last
+        ),
+    }
+}
+
+fn argon2_target(l: &Latest, o: &OriginReport) -> Target {
+    let a = &o.argon2;
+    let hash_ms = micro(l, "argon2id/verify").map(|ns| ns / 1e6);
+    let worst_busy = a
+        .runs
+        .iter()
+        .map(|r| r.worker_cpu_ms_per_login)
+        .fold(0.0, f64::max);
+    let probe = o.rows.iter().find(|r| r.route == "noop-during-login");
+    let met = match hash_ms {
+        Some(h) => Some(worst_busy < h / 4.0 && !a.runs.is_empty()),
+        None => Some(!a.runs.is_empty() && worst_busy < 4.0),
+    };
+    Target {
+        target: "login's Argon2id off the async workers; parameters and cost reported".into(),
+        met,
+        figures: format!(
+            "stored hash {} (m={} KiB, t={}, p={}); one verify {} single-threaded; async worker \
+             threads' CPU ≤ {:.2} ms per login, blocking pool {} ms per login{}",
+            a.stored_hash_params,
+            a.m_kib,
+            a.t,
+            a.p,
+            hash_ms.map_or("n/a".into(), |h| format!("{h:.1} ms")),
+            worst_busy,
+            a.runs
+                .iter()
+                .map(|r| format!("{:.1}", r.blocking_cpu_ms_per_login))
+                .collect::<Vec<_>>()
+                .join("/"),
+            probe.map_or(String::new(), |p| format!(
+                "; /bench/noop beside 16 logging-in connections: p50 {:.2} ms, p99 {:.2} ms",
+                p.outcome.p50_ms, p.outcome.p99_ms
+            ))
+        ),
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn ns(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} ms", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.2} µs", v / 1e3)
+    } else {
+        format!("{v:.0} ns")
+    }
+}
+
+fn load_row(out: &mut String, name: &str, o: &Outcome, note: &str) {
+    let _ = writeln!(
+        out,
+        "| {name} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {note} |",
+        o.connections,
+        o.rps,
+        ms(o.p50_ms),
+        ms(o.p99_ms),
+        o.requests,
+        o.errors(),
+        o.load1
+    );
+}
+
+/// The whole run as Markdown.
+pub fn render(l: &Latest) -> String {
+    let mut s = String::new();
+    let m = &l.machine;
+    let _ = writeln!(
+        s,
+        "Tree `{}`. Machine: {} × {}, {} GiB, {}; {}; {}; {}\n",
+        l.git, m.nproc, m.cpu_model, m.mem_total_gib, m.kernel, m.rustc, m.wrk, m.redis_server
+    );
+    if !l.micro.is_empty() {
+        let _ = writeln!(s, "### Micro (criterion, native, one core)\n");
+        let _ = writeln!(s, "| benchmark | median | mean |\n|---|---|---|");
+        for b in &l.micro {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                b.name,
+                ns(b.median_ns),
+                ns(b.mean_ns)
+            );
+        }
+        s.push('\n');
+    }
+    if let Some(o) = &l.origin {
+        let _ = writeln!(
+            s,
+            "### Origin over loopback (wrk, {} s per run, {} database; c=64 rows: median of {} interleaved rounds)\n",
+            o.duration_s, o.database, o.rounds
+        );
+        let _ = writeln!(
+            s,
+            "| route | c | req/s | p50 ms | p99 ms | requests | errors | load1 | origin CPU µs/req (workers + sqlite + blocking) | redis CPU µs/req | note |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        let names = [
+            ("noop", "GET /bench/noop (limit: no auth)"),
+            ("redis-get", "GET /bench/redis-get (limit: 1 Redis GET)"),
+            ("me", "GET /api/users/me (EdDSA)"),
+            ("auth-only", "GET /bench/auth-only (the 5 layers alone)"),
+            (
+                "auth-uncached",
+                "GET /bench/auth-uncached (5 layers, signature checked every time; EdDSA)",
+            ),
+            ("auth-uncached-hs256", "GET /bench/auth-uncached (HS256)"),
+            // Rows of runs before the origin memoised signatures and profiles (b7d2469).
+            ("me-hs256", "GET /api/users/me (HS256)"),
+            ("auth-only-hs256", "GET /bench/auth-only (HS256)"),
+            ("refresh", "POST /api/users/refresh"),
+            ("login", "POST /api/users/login"),
+            ("noop-during-login", "GET /bench/noop beside login c=16"),
+        ];
+        for (route, label) in names {
+            let mut levels: Vec<u32> = o
+                .rows
+                .iter()
+                .filter(|r| r.route == route)
+                .map(|r| r.outcome.connections)
+                .collect();
+            levels.sort_unstable();
+            levels.dedup();
+            for c in levels {
+                if let Some(out) = pick(origin_rows(o), route, c) {
+                    let note = match (
+                        route,
+                        pick(origin_rows(o), "noop", c),
+                        pick(origin_rows(o), "redis-get", c),
+                    ) {
+                        (r, Some(n), Some(g)) if r.contains("me") || r.starts_with("auth-") => {
+                            format!(
+                                "{:.0}% of noop, {:.0}% of redis-get",
+                                out.rps / n.rps * 100.0,
+                                out.rps / g.rps * 100.0
+                            )
+                        }
+                        _ => String::new(),
+                    };
+                    let cpu = o
+                        .rows
+                        .iter()
+                        .find(|r| std::ptr::eq(&r.outcome, out))
+                        .map(|r| r.cpu.clone())
+                        .unwrap_or_default();
+                    let note = if route == "noop-during-login" {
+                        format!("(shared with the logins) | – | {note}")
+                    } else {
+                        format!(
+                            "{} | {:.1} | {note}",
+                            format_args!(
+                                "{:.0} ({:.0} + {:.0} + {:.0})",
+                                cpu.origin_us, cpu.workers_us, cpu.sqlite_us, cpu.blocking_us
+                            ),
+                            cpu.redis_us
+                        )
+                    };
+                    load_row(&mut s, label, out, &note);
+                }
+            }
+        }
+        s.push('\n');
+        let _ = writeln!(
+            s,
+            "### Redis per request (counted with MONITOR on a private redis-server)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| route | calls | round trips per call | commands inside scripts per call | commands |\n|---|---|---|---|---|"
+        );
+        for r in &o.redis.round_trips {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                r.route,
+                r.calls,
+                r.round_trips_per_call,
+                r.script_commands_per_call,
+                r.commands
+                    .by_command
+                    .iter()
+                    .map(|(k, v)| format!("{k}×{v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        let mem = &o.redis.memory;
+        let _ = writeln!(
+            s,
+            "\nBytes per active session ({} one-device users): `used_memory` +{:.0} B per session over {:.1} keys; \
+             MEMORY USAGE of one session's keys: {}; each further device of a user: +{:.0} B.\n",
+            mem.sessions,
+            mem.used_memory_per_session,
+            mem.keys_per_session,
+            mem.key_bytes
+                .iter()
+                .map(|(k, v)| format!("`{k}` {v} B"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            mem.used_memory_per_extra_device
+        );
+        let _ = writeln!(
+            s,
+            "| devices per user | GET /sessions ms | its Redis round trips + script cmds | POST /logout-all ms | its Redis round trips + script cmds |\n|---|---|---|---|---|"
+        );
+        for r in &o.redis.scaling {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} + {} | {} | {} + {} |",
+                r.devices,
+                ms(r.sessions_ms),
+                r.sessions_commands.round_trips,
+                r.sessions_commands.script_commands,
+                ms(r.logout_all_ms),
+                r.logout_all_commands.round_trips,
+                r.logout_all_commands.script_commands
+            );
+        }
+        if let Some(q) = &o.sql {
+            let _ = writeln!(
+                s,
+                "\nOne `SELECT … FROM users WHERE id = $1` ({} sequential): through the origin's `Db` (sqlx `Any`) \
+                 {:.1} µs wall, {:.1} µs CPU; through sqlx's native SQLite pool {:.1} µs wall, {:.1} µs CPU.",
+                q.queries, q.any_wall_us, q.any_cpu_us, q.native_wall_us, q.native_cpu_us
+            );
+        }
+        let a = &o.argon2;
+        let _ = writeln!(
+            s,
+            "\nArgon2id: `{}` (m = {} KiB, t = {}, p = {}). Per login: {}.\n",
+            a.stored_hash_params,
+            a.m_kib,
+            a.t,
+            a.p,
+            a.runs
+                .iter()
+                .map(|r| format!(
+                    "c={}: worker threads {:.2} ms CPU (busy {:.2} ms wall), blocking pool {:.1} ms CPU, whole process {:.1} ms CPU",
+                    r.connections,
+                    r.worker_cpu_ms_per_login,
+                    r.worker_busy_ms_per_login,
+                    r.blocking_cpu_ms_per_login,
+                    r.process_cpu_ms_per_login
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    if let Some(e) = &l.edge {
+        let _ = writeln!(s, "### Edge (wrangler dev / workerd)\n");
+        if e.status != "measured" {
+            let _ = writeln!(s, "Pending: {}\n", e.note);
+        } else {
+            let _ = writeln!(
+                s,
+                "| route | c | req/s | p50 ms | p99 ms | requests | errors | load1 | note |\n|---|---|---|---|---|---|---|---|---|"
+            );
+            let names = [
+                ("edge-health", "edge GET /health (pass-through)"),
+                ("edge-me", "edge GET /api/users/me (protected)"),
+                ("origin-health", "origin direct GET /health"),
+                ("origin-me", "origin direct GET /api/users/me"),
+                ("edge-missing", "edge GET /me, no token (401 at the edge)"),
+                (
+                    "edge-forged",
+                    "edge GET /me, altered payload (401 after full verify)",
+                ),
+            ];
+            for (route, label) in names {
+                let mut levels: Vec<u32> = e
+                    .rows
+                    .iter()
+                    .filter(|r| r.route == route)
+                    .map(|r| r.outcome.connections)
+                    .collect();
+                levels.sort_unstable();
+                levels.dedup();
+                for c in levels {
+                    if let Some(out) = pick(edge_rows(e), route, c) {
+                        let row = e.rows.iter().find(|r| std::ptr::eq(&r.outcome, out));
+                        let mut note = row
+                            .and_then(|r| r.edge_cpu_ms_per_request.map(|v| (v, r)))
+                            .map_or(String::new(), |(v, r)| {
+                                format!(
+                                    "wrangler CPU {v:.2} ms/req ({})",
+                                    r.edge_cpu_ms_by_process
+                                        .iter()
+                                        .filter(|(_, ms)| **ms >= 0.005)
+                                        .map(|(k, ms)| format!("{k} {ms:.2}"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            });
+                        if route == "edge-me" {
+                            if let Some(h) = pick(edge_rows(e), "edge-health", c) {
+                                let _ = write!(
+                                    note,
+                                    "; p50 {:.2}× pass-through",
+                                    out.p50_ms / h.p50_ms
+                                );
+                            }
+                        }
+                        load_row(&mut s, label, out, &note);
+                    }
+                }
+            }
+            s.push('\n');
+        }
+        if let Some(v) = &e.v8_verify {
+            let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN) / 1e3;
+            let _ = writeln!(
+                s,
+                "The Worker's verify + decide in V8 ({}; `tollgate-shared` built like the Worker): \
+                 EdDSA {:.1} µs, HS256 {:.1} µs per token.\n",
+                v["engine"].as_str().unwrap_or("?"),
+                f("EdDSA_verify_decide_ns"),
+                f("HS256_verify_decide_ns")
+            );
+        }
+        if let Some(w) = &e.wasm {
+            let _ = writeln!(
+                s,
+                "Worker size: `{}` {} B raw, {} B gzip -6, {} B gzip -9; index.js {} B.\n",
+                w.path, w.raw_bytes, w.gzip6_bytes, w.gzip9_bytes, w.js_raw_bytes
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "### Targets (issue 5)\n\n| target | met | figures |\n|---|---|---|"
+    );
+    for t in &l.targets {
+        let met = match t.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "pending",
+        };
+        let _ = writeln!(s, "| {} | {met} | {} |", t.target, t.figures);
+    }
+    s
+}

@@ -1,0 +1,428 @@
+//! The system under test: the real origin, in-process, with the two limit routes beside it.
+//!
+//! The origin is built exactly as `tollgate-origin serve` builds it (`build_state` + `router`),
+//! served by `axum::serve` on a free loopback port. Into the same router, on the same port and
+//! runtime, go the limits a protected route is measured against:
+//!
+//! - `GET /bench/noop`: no auth, a tiny JSON body — the HTTP stack alone.
+//! - `GET /bench/redis-get`: one `GET token:jti:{jti}` through the origin's own
+//!   [`Cache`](tollgate_origin::cache::Cache) (the same multiplexed `ConnectionManager`, the same
+//!   per-call deadline) — what any Redis-backed check must pay at least.
+//!
+//! And two diagnostic routes, to take `GET /me` apart:
+//! - `GET /bench/auth-only`: the [`AuthUser`] extractor (all five validation layers) and nothing
+//!   else — `/me` without its profile;
+//! - `GET /bench/auth-uncached`: the same five layers without the origin's memo of verified
+//!   signatures (`jwt::verify` on every request, then the same `Cache::lookup` and `decide`) —
+//!   what the first request with a new token costs.
+//!
+//! All carry the same tracing and panic layers as the origin's routes, so the comparison is of
+//! the handlers, not of the middleware.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tollgate_origin::auth::AuthUser;
+use tollgate_origin::config::Settings;
+use tollgate_origin::db::{CreateUser, NewSession, NewUser};
+use tollgate_origin::error::ApiError;
+use tollgate_origin::state::AppState;
+use tollgate_origin::tokens::{self, Grant};
+use tollgate_shared::decision::parse_version;
+use tollgate_shared::records::DeviceInfo;
+use tollgate_shared::{decide, Rejection};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::PASSWORD;
+
+/// How to configure the origin under test.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub redis_url: String,
+    /// `None`: a fresh SQLite file in the temp directory.
+    pub database_url: Option<String>,
+    /// Sign with an HS256 `JWT_SECRET` instead of the default Ed25519 key.
+    pub hs256: bool,
+}
+
+/// A running origin with its limit routes; stopped and its files removed on drop.
+#[derive(Debug)]
+pub struct BenchOrigin {
+    pub base: String,
+    pub port: u16,
+    pub state: AppState,
+    pub prefix: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+    pub database_url: String,
+    client: reqwest::Client,
+    redis_get_jti: Arc<OnceLock<String>>,
+    password_hash: tokio::sync::OnceCell<String>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    files: Vec<PathBuf>,
+}
+
+/// A device session created for the benchmark.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: String,
+    pub access: String,
+    pub refresh: String,
+    pub jti: String,
+    pub token_id: String,
+}
+
+impl BenchOrigin {
+    pub async fn start(opts: &Options) -> anyhow::Result<Self> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let tmp = std::env::temp_dir();
+        let db_path = tmp.join(format!("tollgate-bench-{id}.db"));
+        let keys_file = tmp.join(format!("tollgate-bench-keys-{id}.json"));
+        let database_url = opts
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", db_path.display()));
+        let prefix = format!("bench:{id}:");
+        let mut env: HashMap<&str, String> = HashMap::from([
+            ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+            ("DATABASE_URL", database_url.clone()),
+            ("REDIS_URL", opts.redis_url.clone()),
+            ("REDIS_KEY_PREFIX", prefix.clone()),
+            ("KEYS_FILE", keys_file.display().to_string()),
+            ("CLEANUP_INTERVAL_SECS", "0".into()),
+            // The login benchmark would trip the production limits within a second.
+            ("LOGIN_RATE_LIMIT_PER_IP", "1000000000".into()),
+            ("LOGIN_RATE_LIMIT_PER_EMAIL", "1000000000".into()),
+        ]);
+        if opts.hs256 {
+            env.insert("JWT_SECRET", format!("bench-secret-{id}-{id}"));
+        }
+        let settings = Settings::from_lookup(|k| env.get(k).cloned())?;
+        let state = tollgate_origin::app::build_state(settings)
+            .await
+            .context("Failed to build the origin")?;
+        let redis_get_jti = Arc::new(OnceLock::new());
+        let app = tollgate_origin::app::router(state.clone())
+            .merge(limit_routes(state.clone(), redis_get_jti.clone()))
+            .merge(diagnostic_routes(state.clone()));
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "bench origin stopped");
+            }
+        });
+        let database = if database_url.starts_with("sqlite:") {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        let mut files = vec![keys_file];
+        if opts.database_url.is_none() {
+            for suffix in ["", "-wal", "-shm"] {
+                files.push(PathBuf::from(format!("{}{suffix}", db_path.display())));
+            }
+        }
+        Ok(Self {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            state,
+            prefix,
+            database: database.into(),
+            database_url,
+            client: reqwest::Client::new(),
+            redis_get_jti,
+            password_hash: tokio::sync::OnceCell::new(),
+            shutdown: Some(tx),
+            files,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Which jti record `/bench/redis-get` reads (set once, before the load starts).
+    pub fn set_redis_get_jti(&self, jti: &str) {
+        let _ = self.redis_get_jti.set(jti.to_owned());
+    }
+
+    /// Registers through the API (one Argon2id hash); returns the email.
+    pub async fn register(&self) -> anyhow::Result<String> {
+        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+        let r = self
+            .client
+            .post(self.url("/api/users/register"))
+            .json(&json!({"email": email, "password": PASSWORD, "name": "Bench"}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status() == StatusCode::CREATED,
+            "register: {}",
+            r.status()
+        );
+        Ok(email)
+    }
+
+    /// Logs in through the API.
+    pub async fn login(&self, email: &str) -> anyhow::Result<Session> {
+        let r = self
+            .client
+            .post(self.url("/api/users/login"))
+            .json(&json!({"email": email, "password": PASSWORD, "device_name": "bench"}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == StatusCode::OK, "login: {}", r.status());
+        let body: Value = r.json().await?;
+        let d = &body["data"];
+        let field = |k: &str| d[k].as_str().map(str::to_owned).context(k.to_owned());
+        let access = field("access_token")?;
+        let claims = self.verify(&access)?;
+        Ok(Session {
+            user_id: claims.sub,
+            access,
+            refresh: field("refresh_token")?,
+            jti: field("jti")?,
+            token_id: field("token_id")?,
+        })
+    }
+
+    fn verify(&self, access: &str) -> anyhow::Result<tollgate_shared::AccessClaims> {
+        tollgate_shared::jwt::verify(
+            access,
+            &self.state.keys.verifying,
+            &self.state.validation,
+            tollgate_origin::domain::now(),
+        )
+        .map_err(|r| anyhow::anyhow!("token refused: {r:?}"))
+    }
+
+    /// Creates a user straight in the database with a real Argon2id hash of [`PASSWORD`]
+    /// (computed once): registration minus the hashing, for building populations quickly.
+    pub async fn create_user(&self) -> anyhow::Result<(String, String)> {
+        let hash = self
+            .password_hash
+            .get_or_try_init(|| self.state.hasher.hash(PASSWORD.to_owned()))
+            .await?;
+        let id = tollgate_origin::domain::new_id();
+        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+        let created = self
+            .state
+            .db
+            .create_user(&NewUser {
+                id: &id,
+                email: &email,
+                email_normalized: &email,
+                name: Some("Bench"),
+                password_hash: hash,
+                role: "user",
+                now: tollgate_origin::domain::now(),
+            })
+            .await?;
+        anyhow::ensure!(matches!(created, CreateUser::Created), "email taken");
+        Ok((id, email))
+    }
+
+    /// A new device session for `user_id`, written exactly as login writes it after the
+    /// password check (database row, then `tokens::mint`'s one Redis script): a login without
+    /// Argon2id, for creating thousands of sessions in seconds.
+    pub async fn add_session(&self, user_id: &str, device: &str) -> anyhow::Result<Session> {
+        let state = &self.state;
+        let now = tollgate_origin::domain::now();
+        let token_id = tollgate_origin::domain::new_id();
+        let jti = tollgate_origin::domain::new_id();
+        let (refresh, refresh_hash) = tollgate_origin::domain::new_refresh_secret();
+        let user = state
+            .db
+            .user_by_id(user_id)
+            .await?
+            .context("no such user")?;
+        state
+            .db
+            .insert_session(&NewSession {
+                token_id: &token_id,
+                user_id,
+                refresh_hash: &refresh_hash,
+                jti: &jti,
+                device_name: Some(device),
+                ip: Some("127.0.0.1"),
+                user_agent: Some("tollgate-bench"),
+                now,
+                expires_at: now + state.settings.refresh_ttl as i64,
+            })
+            .await?;
+        let grant = Grant {
+            user_id,
+            token_id: &token_id,
+            jti: &jti,
+            device: DeviceInfo {
+                device_name: Some(device.to_owned()),
+                ip: Some("127.0.0.1".into()),
+                user_agent: Some("tollgate-bench".into()),
+            },
+            version: u64::try_from(user.token_version).unwrap_or(0),
+            replaces_jti: None,
+            grace: None,
+            now,
+        };
+        let minted = tokens::mint(state, grant)
+            .await
+            .map_err(|e| anyhow::anyhow!("mint: {e}"))?
+            .context("session revoked while minting")?;
+        Ok(Session {
+            user_id: user_id.to_owned(),
+            access: minted.access_token,
+            refresh,
+            jti,
+            token_id,
+        })
+    }
+
+    /// `GET` with a bearer token; returns the status and the JSON body.
+    pub async fn get_auth(&self, path: &str, access: &str) -> anyhow::Result<(u16, Value)> {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// `POST` with a bearer token; returns the status and the JSON body.
+    pub async fn post_auth(&self, path: &str, access: &str) -> anyhow::Result<(u16, Value)> {
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Plain `GET`; returns the status.
+    pub async fn get(&self, path: &str) -> anyhow::Result<u16> {
+        Ok(self
+            .client
+            .get(self.url(path))
+            .send()
+            .await?
+            .status()
+            .as_u16())
+    }
+
+    /// `POST` of a JSON body; returns the status and the JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let r = self.client.post(self.url(path)).json(body).send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+}
+
+impl Drop for BenchOrigin {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// The origin's per-request layers, as `tollgate_origin::app::router` applies them.
+fn with_origin_layers<S: Clone + Send + Sync + 'static>(r: Router<S>) -> Router<S> {
+    r.layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
+}
+
+fn diagnostic_routes(state: AppState) -> Router {
+    with_origin_layers(
+        Router::new()
+            .route("/bench/auth-only", get(auth_only))
+            .route("/bench/auth-uncached", get(auth_uncached)),
+    )
+    .with_state(state)
+}
+
+/// The five layers and nothing else.
+async fn auth_only(auth: AuthUser) -> Json<Value> {
+    Json(json!({"data": {"id": auth.identity.user_id}}))
+}
+
+/// The five layers with a full signature check every time (the extractor's path on a token it
+/// has not seen; a missing version key, which the extractor re-seeds from SQL, never occurs here).
+async fn auth_uncached(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .ok_or(ApiError::Token(Rejection::Missing))?;
+    let now = tollgate_origin::domain::now();
+    let claims = tollgate_shared::jwt::verify(token, &state.keys.verifying, &state.validation, now)
+        .map_err(ApiError::Token)?;
+    let lookup = state.cache.lookup(&claims.jti, &claims.sub).await?;
+    let version = parse_version(lookup.user_version.as_deref());
+    let identity =
+        decide(&claims, lookup.jti_record.as_deref(), version).map_err(ApiError::Token)?;
+    Ok(Json(json!({"data": {"id": identity.user_id}})))
+}
+
+#[derive(Clone)]
+struct Limits {
+    state: AppState,
+    jti: Arc<OnceLock<String>>,
+}
+
+/// The two limit routes, with the origin's per-request layers.
+fn limit_routes(state: AppState, jti: Arc<OnceLock<String>>) -> Router {
+    with_origin_layers(
+        Router::new()
+            .route("/bench/noop", get(noop))
+            .route("/bench/redis-get", get(redis_get)),
+    )
+    .with_state(Limits { state, jti })
+}
+
+async fn noop() -> Json<Value> {
+    Json(json!({"data": {"ok": true}}))
+}
+
+async fn redis_get(State(limits): State<Limits>) -> Response {
+    let Some(jti) = limits.jti.get() else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    match limits.state.cache.jti_record(jti).await {
+        Ok(record) => Json(json!({"data": {"found": record.is_some()}})).into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
