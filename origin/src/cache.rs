@@ -13,6 +13,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script};
 use tollgate_shared::records::{JtiRecord, RefreshStatus};
+use tollgate_shared::upstash::ValidationLookup;
 use tollgate_shared::KeySchema;
 
 /// A Redis call that failed or missed its deadline.
@@ -32,13 +33,6 @@ pub enum Issue {
     SessionRevoked,
     /// The user's version moved on meanwhile (logout-all raced us): mint again.
     StaleVersion,
-}
-
-/// The values a protected request needs, read in one round trip.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lookup {
-    pub jti_record: Option<String>,
-    pub user_version: Option<String>,
 }
 
 /// What to write when a token is issued.
@@ -228,7 +222,7 @@ impl Cache {
     }
 
     /// The one round trip a protected request costs: `MGET token:jti:{jti} user:ver:{user}`.
-    pub async fn lookup(&self, jti: &str, user_id: &str) -> Result<Lookup, CacheError> {
+    pub async fn lookup(&self, jti: &str, user_id: &str) -> Result<ValidationLookup, CacheError> {
         let mut c = self.conn.clone();
         let keys = [self.keys.jti(jti), self.keys.user_version(user_id)];
         let [jti_record, user_version]: [Option<String>; 2] = self
@@ -238,7 +232,7 @@ impl Cache {
                 Ok(<[Option<String>; 2]>::try_from(v).unwrap_or_default())
             })
             .await?;
-        Ok(Lookup {
+        Ok(ValidationLookup {
             jti_record,
             user_version,
         })

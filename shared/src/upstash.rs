@@ -40,7 +40,8 @@ pub fn validation_pipeline(keys: &KeySchema, claims: &AccessClaims) -> Vec<Comma
     ]
 }
 
-/// The values of the two `GET`s of [`validation_pipeline`].
+/// The two values every protected request is decided on, read in one round trip: the two `GET`s
+/// of [`validation_pipeline`] at the edge, one `MGET` at the origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationLookup {
     pub jti_record: Option<String>,
