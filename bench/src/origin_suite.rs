@@ -223,7 +223,7 @@ pub struct LoginCost {
 pub async fn run(cfg: &Config) -> anyhow::Result<OriginReport> {
     check_thread_names().await?;
     let load_before = machine::load_avg();
-    let redis = RedisServer::start()?;
+    let redis = RedisServer::try_start()?;
     let opts = Options {
         redis_url: redis.url(),
         database_url: cfg.database_url.clone(),
@@ -254,7 +254,9 @@ pub async fn run(cfg: &Config) -> anyhow::Result<OriginReport> {
     };
 
     eprintln!("[load] limits and GET /me");
-    let pid = redis.pid();
+    let pid = redis
+        .pid()
+        .context("the private redis-server is not running")?;
     let mut rows = limits_and_me(&origin, &opts, cfg, pid).await?;
     eprintln!("[load] refresh");
     rows.extend(refresh_load(&origin, cfg, pid).await?);
@@ -440,7 +442,7 @@ async fn measure_memory(
     redis: &RedisServer,
     n: u64,
 ) -> anyhow::Result<MemoryReport> {
-    let mut conn = redis.connection().await?;
+    let mut conn = redis_probe::connect(redis).await?;
     // Users first: they live in SQL only, so creating them does not move Redis.
     let mut users = Vec::new();
     for _ in 0..n {
@@ -485,7 +487,7 @@ async fn measure_scaling(
     redis: &RedisServer,
     users: u64,
 ) -> anyhow::Result<Scaling> {
-    let mut conn = redis.connection().await?;
+    let mut conn = redis_probe::connect(redis).await?;
     let mut rows = Vec::new();
     let mut per_extra_device = 0.0;
     let mut first_ms = 0.0;

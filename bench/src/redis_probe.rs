@@ -7,8 +7,6 @@
 //! the server (`[0 lua]`).
 
 use std::collections::BTreeMap;
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -16,65 +14,14 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
-/// A `redis-server` child on a free loopback port, without persistence; killed on drop.
-#[derive(Debug)]
-pub struct RedisServer {
-    pub port: u16,
-    child: Child,
-}
+pub use tollgate_tests::RedisServer;
 
-impl RedisServer {
-    pub fn start() -> anyhow::Result<Self> {
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("Failed to find a free port for redis-server")?
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("Failed to start redis-server (is it on PATH?)")?;
-        let server = Self { port, child };
-        for _ in 0..250 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(server);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!("redis-server on port {port} did not start within 5 s")
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub async fn connection(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
-        redis::Client::open(self.url())?
-            .get_multiplexed_async_connection()
-            .await
-            .context("Failed to connect to the private redis-server")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A connection to the suite's private server.
+pub async fn connect(server: &RedisServer) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    redis::Client::open(server.url())?
+        .get_multiplexed_async_connection()
+        .await
+        .context("Failed to connect to the private redis-server")
 }
 
 /// One field of `INFO <section>`, parsed.
@@ -177,7 +124,7 @@ impl Monitor {
         }
         Ok(Self {
             lines,
-            marker: server.connection().await?,
+            marker: connect(server).await?,
             seq: 0,
         })
     }
