@@ -195,6 +195,7 @@ impl Edge {
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(45);
+        let mut healthy = 0;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 bail!(
@@ -207,8 +208,16 @@ impl Edge {
                 .timeout(Duration::from_secs(5))
                 .send()
                 .await;
+            // wrangler dev answers its first request before its proxy to workerd has settled
+            // (a request right after could be reset), so ready means three answers in a row
+            // (any status: some tests start an edge that is meant to refuse).
             if probe.is_ok() {
-                return Ok(());
+                healthy += 1;
+                if healthy >= 3 {
+                    return Ok(());
+                }
+            } else {
+                healthy = 0;
             }
             if Instant::now() > deadline {
                 bail!("wrangler did not serve within 45 s:\n{}", self.log_tail(40));
