@@ -176,18 +176,12 @@ pub async fn run(cfg: &Config, root: &Path) -> anyhow::Result<EdgeReport> {
         };
         anyhow::ensure!(status == expected, "{name} answered {status}");
     }
-    for (_, url, workload, _) in &routes {
-        wrk::run(
-            &Run {
-                url: url.clone(),
-                workload: workload.clone(),
-                connections: 16,
-                duration: Duration::from_secs(2),
-            },
-            &cfg.workdir,
-        )
-        .await?;
-    }
+    wrk::warm_up(
+        routes.iter().map(|(_, url, workload, _)| (url, workload)),
+        Duration::from_secs(2),
+        &cfg.workdir,
+    )
+    .await?;
     let mut rows = Vec::new();
     for &c in &cfg.levels {
         let rounds = if c == 64 { cfg.rounds } else { 1 };

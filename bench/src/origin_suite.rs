@@ -669,18 +669,12 @@ async fn limits_and_me(
         anyhow::ensure!(r.status() == 200, "{name} answered {}", r.status());
     }
     // Warm-up: connections, caches, the allocator.
-    for (_, url, workload) in &routes {
-        wrk::run(
-            &Run {
-                url: url.clone(),
-                workload: workload.clone(),
-                connections: 16,
-                duration: Duration::from_secs(1),
-            },
-            &cfg.workdir,
-        )
-        .await?;
-    }
+    wrk::warm_up(
+        routes.iter().map(|(_, url, workload)| (url, workload)),
+        Duration::from_secs(1),
+        &cfg.workdir,
+    )
+    .await?;
     let mut rows = Vec::new();
     for &c in &cfg.levels {
         let rounds = if c == 64 { cfg.rounds } else { 1 };

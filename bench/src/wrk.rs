@@ -151,6 +151,28 @@ struct Raw {
 
 /// Runs wrk and returns its figures. Threads: one per core at most, never more than
 /// connections.
+/// Warms each `(url, workload)` up for `duration` at 16 connections: connections, caches and
+/// the allocator settle before anything is measured.
+pub async fn warm_up<'a>(
+    targets: impl IntoIterator<Item = (&'a String, &'a Workload)>,
+    duration: Duration,
+    workdir: &Path,
+) -> anyhow::Result<()> {
+    for (url, workload) in targets {
+        run(
+            &Run {
+                url: url.clone(),
+                workload: workload.clone(),
+                connections: 16,
+                duration,
+            },
+            workdir,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn run(r: &Run, workdir: &Path) -> anyhow::Result<Outcome> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
     let threads = r.connections.clamp(1, cores);
