@@ -12,9 +12,10 @@ use std::time::Duration;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 use criterion::{criterion_group, criterion_main, Criterion};
+use tollgate_shared::decision::decide_reseeded;
 use tollgate_shared::jwt::{self, HmacSecret, KeySet, SigningKey, Validation};
 use tollgate_shared::records::{DeviceInfo, JtiRecord};
-use tollgate_shared::{decide, AccessClaims};
+use tollgate_shared::AccessClaims;
 
 const NOW: i64 = 1_780_000_000;
 
@@ -66,9 +67,8 @@ fn keys() -> [(&'static str, SigningKey); 2] {
 
 fn validation() -> Validation {
     Validation {
-        issuer: "tollgate".into(),
-        audience: "tollgate-api".into(),
         leeway: 30,
+        ..Validation::new("tollgate", "tollgate-api", 900)
     }
 }
 
@@ -90,7 +90,7 @@ fn token_path(c: &mut Criterion) {
             b.iter(|| {
                 let claims = jwt::verify(black_box(&token), &set, &validation, NOW)
                     .unwrap_or_else(|_| unreachable!());
-                decide(&claims, Some(black_box(record.as_str())), Some(3))
+                decide_reseeded(&claims, Some(black_box(record.as_str())), Some(3))
             })
         });
         g.bench_function("sign", |b| b.iter(|| key.sign(black_box(&claims))));
@@ -98,7 +98,7 @@ fn token_path(c: &mut Criterion) {
     }
     c.bench_function("decide", |b| {
         b.iter(|| {
-            decide(
+            decide_reseeded(
                 black_box(&claims),
                 Some(black_box(record.as_str())),
                 Some(3),

@@ -1,25 +1,41 @@
-//! The Worker's configuration, read from `Env` once per request by [`Settings::from_env`].
+//! The Worker's configuration: read from `Env` and validated once per isolate ([`current`]),
+//! re-read only when the isolate is handed a different `Env` (a new deployment or secret).
 //!
 //! Workers have no start-up hook that may fail, so a bad value cannot stop a deploy: instead
-//! every request answers 503 `unavailable` and logs which variable is wrong, and nothing is ever
-//! served with a half-read configuration.
+//! every request answers 503 `unavailable` and logs which variable or route entry is wrong, and
+//! nothing is ever served with a half-read configuration.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
-use tollgate_shared::jwt::{HmacSecret, Jwks, KeySet, Validation, VerifyingKey};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Deserialize;
+use tollgate_shared::jwt::{HmacSecret, Jwk, Jwks, KeySet, SigningKey, Validation, VerifyingKey};
 use tollgate_shared::KeySchema;
-use worker::{Env, Url};
+use worker::wasm_bindgen::JsValue;
+use worker::{js_sys, Env, Url};
 
-/// Why the configuration was refused; names the variable, never its value.
+use crate::routes::RouteTable;
+
+/// Why the configuration was refused; names the variable (or route entry), never a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ConfigError {
-    pub var: &'static str,
+    pub var: String,
     pub reason: String,
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "invalid configuration: {}: {}", self.var, self.reason)
+    }
+}
+
+fn refuse(var: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var: var.into(),
+        reason: reason.into(),
     }
 }
 
@@ -39,14 +55,28 @@ impl std::fmt::Debug for UpstashToken {
     }
 }
 
+/// How the edge signs identity assertions for upstreams.
+#[derive(Debug, Clone)]
+pub(crate) struct Assertions {
+    /// The first key of `EDGE_SIGNING_KEYS`.
+    pub signer: SigningKey,
+    /// The public halves of every key in `EDGE_SIGNING_KEYS`, served at
+    /// [`tollgate_shared::assertion::JWKS_PATH`] so upstreams can verify across a rotation.
+    pub jwks_json: String,
+    /// `EDGE_ISSUER` (default `tollgate-edge`).
+    pub issuer: String,
+    /// `ASSERTION_TTL_SECS` (default 30, at most 60).
+    pub ttl: i64,
+}
+
 /// Everything a request needs.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    /// `ORIGIN_URL`: where requests are forwarded; its path (if any) prefixes the request's.
-    pub origin: Url,
+    /// `TOLLGATE_ROUTES` (or, when unset, the origin's own routes on `ORIGIN_URL`).
+    pub routes: RouteTable,
     /// `UPSTASH_REDIS_REST_URL`: the Upstash REST endpoint (or the REST bridge).
     pub upstash_url: Url,
-    /// `UPSTASH_REDIS_REST_TOKEN` (secret).
+    /// `UPSTASH_REDIS_REST_TOKEN` (secret): give the edge a read-only token.
     pub upstash_token: UpstashToken,
     /// `UPSTASH_TIMEOUT_MS` (default 1000): past it the request fails closed with 503.
     pub upstash_timeout: Duration,
@@ -56,78 +86,151 @@ pub(crate) struct Settings {
     /// `TOLLGATE_JWKS` (secret, the origin's public JWKS) and/or `JWT_SECRET` (secret, HS256,
     /// with the origin's derived kid). At least one key is required.
     pub key_set: KeySet,
-    /// `JWT_ISSUER` (default `tollgate`) and `JWT_AUDIENCE` (default `tollgate-api`).
+    /// `JWT_ISSUER` (default `tollgate`), `JWT_AUDIENCE` (default `tollgate-api`) and
+    /// `ACCESS_TOKEN_TTL_SECS` (default 900): must equal the origin's.
     pub validation: Validation,
+    /// `EDGE_SIGNING_KEYS` (secret), `EDGE_ISSUER`, `ASSERTION_TTL_SECS`.
+    pub assertions: Assertions,
+}
+
+/// Settings as parsed: shared by every request of the isolate.
+pub(crate) type Loaded = Rc<Result<Settings, ConfigError>>;
+
+thread_local! {
+    /// The settings this isolate parsed, with the `Env` they were parsed from.
+    static CURRENT: RefCell<Option<(Env, Loaded)>> = const { RefCell::new(None) };
+}
+
+/// The settings for `env`: parsed on the isolate's first request and reused while the runtime
+/// hands us the same `Env` object, so a request pays for no JSON or key parsing.
+pub(crate) fn current(env: &Env) -> Loaded {
+    CURRENT.with(|cell| {
+        if let Some((seen, settings)) = cell.borrow().as_ref() {
+            if js_sys::Object::is(seen, env) {
+                return settings.clone();
+            }
+        }
+        let settings = Rc::new(Settings::from_env(env));
+        *cell.borrow_mut() = Some((env.clone(), settings.clone()));
+        settings
+    })
 }
 
 impl Settings {
-    /// Reads every binding through `env.var`, which returns plain vars and secrets alike.
+    /// Reads every binding: plain vars and secrets as strings, `TOLLGATE_ROUTES` as a TOML
+    /// table (an object binding) or a JSON string.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+        let raw = |name: &str| js_sys::Reflect::get(env, &JsValue::from_str(name)).ok();
+        Self::from_lookup(|name| {
+            let value = raw(name)?;
+            if let Some(s) = value.as_string() {
+                return Some(s);
+            }
+            if value.is_object() {
+                return js_sys::JSON::stringify(&value).ok().map(String::from);
+            }
+            None
+        })
     }
 
     /// Reads configuration through `get`, so tests can supply a map.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         // Empty counts as unset, as at the origin.
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let required = |var: &'static str| {
-            get(var).ok_or_else(|| ConfigError {
-                var,
-                reason: "is not set".into(),
-            })
+        let required = |var: &str| get(var).ok_or_else(|| refuse(var, "is not set"));
+        let allow_http = match get("ALLOW_INSECURE_HTTP").as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(refuse("ALLOW_INSECURE_HTTP", "must be true or false")),
         };
-        let origin = http_url("ORIGIN_URL", &required("ORIGIN_URL")?)?;
+        let routes = match get("TOLLGATE_ROUTES") {
+            Some(json) => {
+                let value: serde_json::Value = serde_json::from_str(&json)
+                    .map_err(|e| refuse("TOLLGATE_ROUTES", format!("is not JSON: {e}")))?;
+                RouteTable::parse(&value, allow_http).map_err(|e| ConfigError {
+                    var: format!("TOLLGATE_ROUTES: {}", e.entry),
+                    reason: e.reason,
+                })?
+            }
+            None => origin_routes(&required("ORIGIN_URL")?, allow_http)?,
+        };
         let upstash_url = http_url(
             "UPSTASH_REDIS_REST_URL",
             &required("UPSTASH_REDIS_REST_URL")?,
+            allow_http,
         )?;
         let upstash_token = UpstashToken(required("UPSTASH_REDIS_REST_TOKEN")?);
-        let upstash_timeout = match get("UPSTASH_TIMEOUT_MS") {
-            None => Duration::from_millis(1000),
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(ms) if ms > 0 => Duration::from_millis(ms),
-                _ => {
-                    return Err(ConfigError {
-                        var: "UPSTASH_TIMEOUT_MS",
-                        reason: "must be a whole number of milliseconds greater than 0".into(),
-                    })
-                }
-            },
-        };
+        let upstash_timeout = Duration::from_millis(positive(&get, "UPSTASH_TIMEOUT_MS", 1000)?);
         let key_set = key_set(get("TOLLGATE_JWKS"), get("JWT_SECRET"))?;
-        let keys =
-            KeySchema::configured(get("REDIS_KEY_PREFIX").unwrap_or_default()).map_err(|e| {
-                ConfigError {
-                    var: "REDIS_KEY_PREFIX",
-                    reason: e.to_string(),
-                }
-            })?;
+        let keys = KeySchema::configured(get("REDIS_KEY_PREFIX").unwrap_or_default())
+            .map_err(|e| refuse("REDIS_KEY_PREFIX", e.to_string()))?;
+        let access_ttl = positive(&get, "ACCESS_TOKEN_TTL_SECS", 900)?;
+        let ttl = positive(&get, "ASSERTION_TTL_SECS", 30)?;
+        if ttl > tollgate_shared::assertion::MAX_LIFETIME_SECS.unsigned_abs() {
+            return Err(refuse("ASSERTION_TTL_SECS", "must be at most 60"));
+        }
+        let (signer, jwks_json) = signing_keys(&required("EDGE_SIGNING_KEYS")?)?;
         Ok(Self {
-            origin,
+            routes,
             upstash_url,
             upstash_token,
             upstash_timeout,
             keys,
             key_set,
-            validation: Validation {
-                issuer: get("JWT_ISSUER").unwrap_or_else(|| "tollgate".into()),
-                audience: get("JWT_AUDIENCE").unwrap_or_else(|| "tollgate-api".into()),
-                leeway: tollgate_shared::jwt::DEFAULT_LEEWAY_SECS,
+            validation: Validation::new(
+                get("JWT_ISSUER").unwrap_or_else(|| "tollgate".into()),
+                get("JWT_AUDIENCE").unwrap_or_else(|| "tollgate-api".into()),
+                i64::try_from(access_ttl).unwrap_or(i64::MAX),
+            ),
+            assertions: Assertions {
+                signer,
+                jwks_json,
+                issuer: get("EDGE_ISSUER").unwrap_or_else(|| "tollgate-edge".into()),
+                ttl: i64::try_from(ttl).unwrap_or(30),
             },
         })
     }
 }
 
-fn http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw.trim()).map_err(|e| ConfigError {
-        var,
-        reason: format!("is not a URL: {e}"),
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError {
+fn positive(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(refuse(var, "must be a whole number greater than 0")),
+        },
+    }
+}
+
+/// Without `TOLLGATE_ROUTES`: the origin's own API on `ORIGIN_URL`, as it always was.
+fn origin_routes(origin: &str, allow_http: bool) -> Result<RouteTable, ConfigError> {
+    let value = serde_json::json!({
+        "upstreams": { "origin": { "url": origin } },
+        "routes": [
+            { "prefix": "/api/users", "upstream": "origin" },
+            { "path": "/api/users/register", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
+            { "path": "/api/users/login", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
+            { "path": "/api/users/refresh", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
+            { "path": "/health", "methods": ["GET"], "upstream": "origin", "access": "public" },
+            { "path": "/ready", "methods": ["GET"], "upstream": "origin", "access": "public" },
+            { "path": "/.well-known/jwks.json", "methods": ["GET"], "upstream": "origin", "access": "public" }
+        ]
+    });
+    RouteTable::parse(&value, allow_http).map_err(|e| refuse("ORIGIN_URL", e.reason))
+}
+
+fn http_url(var: &str, raw: &str, allow_http: bool) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw.trim()).map_err(|e| refuse(var, format!("is not a URL: {e}")))?;
+    let scheme_ok = url.scheme() == "https" || (allow_http && url.scheme() == "http");
+    if !scheme_ok || url.host_str().is_none() {
+        return Err(refuse(
             var,
-            reason: "must be an http:// or https:// URL with a host".into(),
-        });
+            "must be an https:// URL with a host (http:// only with ALLOW_INSECURE_HTTP=true)",
+        ));
     }
     Ok(url)
 }
@@ -137,29 +240,76 @@ fn http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
 fn key_set(jwks: Option<String>, secret: Option<String>) -> Result<KeySet, ConfigError> {
     let mut set = KeySet::new();
     if let Some(raw) = jwks {
-        let jwks: Jwks = serde_json::from_str(&raw).map_err(|e| ConfigError {
-            var: "TOLLGATE_JWKS",
-            reason: format!("is not a JWKS: {e}"),
-        })?;
-        set.extend_from_jwks(&jwks).map_err(|e| ConfigError {
-            var: "TOLLGATE_JWKS",
-            reason: e.to_string(),
-        })?;
+        let jwks: Jwks = serde_json::from_str(&raw)
+            .map_err(|e| refuse("TOLLGATE_JWKS", format!("is not a JWKS: {e}")))?;
+        set.extend_from_jwks(&jwks)
+            .map_err(|e| refuse("TOLLGATE_JWKS", e.to_string()))?;
     }
     if let Some(raw) = secret {
-        let secret = HmacSecret::new(raw.into_bytes()).map_err(|e| ConfigError {
-            var: "JWT_SECRET",
-            reason: e.to_string(),
-        })?;
+        let secret =
+            HmacSecret::new(raw.into_bytes()).map_err(|e| refuse("JWT_SECRET", e.to_string()))?;
         set.insert(secret.kid(), VerifyingKey::HS256(secret));
     }
     if set.is_empty() {
-        return Err(ConfigError {
-            var: "TOLLGATE_JWKS",
-            reason: "no verification key: set TOLLGATE_JWKS and/or JWT_SECRET".into(),
-        });
+        return Err(refuse(
+            "TOLLGATE_JWKS",
+            "no verification key: set TOLLGATE_JWKS and/or JWT_SECRET",
+        ));
     }
     Ok(set)
+}
+
+/// One private Ed25519 JWK of `EDGE_SIGNING_KEYS`.
+#[derive(Deserialize)]
+struct PrivateJwk {
+    kty: String,
+    crv: String,
+    kid: String,
+    d: String,
+    #[serde(default)]
+    x: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PrivateJwks {
+    keys: Vec<PrivateJwk>,
+}
+
+/// `EDGE_SIGNING_KEYS`: a JWKS of private Ed25519 keys (`tollgate-origin edge-key generate`).
+/// The first signs; all are published, so a new key can be published before it signs and an old
+/// one kept verifying while upstreams' caches turn over.
+fn signing_keys(raw: &str) -> Result<(SigningKey, String), ConfigError> {
+    const VAR: &str = "EDGE_SIGNING_KEYS";
+    let parsed: PrivateJwks =
+        serde_json::from_str(raw).map_err(|_| refuse(VAR, "is not a JWKS of private keys"))?;
+    let mut signers = Vec::new();
+    for jwk in parsed.keys {
+        if jwk.kty != "OKP" || jwk.crv != "Ed25519" || jwk.kid.is_empty() {
+            return Err(refuse(VAR, "keys must be OKP/Ed25519 with a kid"));
+        }
+        let seed: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(jwk.d.as_bytes())
+            .ok()
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(|| refuse(VAR, format!("key {}: d is not 32 base64url bytes", jwk.kid)))?;
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+        if jwk.x.as_deref().is_some_and(|given| given != x) {
+            return Err(refuse(VAR, format!("key {}: x does not match d", jwk.kid)));
+        }
+        signers.push(SigningKey::EdDSA { kid: jwk.kid, key });
+    }
+    let Some(first) = signers.first().cloned() else {
+        return Err(refuse(VAR, "holds no key"));
+    };
+    let mut public = KeySet::new();
+    for s in &signers {
+        public.insert(s.kid(), s.verifying_key());
+    }
+    let jwks: Vec<Jwk> = public.to_jwks().keys;
+    let json = serde_json::to_string(&Jwks { keys: jwks })
+        .map_err(|_| refuse(VAR, "could not be published"))?;
+    Ok((first, json))
 }
 
 #[cfg(test)]
@@ -168,6 +318,8 @@ mod tests {
     use std::collections::HashMap;
 
     const JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1","alg":"EdDSA","use":"sig"}]}"#;
+    /// RFC 8037 A.1's private key.
+    const EDGE_KEYS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"edge-1","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = pairs
@@ -179,11 +331,19 @@ mod tests {
 
     fn minimal() -> Vec<(&'static str, &'static str)> {
         vec![
-            ("ORIGIN_URL", "http://127.0.0.1:8080"),
-            ("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:8079"),
+            ("ORIGIN_URL", "https://origin.example"),
+            ("UPSTASH_REDIS_REST_URL", "https://eu1.upstash.io"),
             ("UPSTASH_REDIS_REST_TOKEN", "t"),
             ("TOLLGATE_JWKS", JWKS),
+            ("EDGE_SIGNING_KEYS", EDGE_KEYS),
         ]
+    }
+
+    fn with(var: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+        let mut pairs = minimal();
+        pairs.retain(|(k, _)| *k != var);
+        pairs.push((var, value));
+        pairs
     }
 
     #[test]
@@ -192,8 +352,23 @@ mod tests {
         assert_eq!(s.upstash_timeout, Duration::from_millis(1000));
         assert_eq!(s.validation.issuer, "tollgate");
         assert_eq!(s.validation.audience, "tollgate-api");
+        assert_eq!(s.validation.max_lifetime, 900);
         assert_eq!(s.keys.prefix(), "");
         assert_eq!(s.key_set.len(), 1);
+        assert_eq!(s.assertions.issuer, "tollgate-edge");
+        assert_eq!(s.assertions.ttl, 30);
+        assert_eq!(s.assertions.signer.kid(), "edge-1");
+        assert!(s
+            .assertions
+            .jwks_json
+            .contains("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"));
+        assert!(
+            !s.assertions.jwks_json.contains("nWGxne"),
+            "private half published"
+        );
+        let (route, upstream) = s.routes.find("POST", "/api/users/login").expect("routed");
+        assert_eq!(route.access, crate::routes::Access::PublicSigned);
+        assert_eq!(upstream.name, "origin");
     }
 
     #[test]
@@ -201,20 +376,44 @@ mod tests {
         for (var, value) in [
             ("ORIGIN_URL", "not a url"),
             ("ORIGIN_URL", "ftp://x"),
+            ("ORIGIN_URL", "http://plain.example"),
             ("UPSTASH_REDIS_REST_URL", ""),
+            ("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:8079"),
             ("UPSTASH_REDIS_REST_TOKEN", " "),
             ("UPSTASH_TIMEOUT_MS", "0"),
             ("UPSTASH_TIMEOUT_MS", "soon"),
             ("TOLLGATE_JWKS", "{"),
             ("JWT_SECRET", "short"),
+            ("EDGE_SIGNING_KEYS", "{}"),
+            ("EDGE_SIGNING_KEYS", r#"{"keys":[]}"#),
+            (
+                "EDGE_SIGNING_KEYS",
+                r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"e","d":"c2hvcnQ"}]}"#,
+            ),
+            ("ASSERTION_TTL_SECS", "61"),
+            ("ALLOW_INSECURE_HTTP", "yes"),
+            ("TOLLGATE_ROUTES", "{"),
         ] {
-            let mut pairs = minimal();
-            pairs.retain(|(k, _)| *k != var);
-            pairs.push((var, value));
-            let err = load(&pairs).expect_err(var);
+            let err = load(&with(var, value)).expect_err(var);
             assert_eq!(err.var, var, "{value}");
             assert!(!err.to_string().contains("short"));
         }
+        let err = load(&with(
+            "TOLLGATE_ROUTES",
+            r#"{"upstreams":{"o":{"url":"https://o.example"}},"routes":[{"prefix":"/a","upstream":"nope"}]}"#,
+        ))
+        .expect_err("bad route");
+        assert_eq!(err.var, "TOLLGATE_ROUTES: routes[0] (/a)");
+    }
+
+    #[test]
+    fn plain_http_needs_the_development_switch() {
+        let mut pairs = with("ORIGIN_URL", "http://127.0.0.1:8080");
+        pairs.retain(|(k, _)| *k != "UPSTASH_REDIS_REST_URL");
+        pairs.push(("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:8079"));
+        assert!(load(&pairs).is_err());
+        pairs.push(("ALLOW_INSECURE_HTTP", "true"));
+        assert!(load(&pairs).is_ok());
     }
 
     #[test]
@@ -232,11 +431,10 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_the_upstash_token() {
-        let mut pairs = minimal();
-        pairs.retain(|(k, _)| *k != "UPSTASH_REDIS_REST_TOKEN");
-        pairs.push(("UPSTASH_REDIS_REST_TOKEN", "sekrit-token"));
-        let s = load(&pairs).expect("loads");
-        assert!(!format!("{s:?}").contains("sekrit"));
+    fn debug_hides_the_secrets() {
+        let s = load(&with("UPSTASH_REDIS_REST_TOKEN", "sekrit-token")).expect("loads");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("sekrit"));
+        assert!(!debug.contains("nWGxne"));
     }
 }

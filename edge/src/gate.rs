@@ -1,44 +1,30 @@
-//! Which routes are public, and the decision for the rest: local JWT verification, then one
-//! Upstash round trip and [`tollgate_shared::decide`] — the same five layers as the origin's
-//! `AuthUser`, from the same code.
+//! The protected-route decision: local JWT verification (memoised per isolate), then one
+//! Upstash round trip and the shared decision — the same bearer check as the origin's
+//! `AuthUser`, from the same code ([`tollgate_shared::decision::check_bearer`]).
 
-use tollgate_shared::decision::parse_version;
-use tollgate_shared::{decide, jwt, Identity, Rejection};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use tollgate_shared::decision::{check_bearer, Decision, RevocationLookup};
+use tollgate_shared::upstash::ValidationLookup;
+use tollgate_shared::{jwt, AccessClaims, Rejection};
 
 use crate::config::Settings;
 use crate::upstash::{Upstash, UpstashFailure};
 
-/// Routes anyone may call, by exact method and path; everything else needs a valid token
-/// (default deny), so a route added to the origin is protected at the edge until listed here.
-const PUBLIC_ROUTES: &[(&str, &str)] = &[
-    ("POST", "/api/users/register"),
-    ("POST", "/api/users/login"),
-    ("POST", "/api/users/refresh"),
-    ("GET", "/health"),
-    ("GET", "/ready"),
-    ("GET", "/.well-known/jwks.json"),
-];
-
-pub(crate) fn is_public(method: &str, path: &str) -> bool {
-    PUBLIC_ROUTES
-        .iter()
-        .any(|(m, p)| *m == method && *p == path)
-}
-
 /// What to do with a protected request.
 #[derive(Debug)]
 pub(crate) enum Access {
-    /// All five layers passed: forward with the identity headers.
-    Granted(Identity),
+    /// All five layers passed, for the token with these claims.
+    Granted(AccessClaims),
     /// The token verifies and its jti record is live, but the user's version key is missing
     /// from Redis (evicted, or Redis was flushed). Only the origin can re-seed it from SQL, so
-    /// the request goes on *without* identity headers and the origin — which re-validates every
-    /// protected request itself — decides and restores the key. Refusing here would log out
-    /// every user after an eviction; accepting here would skip the version check.
-    OriginDecides,
+    /// it must decide: refusing here would log out every user after an eviction, accepting
+    /// would skip the version check.
+    OriginDecides(AccessClaims),
 }
 
-/// Why a protected request does not reach the origin.
+/// Why a protected request does not reach its upstream.
 #[derive(Debug)]
 pub(crate) enum Denied {
     /// 401 with the rejection's code.
@@ -47,42 +33,62 @@ pub(crate) enum Denied {
     Upstash(UpstashFailure),
 }
 
+/// Verified tokens this isolate has seen, by their exact text, until their `exp`: a token seen
+/// before costs no signature check. Revocation is untouched — the jti and version are read from
+/// Upstash on every request. Bounded: when full it is simply emptied.
+const MEMO_CAPACITY: usize = 4096;
+
+thread_local! {
+    static VERIFIED: RefCell<HashMap<String, AccessClaims>> = RefCell::new(HashMap::new());
+}
+
+fn verified_claims(token: &str, settings: &Settings, now: i64) -> Result<AccessClaims, Rejection> {
+    if token.len() > jwt::MAX_TOKEN_LEN {
+        return Err(Rejection::Malformed);
+    }
+    let known = VERIFIED.with(|m| m.borrow().get(token).cloned());
+    if let Some(claims) = known {
+        if now < claims.exp {
+            return Ok(claims);
+        }
+    }
+    let claims = jwt::verify(token, &settings.key_set, &settings.validation, now)?;
+    VERIFIED.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MEMO_CAPACITY {
+            m.clear();
+        }
+        m.insert(token.to_owned(), claims.clone());
+    });
+    Ok(claims)
+}
+
+impl RevocationLookup for Upstash<'_> {
+    type Error = UpstashFailure;
+
+    async fn lookup(&self, claims: &AccessClaims) -> Result<ValidationLookup, UpstashFailure> {
+        self.validation_lookup(claims).await
+    }
+}
+
 /// Decides a protected request from its `Authorization` header. A token that fails locally
-/// (malformed, forged, expired, wrong issuer/audience) is refused before any Redis call.
+/// (malformed, forged, expired, wrong issuer/audience/type) is refused before any Redis call.
 pub(crate) async fn authorize(
     authorization: Option<&str>,
     settings: &Settings,
     now: i64,
 ) -> Result<Access, Denied> {
-    let token = jwt::bearer_token(authorization).map_err(Denied::Token)?;
-    let claims =
-        jwt::verify(token, &settings.key_set, &settings.validation, now).map_err(Denied::Token)?;
-    let lookup = Upstash::new(settings)
-        .validation_lookup(&claims)
-        .await
-        .map_err(Denied::Upstash)?;
-    let version = parse_version(lookup.user_version.as_deref());
-    match decide(&claims, lookup.jti_record.as_deref(), version) {
-        Ok(identity) => Ok(Access::Granted(identity)),
-        // `decide` answers UserUnknown only after the jti record matched the token.
-        Err(Rejection::UserUnknown) => Ok(Access::OriginDecides),
-        Err(rejection) => Err(Denied::Token(rejection)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_listed_method_and_path_pairs_are_public() {
-        assert!(is_public("POST", "/api/users/login"));
-        assert!(is_public("GET", "/.well-known/jwks.json"));
-        assert!(!is_public("GET", "/api/users/login"));
-        assert!(!is_public("POST", "/api/users/login/"));
-        assert!(!is_public("POST", "/API/users/login"));
-        assert!(!is_public("GET", "/api/users/me"));
-        assert!(!is_public("GET", "/health/../api/users/me"));
-        assert!(!is_public("GET", "/unknown"));
+    let checked = check_bearer(
+        authorization,
+        |token| verified_claims(token, settings, now),
+        &Upstash::new(settings),
+    )
+    .await
+    .map_err(Denied::Upstash)?
+    .map_err(Denied::Token)?;
+    match checked.decision {
+        Decision::Accept(_) => Ok(Access::Granted(checked.claims)),
+        Decision::Reject(rejection) => Err(Denied::Token(rejection)),
+        Decision::VersionMissing => Ok(Access::OriginDecides(checked.claims)),
     }
 }

@@ -1,38 +1,48 @@
-//! Tollgate's edge: a Cloudflare Worker (workers-rs) in front of the origin that refuses revoked
-//! access tokens before they cost the origin anything.
+//! Tollgate's edge: a Cloudflare Worker (workers-rs) in front of the whole API — the auth origin
+//! and any number of API upstreams — that refuses revoked access tokens before any backend sees
+//! them.
 //!
-//! For a protected request the edge verifies the JWT locally (pinned algorithm per `kid`, `exp`,
-//! `iss`, `aud`) with `tollgate_shared::jwt`, then makes exactly one Upstash REST call — a
-//! `/pipeline` of `GET token:jti:{jti}` and `GET user:ver:{sub}` — and applies
-//! `tollgate_shared::decide`, the function the origin uses. A logout is therefore refused at the
-//! edge on the very next request, a forged or expired token never reaches Redis, and an Upstash
-//! outage fails closed (503), never open. Public routes (register, login, refresh, health,
-//! readiness, JWKS) pass straight through. Accepted requests reach the origin with
-//! `X-Tollgate-*` identity headers; client-sent ones are always stripped. The origin still
-//! validates every protected request itself: the edge is a filter, not the authority.
+//! Each request is matched against the route table (`TOLLGATE_ROUTES`; longest prefix wins,
+//! unknown paths are a 404 here) after its path is checked for forms that could reach another
+//! route. For a protected route the edge verifies the JWT locally (pinned algorithm per `kid`,
+//! `typ`, `exp`, `iss`, `aud`, lifetime; memoised per isolate) with `tollgate_shared::jwt`, then
+//! makes exactly one Upstash REST call — a `/pipeline` of `GET token:jti:{jti}` and
+//! `GET user:ver:{sub}` — and applies the shared decision, the function the origin uses. A logout
+//! is therefore refused at the edge on the very next request, a forged or expired token never
+//! reaches Redis, and an Upstash outage fails closed (503), never open.
+//!
+//! An accepted request reaches its upstream with a signed identity assertion
+//! (`X-Tollgate-Assertion`, [`tollgate_shared::assertion`]) bound to that upstream, the method
+//! and the path: upstreams trust it without calling Redis, so a protected request costs one
+//! Redis round trip end to end. Client-sent `X-Tollgate-*` headers are always stripped. The
+//! edge publishes its assertion keys at `/.well-known/tollgate-edge-jwks.json`.
 //!
 //! Built by `scripts/build-edge.sh` (worker-build, wasm32) and served by `wrangler.toml` at the
 //! repository root.
 //!
 //! # Layout
-//! - [`config`]: `Settings`, read from `Env` once per request; a bad value answers 503 and logs
-//!   the variable's name.
-//! - [`gate`]: the public-route table and the protected-route decision.
+//! - [`config`]: `Settings`, read from `Env` once per isolate; a bad value answers 503 and logs
+//!   the variable's (or route entry's) name.
+//! - [`routes`]: the route table and path normalisation.
+//! - [`gate`]: the protected-route decision, with the per-isolate memo of verified tokens.
 //! - [`upstash`]: the thin Upstash REST client over `worker::Fetch`, with a deadline.
-//! - [`proxy`]: forwarding to the origin, header hygiene, identity headers.
-//! - [`respond`]: the edge's own error responses, from `tollgate_shared::ErrorBody`.
+//! - [`proxy`]: forwarding to upstreams (URL or service binding), header hygiene.
+//! - [`respond`]: the edge's own answers, from `tollgate_shared::ErrorBody`.
 //! - here: the `#[event]` handlers, delegating to [`handle`].
 
 pub(crate) mod config;
 pub(crate) mod gate;
 pub(crate) mod proxy;
 pub(crate) mod respond;
+pub(crate) mod routes;
 pub(crate) mod upstash;
 
+use tollgate_shared::assertion::{self, AssertionClaims};
+use tollgate_shared::AccessClaims;
 use worker::{console_error, event, web_sys, Context, Env, Url};
 
-use crate::config::Settings;
-use crate::gate::{Access, Denied};
+use crate::gate::Denied;
+use crate::routes::Access;
 
 /// Logs panics to the Workers console. A panic aborts the wasm instance (worker-build's shim
 /// then resets it for the next request), so the message is the only trace left; nothing in this
@@ -59,31 +69,139 @@ async fn fetch(
     }
 }
 
-/// One request: configuration, then either pass-through (public route) or the gate.
+/// One request: configuration, route, then pass-through or the gate.
 async fn handle(request: &web_sys::Request, env: &Env) -> worker::Result<web_sys::Response> {
-    let url = Url::parse(&request.url())?;
-    let settings = match Settings::from_env(env) {
+    let settings = config::current(env);
+    let settings = match &*settings {
         Ok(settings) => settings,
         Err(e) => {
             console_error!("failing closed: {e}");
             return respond::unavailable();
         }
     };
-    if gate::is_public(&request.method(), url.path()) {
-        return proxy::forward(request, &url, &settings.origin, None).await;
+    let url = Url::parse(&request.url())?;
+    let Ok(path) = routes::normalize_path(url.path()) else {
+        return respond::invalid_path();
+    };
+    let method = request.method();
+    if path == assertion::JWKS_PATH && matches!(method.as_str(), "GET" | "HEAD") {
+        return respond::jwks(&settings.assertions.jwks_json);
+    }
+    let Some((route, upstream)) = settings.routes.find(&method, path) else {
+        return respond::not_found();
+    };
+    let target = proxy::target_url(upstream, &url);
+    let now = now();
+    let client_ip = request.headers().get("cf-connecting-ip")?;
+    let sign = |who: Option<(&AccessClaims, bool)>, audience: &str, htm: &str, htu: &str| {
+        let (sub, sid, jti, ver, ver_checked) = match who {
+            Some((c, checked)) => (
+                Some(c.sub.clone()),
+                Some(c.sid.clone()),
+                Some(c.jti.clone()),
+                Some(c.ver),
+                checked,
+            ),
+            None => (None, None, None, None, false),
+        };
+        let a = &settings.assertions;
+        AssertionClaims {
+            iss: a.issuer.clone(),
+            aud: audience.to_owned(),
+            sub,
+            sid,
+            jti,
+            ver,
+            ver_checked,
+            ip: client_ip.clone(),
+            htm: htm.to_owned(),
+            htu: htu.to_owned(),
+            iat: now,
+            exp: now + a.ttl,
+        }
+        .sign(&a.signer)
+    };
+    let target = &target;
+    let forward = |assertion: Option<String>| async move {
+        proxy::forward(request, target, upstream, assertion.as_deref(), env).await
+    };
+    match route.access {
+        Access::Public => return forward(None).await,
+        Access::PublicSigned => {
+            return forward(Some(sign(None, &upstream.name, &method, target.path()))).await
+        }
+        Access::Protected => {}
     }
     let authorization = request.headers().get("authorization")?;
-    match gate::authorize(authorization.as_deref(), &settings, now()).await {
-        Ok(Access::Granted(identity)) => {
-            proxy::forward(request, &url, &settings.origin, Some(&identity)).await
+    let claims = match gate::authorize(authorization.as_deref(), settings, now).await {
+        Ok(gate::Access::Granted(claims)) => claims,
+        Ok(gate::Access::OriginDecides(claims)) => {
+            let Some(origin) = settings.routes.upstream(ORIGIN) else {
+                console_error!(
+                    "failing closed: a version key is missing and no upstream is named {ORIGIN}"
+                );
+                return respond::unavailable();
+            };
+            let mut check = url.clone();
+            check.set_path(ORIGIN_CHECK_PATH);
+            check.set_query(None);
+            let probe = proxy::target_url(origin, &check);
+            let unchecked = sign(Some((&claims, false)), ORIGIN, "GET", probe.path());
+            match origin_decides(&probe, origin, authorization.as_deref(), &unchecked, env).await? {
+                None => claims,
+                Some(refusal) => return Ok(refusal),
+            }
         }
-        Ok(Access::OriginDecides) => proxy::forward(request, &url, &settings.origin, None).await,
-        Err(Denied::Token(rejection)) => respond::rejection(rejection),
+        Err(Denied::Token(rejection)) => return respond::rejection(rejection),
         Err(Denied::Upstash(failure)) => {
             console_error!("failing closed: {failure}");
-            respond::unavailable()
+            return respond::unavailable();
         }
+    };
+    forward(Some(sign(
+        Some((&claims, true)),
+        &upstream.name,
+        &method,
+        target.path(),
+    )))
+    .await
+}
+
+/// The upstream that owns accounts: the one that can re-seed a missing version key from SQL.
+const ORIGIN: &str = "origin";
+
+/// The origin route the edge asks when it cannot check a token's version itself.
+const ORIGIN_CHECK_PATH: &str = "/api/users/me";
+
+/// Asks the origin to decide a token whose version key is missing from Redis: a `GET
+/// /api/users/me` carrying the token and an assertion marked `ver_checked: false`, which the
+/// origin answers by checking against SQL (re-seeding the key as it goes). `None`: accepted;
+/// `Some(response)`: the origin's refusal to pass on, or 503 when it gave no usable answer.
+async fn origin_decides(
+    probe: &Url,
+    origin: &routes::Upstream,
+    authorization: Option<&str>,
+    assertion: &str,
+    env: &Env,
+) -> worker::Result<Option<web_sys::Response>> {
+    let headers = web_sys::Headers::new()?;
+    if let Some(value) = authorization {
+        headers.set("authorization", value)?;
     }
+    headers.set(proxy::ASSERTION, assertion)?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    let outbound = web_sys::Request::new_with_str_and_init(probe.as_str(), &init)?;
+    let response = proxy::send(&outbound, origin, env).await?;
+    Ok(match response.status() {
+        200 => None,
+        401 => Some(response),
+        status => {
+            console_error!("failing closed: the origin answered {status} to a version check");
+            Some(respond::unavailable()?)
+        }
+    })
 }
 
 /// Unix seconds. Inside a Worker `Date.now()` advances only across I/O, which is precise enough

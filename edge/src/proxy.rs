@@ -1,28 +1,25 @@
-//! Forwarding to the origin: same method, path, query, body and end-to-end headers, with the
+//! Forwarding to an upstream: same method, path, query, body and end-to-end headers, with the
 //! headers only the edge may set replaced.
 //!
-//! The origin's response is returned as the very `Response` object `fetch` produced, so status,
+//! The upstream's response is returned as the very `Response` object `fetch` produced, so status,
 //! headers and the streamed body reach the client untouched (rebuilding it would, among other
 //! things, throw on a 204/304 that carries a body stream).
 
-use tollgate_shared::Identity;
+use tollgate_shared::assertion;
 use worker::js_sys;
 use worker::wasm_bindgen::JsCast as _;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{console_error, web_sys, Url};
+use worker::{console_error, web_sys, Env, Url};
 
 use crate::respond;
+use crate::routes::{Target, Upstream};
 
-/// The identity headers the origin may read after the edge accepted a token. Any client-sent
-/// header with this prefix is dropped on every route, so these can only come from us.
+/// Every header with this prefix is the edge's to set: any client-sent one is dropped on every
+/// route, so the assertion header can only come from us.
 pub(crate) const TOLLGATE_HEADER_PREFIX: &str = "x-tollgate-";
-pub(crate) const USER_ID: &str = "x-tollgate-user-id";
-pub(crate) const JTI: &str = "x-tollgate-jti";
-pub(crate) const TOKEN_ID: &str = "x-tollgate-token-id";
-pub(crate) const TOKEN_VERSION: &str = "x-tollgate-token-version";
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) describe the client's connection to us, not ours to the
-/// origin. `Proxy-*` is matched by prefix.
+/// upstream. `Proxy-*` is matched by prefix.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
@@ -32,25 +29,24 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Sends the client's request on to the origin. `identity` is `Some` only for a token the edge
-/// accepted; `None` forwards without identity headers (public routes, and protected requests
-/// the origin must decide itself).
+/// Sends the client's request on to `upstream` at `target`, with `assertion` (the signed
+/// identity, or an anonymous one) as the only `x-tollgate-*` header.
 pub(crate) async fn forward(
     request: &web_sys::Request,
-    url: &Url,
-    origin: &Url,
-    identity: Option<&Identity>,
+    target: &Url,
+    upstream: &Upstream,
+    assertion: Option<&str>,
+    env: &Env,
 ) -> worker::Result<web_sys::Response> {
-    let target = target_url(origin, url);
     let headers = web_sys::Headers::new()?;
-    for (name, value) in forwarded_headers(&header_pairs(&request.headers()), identity) {
+    for (name, value) in forwarded_headers(&header_pairs(&request.headers()), assertion) {
         headers.append(&name, &value)?;
     }
     let method = request.method();
     let init = web_sys::RequestInit::new();
     init.set_method(&method);
     init.set_headers(&headers);
-    // A redirect is the origin's answer to the client, not ours to follow.
+    // A redirect is the upstream's answer to the client, not ours to follow.
     init.set_redirect(web_sys::RequestRedirect::Manual);
     if !matches!(method.as_str(), "GET" | "HEAD") {
         if let Some(body) = request.body() {
@@ -59,13 +55,37 @@ pub(crate) async fn forward(
         }
     }
     let outbound = web_sys::Request::new_with_str_and_init(target.as_str(), &init)?;
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    match JsFuture::from(global.fetch_with_request(&outbound)).await {
+    send(&outbound, upstream, env).await
+}
+
+/// One subrequest to `upstream`, by public fetch or through its service binding. An upstream
+/// that cannot be reached is a 502 JSON answer, never a thrown error.
+pub(crate) async fn send(
+    outbound: &web_sys::Request,
+    upstream: &Upstream,
+    env: &Env,
+) -> worker::Result<web_sys::Response> {
+    let promise = match &upstream.target {
+        Target::Url(_) => {
+            let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+            Ok(global.fetch_with_request(outbound))
+        }
+        Target::Service(binding) => env
+            .service(binding)
+            .map(|fetcher| fetcher.into_rpc::<worker::worker_sys::Fetcher>())
+            .map_err(|e| worker::wasm_bindgen::JsValue::from_str(&e.to_string()))
+            .and_then(|fetcher| fetcher.fetch(outbound)),
+    };
+    let outcome = match promise {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
         Ok(response) => Ok(response.dyn_into::<web_sys::Response>()?),
         Err(cause) => {
             console_error!(
-                "origin unreachable at {}: {}",
-                origin.as_str(),
+                "upstream {} unreachable: {}",
+                upstream.name,
                 describe(&cause)
             );
             respond::bad_gateway()
@@ -73,29 +93,39 @@ pub(crate) async fn forward(
     }
 }
 
-/// The origin URL's path (if any) followed by the request's path, and the request's query.
-pub(crate) fn target_url(origin: &Url, request: &Url) -> Url {
-    let mut target = origin.clone();
-    let path = format!("{}{}", origin.path().trim_end_matches('/'), request.path());
-    target.set_path(&path);
+/// Where the request goes: the upstream URL's path (if any) followed by the request's path, and
+/// the request's query. A service binding gets the request's own path on a placeholder host.
+pub(crate) fn target_url(upstream: &Upstream, request: &Url) -> Url {
+    let mut target = match &upstream.target {
+        Target::Url(base) => base.clone(),
+        Target::Service(_) => request.clone(),
+    };
+    let base_path = match &upstream.target {
+        Target::Url(base) => base.path().trim_end_matches('/').to_owned(),
+        Target::Service(_) => String::new(),
+    };
+    target.set_path(&format!("{base_path}{}", request.path()));
     target.set_query(request.query());
     target.set_fragment(None);
     target
 }
 
-/// The headers the origin receives, given the client's (`name`, `value`) pairs:
+/// The assertion header's name, for callers that add it.
+pub(crate) const ASSERTION: &str = assertion::HEADER;
+
+/// The headers the upstream receives, given the client's (`name`, `value`) pairs:
 /// - hop-by-hop headers and those named in `Connection` are dropped;
 /// - every client-sent `X-Tollgate-*` is dropped, whatever its case (names are compared
-///   lowercased), so a client can never impersonate an identity;
+///   lowercased), so a client can never bring its own assertion;
 /// - `Host` is dropped (fetch sets the origin's), `Content-Length` is kept so the origin sees the
 ///   upload's real length;
 /// - `X-Forwarded-For` is replaced by the client IP from `CF-Connecting-IP` (set by Cloudflare,
 ///   which overwrites any client value), or dropped when there is none: a client-sent chain is
 ///   never trusted;
-/// - with an `identity`, the four `X-Tollgate-*` identity headers are added.
+/// - with an `assertion`, it is added as [`ASSERTION`].
 pub(crate) fn forwarded_headers(
     incoming: &[(String, String)],
-    identity: Option<&Identity>,
+    assertion: Option<&str>,
 ) -> Vec<(String, String)> {
     let lower: Vec<(String, &str)> = incoming
         .iter()
@@ -128,11 +158,8 @@ pub(crate) fn forwarded_headers(
     if let Some(ip) = client_ip {
         out.push(("x-forwarded-for".into(), ip));
     }
-    if let Some(id) = identity {
-        out.push((USER_ID.into(), id.user_id.clone()));
-        out.push((JTI.into(), id.jti.clone()));
-        out.push((TOKEN_ID.into(), id.token_id.clone()));
-        out.push((TOKEN_VERSION.into(), id.token_version.to_string()));
+    if let Some(assertion) = assertion {
+        out.push((ASSERTION.into(), assertion.to_owned()));
     }
     out
 }
@@ -199,20 +226,15 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_for_is_the_connecting_ip_and_identity_is_added() {
-        let id = Identity {
-            user_id: "u".into(),
-            jti: "j".into(),
-            token_id: "s".into(),
-            token_version: 4,
-        };
+    fn forwarded_for_is_the_connecting_ip_and_only_our_assertion_is_added() {
         let out = forwarded_headers(
             &pairs(&[
                 ("CF-Connecting-IP", "203.0.113.7"),
                 ("X-Forwarded-For", "6.6.6.6"),
-                ("X-Tollgate-User-Id", "evil"),
+                ("X-Tollgate-Assertion", "forged"),
+                ("x-tollgate-assertion", "forged"),
             ]),
-            Some(&id),
+            Some("signed"),
         );
         let get = |n: &str| {
             out.iter()
@@ -221,23 +243,32 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(get("x-forwarded-for"), ["203.0.113.7"]);
-        assert_eq!(get(USER_ID), ["u"]);
-        assert_eq!(get(JTI), ["j"]);
-        assert_eq!(get(TOKEN_ID), ["s"]);
-        assert_eq!(get(TOKEN_VERSION), ["4"]);
+        assert_eq!(get(ASSERTION), ["signed"]);
     }
 
     #[test]
-    fn target_keeps_path_and_query_under_the_origin() {
+    fn target_keeps_path_and_query_under_the_upstream() {
         let u = |s: &str| Url::parse(s).expect("url");
+        let up = |base: &str| Upstream {
+            name: "x".into(),
+            target: Target::Url(u(base)),
+        };
         let req = u("https://edge.example/api/users/me?x=1&y=%20#frag");
         assert_eq!(
-            target_url(&u("http://127.0.0.1:8080"), &req).as_str(),
+            target_url(&up("http://127.0.0.1:8080"), &req).as_str(),
             "http://127.0.0.1:8080/api/users/me?x=1&y=%20"
         );
         assert_eq!(
-            target_url(&u("https://o.example/base/"), &req).as_str(),
+            target_url(&up("https://o.example/base/"), &req).as_str(),
             "https://o.example/base/api/users/me?x=1&y=%20"
+        );
+        let service = Upstream {
+            name: "s".into(),
+            target: Target::Service("NOTES".into()),
+        };
+        assert_eq!(
+            target_url(&service, &req).as_str(),
+            "https://edge.example/api/users/me?x=1&y=%20"
         );
     }
 }

@@ -22,10 +22,10 @@ pub(crate) fn unavailable() -> worker::Result<web_sys::Response> {
     )
 }
 
-/// The origin could not be reached: 502 (RFC 9110 §15.6.3: the gateway got no usable answer
+/// The upstream could not be reached: 502 (RFC 9110 §15.6.3: the gateway got no usable answer
 /// upstream), with the same `unavailable` code a client already handles.
 pub(crate) fn bad_gateway() -> worker::Result<web_sys::Response> {
-    error(ErrorCode::Unavailable, "origin is unreachable", 502)
+    error(ErrorCode::Unavailable, "upstream is unreachable", 502)
 }
 
 /// A request the platform would not let us rebuild or forward (for instance conflicting
@@ -37,6 +37,35 @@ pub(crate) fn bad_request() -> worker::Result<web_sys::Response> {
         "the request could not be forwarded",
         400,
     )
+}
+
+/// A path that could be read two ways (encoded slashes or dots, `//`, `..;`): 400, before any
+/// route is chosen.
+pub(crate) fn invalid_path() -> worker::Result<web_sys::Response> {
+    error(
+        ErrorCode::InvalidInput,
+        "the request path is not canonical",
+        400,
+    )
+}
+
+/// No route owns the path: 404 here, no upstream is asked.
+pub(crate) fn not_found() -> worker::Result<web_sys::Response> {
+    error(ErrorCode::NotFound, "not found", 404)
+}
+
+/// The edge's assertion keys, for upstreams to fetch and cache.
+pub(crate) fn jwks(json: &str) -> worker::Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "public, max-age=300")?;
+    let init = web_sys::ResponseInit::new();
+    init.set_status(200);
+    init.set_headers(&headers);
+    Ok(web_sys::Response::new_with_opt_str_and_init(
+        Some(json),
+        &init,
+    )?)
 }
 
 fn error(code: ErrorCode, message: &str, status: u16) -> worker::Result<web_sys::Response> {

@@ -6,7 +6,8 @@ use libfuzzer_sys::fuzz_target;
 use tollgate_fuzz::{template, NOW};
 use tollgate_shared::decision::parse_version;
 use tollgate_shared::records::JtiRecord;
-use tollgate_shared::{decide, AccessClaims, Rejection};
+use tollgate_shared::decision::decide_reseeded;
+use tollgate_shared::{AccessClaims, Rejection};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
@@ -22,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let current = u64::from(selector >> 4).checked_sub(1);
     // The raw value Redis (or Upstash) hands back is text; anything else never reaches decide.
     let record = String::from_utf8_lossy(rest);
-    let got = decide(&claims, Some(&record), current);
+    let got = decide_reseeded(&claims, Some(&record), current);
     let parsed: Option<JtiRecord> = serde_json::from_str(&record).ok();
     let matches = parsed.as_ref().is_some_and(|r| {
         r.user_id == claims.sub && r.token_id == claims.sid && r.token_version == claims.ver
@@ -46,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
         (Ok(()), Err(r)) => panic!("refused a matching record with {r:?}: {record:?}"),
     }
     // A missing record is always a revoked token.
-    assert_eq!(decide(&claims, None, current), Err(Rejection::Revoked));
+    assert_eq!(decide_reseeded(&claims, None, current), Err(Rejection::Revoked));
     // The version key parses only as a plain integer, never by guessing.
     assert_eq!(parse_version(Some(&record)), record.parse::<u64>().ok());
 });

@@ -39,9 +39,8 @@ impl Fixture {
             hs,
             keys,
             validation: Validation {
-                issuer: "tollgate".into(),
-                audience: "tollgate-api".into(),
                 leeway: 30,
+                ..Validation::new("tollgate", "tollgate-api", 900)
             },
         }
     }

@@ -18,7 +18,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::cache::Cache;
-use crate::config::Settings;
+use crate::config::{EdgeKeys, EdgeTrust, Settings};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::keyring::Keyring;
@@ -83,21 +83,37 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     db.migrate().await?;
     let cache = connect_cache(&settings).await?;
     let keys = Keyring::load(&settings.keys_file, settings.jwt_secret.clone(), true)?;
-    let validation = Validation {
-        issuer: settings.issuer.clone(),
-        audience: settings.audience.clone(),
-        leeway: tollgate_shared::jwt::DEFAULT_LEEWAY_SECS,
-    };
+    let validation = Validation::new(
+        settings.issuer.clone(),
+        settings.audience.clone(),
+        i64::try_from(settings.access_ttl).unwrap_or(i64::MAX),
+    );
+    let edge = settings.edge.as_ref().map(edge_verifier).transpose()?;
     Ok(AppState(Arc::new(App {
         db,
         cache,
         keys,
         validation,
+        edge,
         hasher: PasswordHasher::new()?,
         verified: Memo::new(VERIFIED_TOKENS_CAPACITY),
         profiles: Memo::new(PROFILES_CAPACITY),
         settings,
     })))
+}
+
+fn edge_verifier(trust: &EdgeTrust) -> anyhow::Result<tollgate_upstream::EdgeVerifier> {
+    use tollgate_upstream::{EdgeVerifier, RemoteOptions};
+    Ok(match &trust.keys {
+        EdgeKeys::Jwks(jwks) => EdgeVerifier::from_jwks_json(&trust.issuer, &trust.audience, jwks)
+            .context("EDGE_JWKS")?,
+        EdgeKeys::Url(url) => EdgeVerifier::remote(
+            &trust.issuer,
+            &trust.audience,
+            url,
+            RemoteOptions::default(),
+        ),
+    })
 }
 
 /// Redis may still be starting next to us: retry for a few seconds before giving up.

@@ -55,15 +55,40 @@ pub struct Settings {
     pub login_limit_per_ip: u64,
     pub login_limit_per_email: u64,
     pub login_window: u64,
-    /// `TRUST_FORWARDED_FOR`: take the client IP from the last `X-Forwarded-For` hop (set it only
-    /// behind the edge or another proxy that overwrites that header).
-    pub trust_forwarded_for: bool,
+    /// `TRUSTED_PROXIES`: comma-separated networks (CIDRs) whose `X-Forwarded-For` is believed.
+    /// The client address is the rightmost hop not in these networks, and only when the direct
+    /// peer is in them; a header from anyone else is ignored. Empty (default): never trusted.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Trust in the edge's signed identity assertion (`EDGE_JWKS` or `EDGE_JWKS_URL`); `None`
+    /// when neither is set, and the origin validates every token itself.
+    pub edge: Option<EdgeTrust>,
     /// `CLEANUP_INTERVAL_SECS` (0 disables the background run) and `CLEANUP_RETENTION_SECS`
     /// (how long expired/revoked sessions are kept for audit before deletion).
     pub cleanup_interval: u64,
     pub cleanup_retention: u64,
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
+}
+
+/// How the origin trusts the edge (see `tollgate_shared::assertion`).
+#[derive(Debug, Clone)]
+pub struct EdgeTrust {
+    /// `EDGE_ISSUER` (default `tollgate-edge`): the edge's `iss`.
+    pub issuer: String,
+    /// `EDGE_AUDIENCE` (default `origin`): this service's upstream name in the edge's routes.
+    pub audience: String,
+    /// `EDGE_JWKS` (the edge's public JWKS, static) or `EDGE_JWKS_URL` (fetched and cached).
+    pub keys: EdgeKeys,
+    /// `REQUIRE_EDGE` (default false): refuse protected requests without a valid assertion, and
+    /// take client addresses only from assertions or the direct peer.
+    pub require: bool,
+}
+
+/// Where the edge's assertion keys come from.
+#[derive(Debug, Clone)]
+pub enum EdgeKeys {
+    Jwks(String),
+    Url(String),
 }
 
 /// A Redis URL; its `Debug` hides the password.
@@ -174,7 +199,8 @@ impl Settings {
             login_limit_per_ip: env.positive("LOGIN_RATE_LIMIT_PER_IP", 30)?,
             login_limit_per_email: env.positive("LOGIN_RATE_LIMIT_PER_EMAIL", 10)?,
             login_window: env.positive("LOGIN_RATE_WINDOW_SECS", 60)?,
-            trust_forwarded_for: env.parse("TRUST_FORWARDED_FOR", false)?,
+            trusted_proxies: trusted_proxies(&env)?,
+            edge: edge_trust(&env)?,
             cleanup_interval: env.parse("CLEANUP_INTERVAL_SECS", 3600)?,
             cleanup_retention: env.parse("CLEANUP_RETENTION_SECS", 7 * 24 * 3600)?,
             log_format,
@@ -187,6 +213,92 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+fn trusted_proxies<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    if env.string("TRUST_FORWARDED_FOR").is_some() {
+        return Err(ConfigError {
+            var: "TRUST_FORWARDED_FOR",
+            reason: "is no longer supported: it trusted any caller's X-Forwarded-For; list the \
+                     proxies' networks in TRUSTED_PROXIES instead"
+                .into(),
+        });
+    }
+    let Some(raw) = env.string("TRUSTED_PROXIES") else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError {
+                    var: "TRUSTED_PROXIES",
+                    reason: format!("{s:?} is not an address or a CIDR network"),
+                })
+        })
+        .collect()
+}
+
+fn edge_trust<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+) -> Result<Option<EdgeTrust>, ConfigError> {
+    let keys = match (env.string("EDGE_JWKS"), env.string("EDGE_JWKS_URL")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError {
+                var: "EDGE_JWKS",
+                reason: "set EDGE_JWKS or EDGE_JWKS_URL, not both".into(),
+            })
+        }
+        (Some(jwks), None) => {
+            let mut set = tollgate_shared::jwt::KeySet::new();
+            serde_json::from_str(&jwks)
+                .map_err(|e| e.to_string())
+                .and_then(|j| set.extend_from_jwks(&j).map_err(|e| e.to_string()))
+                .map_err(|reason| ConfigError {
+                    var: "EDGE_JWKS",
+                    reason,
+                })?;
+            if set.is_empty() {
+                return Err(ConfigError {
+                    var: "EDGE_JWKS",
+                    reason: "holds no key".into(),
+                });
+            }
+            EdgeKeys::Jwks(jwks)
+        }
+        (None, Some(url)) => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError {
+                    var: "EDGE_JWKS_URL",
+                    reason: "must be an http(s) URL".into(),
+                });
+            }
+            EdgeKeys::Url(url)
+        }
+        (None, None) => {
+            if env.parse("REQUIRE_EDGE", false)? {
+                return Err(ConfigError {
+                    var: "REQUIRE_EDGE",
+                    reason: "needs the edge's keys: set EDGE_JWKS or EDGE_JWKS_URL".into(),
+                });
+            }
+            return Ok(None);
+        }
+    };
+    Ok(Some(EdgeTrust {
+        issuer: env
+            .string("EDGE_ISSUER")
+            .unwrap_or_else(|| "tollgate-edge".into()),
+        audience: env
+            .string("EDGE_AUDIENCE")
+            .unwrap_or_else(|| "origin".into()),
+        keys,
+        require: env.parse("REQUIRE_EDGE", false)?,
+    }))
 }
 
 struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
@@ -266,5 +378,21 @@ mod tests {
         assert_eq!(err.var, "REDIS_KEY_PREFIX");
         let err = load(&[("REDIS_PORT", "70000")]).expect_err("refused");
         assert_eq!(err.var, "REDIS_PORT");
+        let err = load(&[("TRUSTED_PROXIES", "10.0.0.0/8, nonsense")]).expect_err("refused");
+        assert_eq!(err.var, "TRUSTED_PROXIES");
+        let err = load(&[("TRUST_FORWARDED_FOR", "true")]).expect_err("refused");
+        assert_eq!(err.var, "TRUST_FORWARDED_FOR");
+        let err = load(&[("REQUIRE_EDGE", "true")]).expect_err("refused");
+        assert_eq!(err.var, "REQUIRE_EDGE");
+        let err = load(&[("EDGE_JWKS", "{}")]).expect_err("refused");
+        assert_eq!(err.var, "EDGE_JWKS");
+    }
+
+    #[test]
+    fn trusted_proxies_take_networks_and_single_addresses() {
+        let s = load(&[("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1")]).expect("loads");
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert!(s.trusted_proxies[1].contains(&"10.2.3.4".parse::<std::net::IpAddr>().expect("ip")));
+        assert!(s.edge.is_none());
     }
 }

@@ -14,6 +14,9 @@ pub enum ApiError {
     /// A bearer token refused by the validation layers.
     #[error("token rejected: {0:?}")]
     Token(Rejection),
+    /// The edge's assertion is missing where required, or invalid.
+    #[error("edge assertion rejected: {0}")]
+    Assertion(tollgate_shared::assertion::AssertionError),
     /// Too many attempts; retry after this many seconds.
     #[error("rate limited")]
     RateLimited { retry_after: u64 },
@@ -38,6 +41,10 @@ impl ApiError {
         match self {
             Self::Client(code, _) => *code,
             Self::Token(r) => r.code(),
+            Self::Assertion(tollgate_shared::assertion::AssertionError::Missing) => {
+                ErrorCode::AssertionMissing
+            }
+            Self::Assertion(_) => ErrorCode::AssertionInvalid,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
@@ -68,6 +75,7 @@ impl IntoResponse for ApiError {
         let message = match &self {
             Self::Client(_, m) => m.clone(),
             Self::Token(r) => r.message().to_owned(),
+            Self::Assertion(e) => e.to_string(),
             Self::RateLimited { .. } => "too many attempts, retry later".to_owned(),
             Self::Unavailable(cause) => {
                 tracing::warn!(error = %format!("{cause:#}"), "failing closed: dependency unavailable");

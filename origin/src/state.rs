@@ -24,6 +24,8 @@ pub struct App {
     pub cache: Cache,
     pub keys: Keyring,
     pub validation: Validation,
+    /// The edge's assertion verifier, when the origin trusts an edge (`EDGE_JWKS[_URL]`).
+    pub edge: Option<tollgate_upstream::EdgeVerifier>,
     pub hasher: PasswordHasher,
     /// Claims of tokens whose signature already verified, by SHA-256 of the token: a token
     /// pays for Ed25519 once per process, not once per request. Revocation is untouched — the

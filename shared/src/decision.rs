@@ -9,6 +9,7 @@
 use crate::claims::AccessClaims;
 use crate::error::ErrorCode;
 use crate::records::JtiRecord;
+use crate::upstash::ValidationLookup;
 
 /// Why a bearer token was refused. Each maps to one documented error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,16 +76,46 @@ pub fn parse_version(raw: Option<&str>) -> Option<u64> {
     raw.and_then(|s| s.parse().ok())
 }
 
-/// Layers 3–5. `jti_record` is the raw value of `token:jti:{jti}`; `current_version` is the user's
-/// version (`None`: the user does not exist).
-///
-/// A record that does not parse or does not match the token (another user, another session,
-/// another version) counts as revoked: fail closed.
-pub fn decide(
+/// The outcome of layers 3–5 for one verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// All five layers passed.
+    Accept(Identity),
+    /// Refused, with the layer that failed.
+    Reject(Rejection),
+    /// The jti record is live and matches the token, but the user's version key is missing
+    /// from Redis (evicted, flushed). Only the origin can re-seed it from SQL
+    /// ([`decide_reseeded`]); every other hop must ask the origin rather than guess.
+    VersionMissing,
+}
+
+/// Layers 3–5 from the one Redis round trip's two values. A record that does not parse or does
+/// not match the token (another user, another session, another version) counts as revoked:
+/// fail closed.
+pub fn decide(claims: &AccessClaims, lookup: &ValidationLookup) -> Decision {
+    if let Err(rejection) = check_record(claims, lookup.jti_record.as_deref()) {
+        return Decision::Reject(rejection);
+    }
+    match parse_version(lookup.user_version.as_deref()) {
+        None => Decision::VersionMissing,
+        Some(current) => match check_version(claims, Some(current)) {
+            Ok(identity) => Decision::Accept(identity),
+            Err(rejection) => Decision::Reject(rejection),
+        },
+    }
+}
+
+/// Layers 3–5 once the origin has re-seeded a missing version from SQL (`None`: no such user).
+pub fn decide_reseeded(
     claims: &AccessClaims,
     jti_record: Option<&str>,
     current_version: Option<u64>,
 ) -> Result<Identity, Rejection> {
+    check_record(claims, jti_record)?;
+    check_version(claims, current_version)
+}
+
+fn check_record(claims: &AccessClaims, jti_record: Option<&str>) -> Result<(), Rejection> {
     let record: JtiRecord = jti_record
         .and_then(|raw| serde_json::from_str(raw).ok())
         .ok_or(Rejection::Revoked)?;
@@ -94,7 +125,11 @@ pub fn decide(
     {
         return Err(Rejection::Revoked);
     }
-    let current = current_version.ok_or(Rejection::UserUnknown)?;
+    Ok(())
+}
+
+fn check_version(claims: &AccessClaims, current: Option<u64>) -> Result<Identity, Rejection> {
+    let current = current.ok_or(Rejection::UserUnknown)?;
     if claims.ver != current {
         return Err(Rejection::Version);
     }
@@ -104,6 +139,47 @@ pub fn decide(
         token_id: claims.sid.clone(),
         token_version: current,
     })
+}
+
+/// The one Redis round trip a protected request costs, however a hop reaches Redis: `MGET` over
+/// TCP at the origin, one Upstash `/pipeline` at the edge.
+///
+/// `async fn` in a public trait is fine here: the edge is single-threaded and the origin calls
+/// it through a concrete type, so neither needs a `Send` bound spelled out.
+#[allow(async_fn_in_trait)]
+pub trait RevocationLookup {
+    type Error;
+    async fn lookup(&self, claims: &AccessClaims) -> Result<ValidationLookup, Self::Error>;
+}
+
+/// A bearer check's outcome, with the claims it was made on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub claims: AccessClaims,
+    pub lookup: ValidationLookup,
+    pub decision: Decision,
+}
+
+/// The whole bearer check both hops run, written once: parse `Authorization`, verify the token
+/// locally with `verify` (each hop memoises verified tokens its own way), and only then make
+/// the one Redis round trip and [`decide`]. A token that fails locally never costs a lookup.
+/// `Ok(Err(_))` is a refusal; `Err(_)` means the revocation state is unknown (fail closed).
+pub async fn check_bearer<L: RevocationLookup>(
+    authorization: Option<&str>,
+    verify: impl FnOnce(&str) -> Result<AccessClaims, Rejection>,
+    store: &L,
+) -> Result<Result<Checked, Rejection>, L::Error> {
+    let claims = match crate::jwt::bearer_token(authorization).and_then(verify) {
+        Ok(claims) => claims,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
+    let lookup = store.lookup(&claims).await?;
+    let decision = decide(&claims, &lookup);
+    Ok(Ok(Checked {
+        claims,
+        lookup,
+        decision,
+    }))
 }
 
 #[cfg(test)]
@@ -136,9 +212,20 @@ mod tests {
         .expect("json")
     }
 
+    fn lookup(record: Option<String>, version: Option<&str>) -> ValidationLookup {
+        ValidationLookup {
+            jti_record: record,
+            user_version: version.map(str::to_owned),
+        }
+    }
+
     #[test]
     fn accepts_a_live_token_of_the_current_version() {
-        let id = decide(&claims(), Some(&record("u1", "s1", 3)), Some(3)).expect("accepted");
+        let Decision::Accept(id) =
+            decide(&claims(), &lookup(Some(record("u1", "s1", 3)), Some("3")))
+        else {
+            panic!("refused")
+        };
         assert_eq!(id.user_id, "u1");
         assert_eq!(id.token_id, "s1");
     }
@@ -146,24 +233,53 @@ mod tests {
     #[test]
     fn refuses_each_broken_layer_with_its_own_code() {
         let c = claims();
-        assert_eq!(decide(&c, None, Some(3)), Err(Rejection::Revoked));
-        assert_eq!(decide(&c, Some("{junk"), Some(3)), Err(Rejection::Revoked));
+        let reject = |r| Decision::Reject(r);
         assert_eq!(
-            decide(&c, Some(&record("u2", "s1", 3)), Some(3)),
-            Err(Rejection::Revoked)
+            decide(&c, &lookup(None, Some("3"))),
+            reject(Rejection::Revoked)
         );
         assert_eq!(
-            decide(&c, Some(&record("u1", "s2", 3)), Some(3)),
-            Err(Rejection::Revoked)
+            decide(&c, &lookup(Some("{junk".into()), Some("3"))),
+            reject(Rejection::Revoked)
         );
         assert_eq!(
-            decide(&c, Some(&record("u1", "s1", 3)), None),
-            Err(Rejection::UserUnknown)
+            decide(&c, &lookup(Some(record("u2", "s1", 3)), Some("3"))),
+            reject(Rejection::Revoked)
         );
         assert_eq!(
-            decide(&c, Some(&record("u1", "s1", 3)), Some(4)),
+            decide(&c, &lookup(Some(record("u1", "s2", 3)), Some("3"))),
+            reject(Rejection::Revoked)
+        );
+        assert_eq!(
+            decide(&c, &lookup(Some(record("u1", "s1", 3)), Some("4"))),
+            reject(Rejection::Version)
+        );
+        // A revoked token is refused even when the version key is missing too.
+        assert_eq!(decide(&c, &lookup(None, None)), reject(Rejection::Revoked));
+    }
+
+    #[test]
+    fn a_missing_version_is_left_to_the_origin_and_then_decided_from_sql() {
+        let c = claims();
+        let live = record("u1", "s1", 3);
+        assert_eq!(
+            decide(&c, &lookup(Some(live.clone()), None)),
+            Decision::VersionMissing
+        );
+        assert_eq!(
+            decide(&c, &lookup(Some(live.clone()), Some("x"))),
+            Decision::VersionMissing
+        );
+        assert!(decide_reseeded(&c, Some(&live), Some(3)).is_ok());
+        assert_eq!(
+            decide_reseeded(&c, Some(&live), Some(4)),
             Err(Rejection::Version)
         );
+        assert_eq!(
+            decide_reseeded(&c, Some(&live), None),
+            Err(Rejection::UserUnknown)
+        );
+        assert_eq!(decide_reseeded(&c, None, Some(3)), Err(Rejection::Revoked));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     TokenRevoked,
     TokenVersion,
     UserUnknown,
+    AssertionMissing,
+    AssertionInvalid,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -49,6 +51,8 @@ impl ErrorCode {
             Self::TokenRevoked => "token_revoked",
             Self::TokenVersion => "token_version",
             Self::UserUnknown => "user_unknown",
+            Self::AssertionMissing => "assertion_missing",
+            Self::AssertionInvalid => "assertion_invalid",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -73,7 +77,9 @@ impl ErrorCode {
             | Self::TokenClaims
             | Self::TokenRevoked
             | Self::TokenVersion
-            | Self::UserUnknown => 401,
+            | Self::UserUnknown
+            | Self::AssertionMissing
+            | Self::AssertionInvalid => 401,
             Self::RateLimited => 429,
             Self::Forbidden => 403,
             Self::NotFound => 404,

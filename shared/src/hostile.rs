@@ -157,11 +157,11 @@ impl Signer {
         }
     }
 
-    /// A header `{"alg":…,"typ":"JWT","kid":…}` plus `extra` members (raw JSON, may be empty).
+    /// A header `{"alg":…,"typ":"at+jwt","kid":…}` plus `extra` members (raw JSON, may be empty).
     fn header(&self, extra: &str) -> String {
         let sep = if extra.is_empty() { "" } else { "," };
         format!(
-            r#"{{"alg":"{}","typ":"JWT","kid":{}{sep}{extra}}}"#,
+            r#"{{"alg":"{}","typ":"at+jwt","kid":{}{sep}{extra}}}"#,
             self.algorithm().as_str(),
             json_str(self.kid())
         )
@@ -259,6 +259,26 @@ pub fn controls(
             token: signed(r#""zip":"none","cty":"JWT","x-tenant":"other""#),
         },
         Control {
+            name: "typ_with_media_type_prefix_and_other_case",
+            token: signer.sign_raw(
+                format!(
+                    r#"{{"alg":"{}","typ":"application/AT+JWT","kid":{}}}"#,
+                    signer.algorithm().as_str(),
+                    json_str(signer.kid())
+                )
+                .as_bytes(),
+                payload.as_bytes(),
+            ),
+        },
+        Control {
+            name: "lifetime_at_the_policy_limit",
+            token: {
+                let mut c = template.clone();
+                c.exp = c.iat + validation.max_lifetime + validation.leeway;
+                signer.sign_claims(&c)
+            },
+        },
+        Control {
             name: "iat_and_nbf_inside_the_leeway",
             token: signer.sign_claims(&skewed),
         },
@@ -312,13 +332,13 @@ pub fn cases(signer: &Signer, template: &AccessClaims, validation: &Validation, 
     // --- alg: none and algorithm confusion -------------------------------------------------
     add("alg_none_unsigned", Signature,
         "RFC 7519 unsecured JWT: no key has algorithm none",
-        format!("{}.{p64}.", b64(r#"{"alg":"none","typ":"JWT"}"#)));
+        format!("{}.{p64}.", b64(r#"{"alg":"none","typ":"at+jwt"}"#)));
     add("alg_none_with_our_kid", Signature,
         "alg none names our key, but the algorithm is pinned to the key",
-        format!("{}.{p64}.", b64(format!(r#"{{"alg":"none","typ":"JWT","kid":{kid}}}"#))));
+        format!("{}.{p64}.", b64(format!(r#"{{"alg":"none","typ":"at+jwt","kid":{kid}}}"#))));
     add("alg_none_with_a_real_signature", Signature,
         "a valid signature does not make alg none acceptable",
-        header_only(&format!(r#"{{"alg":"none","typ":"JWT","kid":{kid}}}"#)));
+        header_only(&format!(r#"{{"alg":"none","typ":"at+jwt","kid":{kid}}}"#)));
     add("alg_none_uppercase", Signature,
         "NONE is not our key's algorithm either",
         format!("{}.{p64}.", b64(format!(r#"{{"alg":"NONE","kid":{kid}}}"#))));
@@ -326,7 +346,7 @@ pub fn cases(signer: &Signer, template: &AccessClaims, validation: &Validation, 
         Raw::EdDSA(key) => add("alg_confusion_hs256_keyed_with_our_public_key", Signature,
             "HS256 with the Ed25519 public key as HMAC secret: the kid's key is EdDSA-only",
             {
-                let h = b64(format!(r#"{{"alg":"HS256","typ":"JWT","kid":{kid}}}"#));
+                let h = b64(format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":{kid}}}"#));
                 let input = format!("{h}.{p64}");
                 let mac = hmac_sha256(key.verifying_key().as_bytes(), input.as_bytes());
                 format!("{input}.{}", b64(mac))
@@ -335,7 +355,7 @@ pub fn cases(signer: &Signer, template: &AccessClaims, validation: &Validation, 
             "EdDSA signed by the attacker under our HS256 kid: the kid's key is HS256-only",
             {
                 let attacker = Signer::ed25519(signer.kid(), ATTACKER_SEED);
-                attacker.sign_raw(format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":{kid}}}"#).as_bytes(), payload.as_bytes())
+                attacker.sign_raw(format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":{kid}}}"#).as_bytes(), payload.as_bytes())
             }),
     }
     add("alg_lowercase", Signature,
@@ -346,7 +366,7 @@ pub fn cases(signer: &Signer, template: &AccessClaims, validation: &Validation, 
         header_only(&format!(r#"{{"alg":"RS256","kid":{kid}}}"#)));
     add("alg_missing", Malformed,
         "a header without alg is not a JWS header",
-        header_only(&format!(r#"{{"typ":"JWT","kid":{kid}}}"#)));
+        header_only(&format!(r#"{{"typ":"at+jwt","kid":{kid}}}"#)));
     add("alg_not_a_string", Malformed,
         "alg must be a string",
         header_only(&format!(r#"{{"alg":[{}],"kid":{kid}}}"#, json_str(alg))));
@@ -357,7 +377,7 @@ pub fn cases(signer: &Signer, template: &AccessClaims, validation: &Validation, 
         header_only(&format!(r#"{{"alg":"{alg}","kid":"a-key-we-never-had"}}"#)));
     add("kid_missing", Signature,
         "without a kid there is no key to verify with (no guessing, no trying every key)",
-        header_only(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#)));
+        header_only(&format!(r#"{{"alg":"{alg}","typ":"at+jwt"}}"#)));
     add("kid_null", Signature,
         "a null kid is a missing kid",
         header_only(&format!(r#"{{"alg":"{alg}","kid":null}}"#)));
@@ -421,6 +441,23 @@ pub fn cases(signer: &Signer, template: &AccessClaims, validation: &Validation, 
     add("crit_empty", Malformed,
         "any crit member is refused, even an empty list",
         header_only(&signer.header(r#""crit":[]"#)));
+    add("crit_null", Malformed,
+        "a crit member is refused even when null (an Option would read it as absent)",
+        header_only(&signer.header(r#""crit":null"#)));
+
+    // --- typ: access tokens only (RFC 9068) ------------------------------------------------------
+    add("typ_missing", Malformed,
+        "an access token must say typ at+jwt; a JWT without typ may be any other token",
+        header_only(&format!(r#"{{"alg":"{alg}","kid":{kid}}}"#)));
+    add("typ_plain_jwt", Malformed,
+        "typ JWT is some other JWT signed by our key (an ID token, say), not an access token",
+        header_only(&format!(r#"{{"alg":"{alg}","typ":"JWT","kid":{kid}}}"#)));
+    add("typ_edge_assertion", Malformed,
+        "an edge identity assertion is never an access token",
+        header_only(&format!(r#"{{"alg":"{alg}","typ":"tollgate-assertion+jwt","kid":{kid}}}"#)));
+    add("lifetime_beyond_policy", Claims,
+        "exp - iat longer than the configured access lifetime (a year-long token from a leaked key)",
+        with_claims(&|c| { c.iat = now; c.exp = now + validation.max_lifetime + validation.leeway + 60; }));
 
     // --- claims out of policy (validly signed) -------------------------------------------------
     add("wrong_issuer", Claims,

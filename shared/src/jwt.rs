@@ -6,12 +6,21 @@
 //!
 //! Rules, in the order they are applied:
 //! 1. At most [`MAX_TOKEN_LEN`] bytes, exactly three base64url (unpadded, canonical) segments.
-//! 2. The header names a `kid` present in the [`KeySet`]; its `alg` must equal that key's
-//!    algorithm. `none`, unknown algorithms and `crit` extensions are refused; `jku`, `x5u`,
-//!    `jwk` and other headers are ignored (keys only ever come from configuration).
-//! 3. The signature verifies (Ed25519 `verify_strict`; HMAC compared in constant time).
-//! 4. Only then is the payload parsed: duplicate keys are refused, `exp` is strict, `iat`/`nbf`
-//!    may be at most `leeway` seconds in the future, `iss` and `aud` must match exactly.
+//! 2. Any `crit` member at all (even `null` or `[]`) is refused (RFC 7515 §4.1.11).
+//! 3. The header names a `kid` present in the [`KeySet`]; its `alg` must equal that key's
+//!    algorithm. `none` and unknown algorithms are refused; `jku`, `x5u`, `jwk` and other
+//!    headers are ignored (keys only ever come from configuration).
+//! 4. The signature verifies (Ed25519 `verify_strict`; HMAC compared in constant time), and then
+//!    the header's `typ` is the one expected for this kind of token (`at+jwt` for access tokens,
+//!    RFC 9068 §4, compared case-insensitively with an optional `application/` prefix), so an
+//!    edge assertion or any other JWT signed by a trusted key is never taken for an access token.
+//! 5. Only then is the payload parsed: duplicate keys are refused, `exp` is strict, `iat`/`nbf`
+//!    may be at most `leeway` seconds in the future, `exp − iat` may not exceed the configured
+//!    lifetime (plus leeway) so a token minted for a year by a leaked key is still refused,
+//!    `iss` and `aud` must match exactly.
+//!
+//! Rules 1–4 are [`verify_jws`], shared with the edge's identity assertions
+//! ([`crate::assertion`]); rule 5 is specific to access tokens.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -28,6 +37,9 @@ pub const MAX_TOKEN_LEN: usize = 4096;
 
 /// Clock skew tolerated for `iat`/`nbf` in the future, at every hop.
 pub const DEFAULT_LEEWAY_SECS: i64 = 30;
+
+/// The `typ` header of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// Shortest accepted HS256 secret, in bytes (RFC 7518 §3.2 asks for at least the hash size).
 pub const MIN_HMAC_SECRET_LEN: usize = 32;
@@ -287,11 +299,16 @@ impl SigningKey {
         }
     }
 
-    /// Signs `claims` into a compact JWS.
+    /// Signs access-token `claims` into a compact JWS with `typ: at+jwt`.
     pub fn sign(&self, claims: &AccessClaims) -> String {
+        self.sign_jws(ACCESS_TOKEN_TYP, claims)
+    }
+
+    /// Signs any claim set into a compact JWS with the given `typ` header.
+    pub fn sign_jws(&self, typ: &str, claims: &impl Serialize) -> String {
         let header = SignHeader {
             alg: self.algorithm().as_str(),
-            typ: "JWT",
+            typ,
             kid: self.kid(),
         };
         // Serialising these plain structs cannot fail.
@@ -321,6 +338,21 @@ pub struct Validation {
     pub audience: String,
     /// Seconds `iat`/`nbf` may lie in the future (clock skew between issuer and verifier).
     pub leeway: i64,
+    /// The access-token lifetime the issuer is configured with: `exp − iat` may exceed it by
+    /// at most `leeway`.
+    pub max_lifetime: i64,
+}
+
+impl Validation {
+    /// Issuer, audience and lifetime, with [`DEFAULT_LEEWAY_SECS`].
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>, max_lifetime: i64) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            leeway: DEFAULT_LEEWAY_SECS,
+            max_lifetime,
+        }
+    }
 }
 
 /// The token from an `Authorization` header value, `Bearer <token>` with the scheme
@@ -340,18 +372,43 @@ struct Header {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
-    /// Any critical extension is one we do not understand (RFC 7515 §4.1.11).
     #[serde(default)]
-    crit: Option<serde_json::Value>,
+    typ: Option<String>,
+    /// Whether a `crit` member is present at all. Any critical extension is one we do not
+    /// understand (RFC 7515 §4.1.11); `Option<Value>` would read `"crit": null` as absent.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
 }
 
-/// Verifies `token` and returns its claims, or the first rule it breaks.
-pub fn verify(
-    token: &str,
-    keys: &KeySet,
-    validation: &Validation,
-    now: i64,
-) -> Result<AccessClaims, Rejection> {
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// Whether a header's `typ` names `expected` (RFC 7515 §4.1.9: case-insensitive, and the
+/// `application/` prefix may be omitted).
+fn typ_matches(typ: Option<&str>, expected: &str) -> bool {
+    let Some(typ) = typ else { return false };
+    let typ = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    };
+    typ.eq_ignore_ascii_case(expected)
+}
+
+/// The `kid` a compact JWS names, read without verifying anything: only to decide whether a key
+/// set must be refetched before [`verify_jws`] runs. Never trust it for anything else.
+pub fn header_kid(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let h64 = token.split('.').next()?;
+    let bytes = URL_SAFE_NO_PAD.decode(h64).ok()?;
+    serde_json::from_slice::<Header>(&bytes).ok()?.kid
+}
+
+/// Rules 1–4 for any compact JWS of ours: size and shape, `typ`, no `crit`, a known `kid` whose
+/// algorithm is the header's, a valid signature. Returns the decoded payload, not yet parsed.
+pub fn verify_jws(token: &str, keys: &KeySet, typ: &str) -> Result<Vec<u8>, Rejection> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(Rejection::Malformed);
     }
@@ -365,7 +422,7 @@ pub fn verify(
         .decode(h64)
         .map_err(|_| Rejection::Malformed)?;
     let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| Rejection::Malformed)?;
-    if header.crit.is_some() {
+    if header.crit {
         return Err(Rejection::Malformed);
     }
     let key = header
@@ -383,18 +440,34 @@ pub fn verify(
     if !key.verify(&token.as_bytes()[..signing_input_len], &signature) {
         return Err(Rejection::Signature);
     }
-    let payload = URL_SAFE_NO_PAD
+    // After the signature, so that a forged header is always "signature", whatever its typ.
+    if !typ_matches(header.typ.as_deref(), typ) {
+        return Err(Rejection::Malformed);
+    }
+    URL_SAFE_NO_PAD
         .decode(p64)
-        .map_err(|_| Rejection::Malformed)?;
+        .map_err(|_| Rejection::Malformed)
+}
+
+/// Verifies access token `token` and returns its claims, or the first rule it breaks.
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    validation: &Validation,
+    now: i64,
+) -> Result<AccessClaims, Rejection> {
+    let payload = verify_jws(token, keys, ACCESS_TOKEN_TYP)?;
     let claims: AccessClaims =
         serde_json::from_slice(&payload).map_err(|_| Rejection::Malformed)?;
     if now >= claims.exp {
         return Err(Rejection::Expired);
     }
-    if claims.iat > now.saturating_add(validation.leeway)
-        || claims
-            .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(validation.leeway))
+    let latest = now.saturating_add(validation.leeway);
+    if claims.iat > latest || claims.nbf.is_some_and(|nbf| nbf > latest) {
+        return Err(Rejection::Claims);
+    }
+    if claims.exp.saturating_sub(claims.iat)
+        > validation.max_lifetime.saturating_add(validation.leeway)
     {
         return Err(Rejection::Claims);
     }
@@ -424,9 +497,8 @@ mod tests {
 
     fn validation() -> Validation {
         Validation {
-            issuer: "tollgate".into(),
-            audience: "tollgate-api".into(),
             leeway: 5,
+            ..Validation::new("tollgate", "tollgate-api", 900)
         }
     }
 

@@ -2,20 +2,23 @@
 //!
 //! Everything both sides must agree on lives here exactly once, so the edge can never drift from
 //! the origin: the access-token claims, JWT signing and verification with algorithms pinned per
-//! key, the Redis key schema, the validation decision, the API error codes and the Upstash REST
-//! wire types. No I/O, no async runtime and no clock: callers pass `now` in.
+//! key, the Redis key schema, the validation decision, the edge's identity assertion, the API error
+//! codes and the Upstash REST wire types. No I/O, no async runtime and no clock: callers pass `now` in.
 //!
 //! # Layout
 //! - [`claims`]: the access-token claim set.
 //! - [`jwt`]: compact JWS parsing, verification (EdDSA, HS256) and signing; key sets and JWKS.
 //! - [`keys`]: the Redis key schema, one function per key.
 //! - [`records`]: the JSON stored under those keys.
-//! - [`decision`]: the five-layer validation decision from claims plus one Redis lookup.
+//! - [`decision`]: the five-layer validation decision from claims plus one Redis lookup, and
+//!   the one bearer check both hops run ([`decision::check_bearer`]).
+//! - [`assertion`]: the edge's signed identity assertion that upstreams verify without Redis.
 //! - [`error`]: the API error codes and the JSON error body.
 //! - [`upstash`]: Upstash REST request/response types and the validation pipeline.
 //! - `hostile` (feature `hostile-cases`, tests only): the table of hostile tokens every
 //!   verifier is tested against.
 
+pub mod assertion;
 pub mod claims;
 pub mod decision;
 pub mod error;
@@ -27,6 +30,6 @@ pub mod records;
 pub mod upstash;
 
 pub use claims::AccessClaims;
-pub use decision::{decide, Identity, Rejection};
+pub use decision::{decide, Decision, Identity, Rejection};
 pub use error::{ErrorBody, ErrorCode};
 pub use keys::KeySchema;

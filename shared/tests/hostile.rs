@@ -11,9 +11,8 @@ const NOW: i64 = 1_800_000_000;
 
 fn validation() -> Validation {
     Validation {
-        issuer: "tollgate".into(),
-        audience: "tollgate-api".into(),
         leeway: 30,
+        ..Validation::new("tollgate", "tollgate-api", 900)
     }
 }
 

@@ -3,21 +3,21 @@
 //! injectivity, and the validation decision against a model of the five layers.
 
 use proptest::prelude::*;
+use tollgate_shared::decision::decide_reseeded;
 use tollgate_shared::decision::parse_version;
 use tollgate_shared::hostile::Signer;
 use tollgate_shared::jwt::{verify, Validation};
 use tollgate_shared::records::{DeviceInfo, JtiRecord};
 use tollgate_shared::upstash::parse_validation_replies;
-use tollgate_shared::{decide, AccessClaims, KeySchema, Rejection};
+use tollgate_shared::{AccessClaims, KeySchema, Rejection};
 
 const NOW: i64 = 1_800_000_000;
 const LEEWAY: i64 = 30;
 
 fn validation() -> Validation {
     Validation {
-        issuer: "tollgate".into(),
-        audience: "tollgate-api".into(),
         leeway: LEEWAY,
+        ..Validation::new("tollgate", "tollgate-api", 900)
     }
 }
 
@@ -54,18 +54,19 @@ fn valid_claims() -> impl Strategy<Value = AccessClaims> {
     (
         ("\\PC{0,40}", "\\PC{0,40}", any::<u64>(), "\\PC{0,40}"),
         (
-            (NOW - 100_000)..=(NOW + LEEWAY),
-            (NOW + 1)..=(NOW + 100_000),
+            (NOW - 800)..=(NOW + LEEWAY),
+            1i64..=900,
             proptest::option::of((NOW - 100_000)..=(NOW + LEEWAY)),
         ),
     )
-        .prop_map(|((sub, jti, ver, sid), (iat, exp, nbf))| AccessClaims {
+        // Valid means unexpired and no longer-lived than the policy (900 s).
+        .prop_map(|((sub, jti, ver, sid), (iat, life, nbf))| AccessClaims {
             sub,
             jti,
             ver,
             sid,
             iat,
-            exp,
+            exp: (iat + life).max(NOW + 1).min(iat + 900),
             nbf,
             iss: "tollgate".into(),
             aud: "tollgate-api".into(),
@@ -91,6 +92,9 @@ fn model_verdict(c: &AccessClaims, token_len: usize) -> Result<(), Rejection> {
     }
     let horizon = NOW + LEEWAY;
     if c.iat > horizon || c.nbf.is_some_and(|n| n > horizon) {
+        return Err(Rejection::Claims);
+    }
+    if c.exp.saturating_sub(c.iat) > validation().max_lifetime + LEEWAY {
         return Err(Rejection::Claims);
     }
     if c.iss != "tollgate" || c.aud != "tollgate-api" {
@@ -263,7 +267,7 @@ proptest! {
             aud: "tollgate-api".into(),
         };
         let raw = record.as_ref().map(Stored::raw);
-        let got = decide(&claims, raw.as_deref(), current);
+        let got = decide_reseeded(&claims, raw.as_deref(), current);
         let record_matches = matches!(record, Some(Stored::Record((u, s, v))) if u == sub && s == sid && v == ver);
         let expected = if !record_matches {
             Err(Rejection::Revoked)

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 
 use tollgate_shared::jwt::{self, HmacSecret, KeySet, SigningKey, Validation};
 use tollgate_shared::records::{DeviceInfo, JtiRecord};
-use tollgate_shared::{decide, AccessClaims};
+use tollgate_shared::decision::decide_reseeded;
+use tollgate_shared::{AccessClaims};
 
 const NOW: i64 = 1_780_000_000;
 
@@ -84,9 +85,8 @@ fn cases() -> &'static [Case; 2] {
 
 fn validation() -> Validation {
     Validation {
-        issuer: "tollgate".into(),
-        audience: "tollgate-api".into(),
         leeway: 30,
+        ..Validation::new("tollgate", "tollgate-api", 900)
     }
 }
 
@@ -102,7 +102,7 @@ pub extern "C" fn verify_decide(alg: u32, n: u32) -> u32 {
     let mut ok = 0;
     for _ in 0..n {
         if let Ok(claims) = jwt::verify(&c.token, &c.keys, &v, NOW) {
-            if decide(&claims, Some(c.record.as_str()), Some(3)).is_ok() {
+            if decide_reseeded(&claims, Some(c.record.as_str()), Some(3)).is_ok() {
                 ok += 1;
             }
         }
