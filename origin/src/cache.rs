@@ -153,6 +153,8 @@ pub struct Cache {
     keys: KeySchema,
     timeout: Duration,
     refresh_ttl: u64,
+    /// Round trips made so far: how tests and benchmarks count what a request costs.
+    round_trips: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -189,6 +191,7 @@ impl Cache {
             keys,
             timeout,
             refresh_ttl,
+            round_trips: std::sync::Arc::default(),
         })
     }
 
@@ -202,6 +205,8 @@ impl Cache {
         what: &'static str,
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, CacheError> {
+        self.round_trips
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
@@ -210,6 +215,11 @@ impl Cache {
             }
             Err(_) => Err(CacheError::Timeout(what)),
         }
+    }
+
+    /// How many Redis round trips this process has made.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn ping(&self) -> Result<(), CacheError> {

@@ -70,7 +70,14 @@ async fn time_get_expecting(
 async fn main() {
     let trials = env_usize("TRIALS", 50);
     let samples = env_usize("SAMPLES", 300);
-    let stack = Stack::start_with(StackOptions { tap: false }, |_| {}).await;
+    let stack = Stack::start_with(
+        StackOptions {
+            tap: false,
+            ..StackOptions::default()
+        },
+        |_| {},
+    )
+    .await;
     let client = &stack.client;
     let email = stack.new_user().await;
 

@@ -4,9 +4,11 @@
 //! Each [`Stack`] gets its own SQLite file, key file and Redis key prefix (so tests run in
 //! parallel against one Redis), its own bridge on a free port, and its own `wrangler dev`
 //! child process (own port, `--persist-to` dir, secrets file) serving the bundle prebuilt by
-//! `scripts/build-edge.sh`. Between the edge and the origin sits a [`Tap`]: a recording
-//! pass-through, so a test can tell what the origin received — the identity headers, and
-//! whether a refused request ever got past the edge.
+//! `scripts/build-edge.sh`. The edge routes `/api/echo/*` to an [`EchoUpstream`] (an API of
+//! the kind app developers put behind Tollgate) and everything else to the origin, which trusts
+//! the edge's signed assertion. In front of each upstream sits a [`Tap`]: a recording
+//! pass-through, so a test can tell what each upstream received — the assertion, and whether a
+//! refused request ever got past the edge.
 //!
 //! Needs Redis at `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) and the edge toolchain
 //! and bundle (`scripts/build-edge.sh`); without them the tests fail and say so.
@@ -19,6 +21,8 @@
 //! - [`tap`]: [`Tap`], the recording pass-through in front of the origin.
 //! - [`origin`]: [`Origin`], the origin in-process.
 //! - [`redis_server`]: [`RedisServer`], a private redis-server for fault tests.
+//! - [`upstream`]: [`EchoUpstream`], an API behind the edge using the `tollgate-upstream`
+//!   extractor, and [`EdgeKeys`], the edge's assertion key pair.
 
 pub mod bridge;
 pub mod edge;
@@ -26,6 +30,7 @@ pub mod origin;
 pub mod redis_server;
 pub mod stack;
 pub mod tap;
+pub mod upstream;
 
 use std::path::PathBuf;
 
@@ -35,6 +40,7 @@ pub use origin::Origin;
 pub use redis_server::RedisServer;
 pub use stack::{Stack, StackOptions, Tokens};
 pub use tap::{Seen, Tap};
+pub use upstream::{EchoUpstream, EdgeKeys, ECHO};
 
 /// The Redis every test shares (each under its own key prefix).
 pub fn redis_url() -> String {
@@ -51,4 +57,19 @@ pub fn repo_root() -> PathBuf {
 pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Sends `request` as raw bytes to `127.0.0.1:port` and returns the answer's status, if any: for
+/// requests an HTTP client would refuse to send or would normalise first (bad framing,
+/// `%2e%2e` in a path).
+pub fn raw_status(port: u16, request: &str) -> Option<u16> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    s.write_all(request.as_bytes()).ok()?;
+    let mut buf = [0u8; 2048];
+    let n = s.read(&mut buf).ok()?;
+    let head = String::from_utf8_lossy(&buf[..n]);
+    head.split_whitespace().nth(1)?.parse().ok()
 }

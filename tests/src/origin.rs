@@ -21,9 +21,15 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// Starts an origin whose files live in `dir`. Login limits are high so tests can log in
-    /// freely; `TRUST_FORWARDED_FOR` is on because the edge sets that header.
-    pub async fn start(dir: &Path, prefix: &str, redis_url: &str) -> anyhow::Result<Self> {
+    /// Starts an origin whose files live in `dir`, with `extra` settings on top. Login limits
+    /// are high so tests can log in freely; loopback is a trusted proxy because the edge (and
+    /// the tap) sit there.
+    pub async fn start(
+        dir: &Path,
+        prefix: &str,
+        redis_url: &str,
+        extra: &[(&'static str, String)],
+    ) -> anyhow::Result<Self> {
         let db = dir.join("origin.db");
         let keys = dir.join("origin-keys.json");
         let env: HashMap<&str, String> = [
@@ -38,9 +44,10 @@ impl Origin {
             ("CLEANUP_INTERVAL_SECS", "0".into()),
             ("LOGIN_RATE_LIMIT_PER_IP", "100000".into()),
             ("LOGIN_RATE_LIMIT_PER_EMAIL", "100000".into()),
-            ("TRUST_FORWARDED_FOR", "true".into()),
+            ("TRUSTED_PROXIES", "127.0.0.1/32".into()),
         ]
         .into_iter()
+        .chain(extra.iter().cloned())
         .collect();
         let settings =
             Settings::from_lookup(|k| env.get(k).cloned()).context("origin test settings")?;

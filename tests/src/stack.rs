@@ -5,23 +5,31 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tollgate_rest_bridge::Stats;
+use tollgate_shared::assertion::{self, AssertionClaims};
 use tollgate_shared::error::{ErrorBody, WWW_AUTHENTICATE_INVALID_TOKEN};
+use tollgate_shared::jwt::KeySet;
 use tollgate_shared::{KeySchema, Rejection};
 
-use crate::{BridgeHandle, Edge, EdgeConfig, Origin, Tap};
+use crate::{BridgeHandle, EchoUpstream, Edge, EdgeConfig, EdgeKeys, Origin, Tap};
 
 pub const PASSWORD: &str = "correct horse battery";
 
 /// How to assemble a [`Stack`].
 #[derive(Debug, Clone, Copy)]
 pub struct StackOptions {
-    /// Put the recording [`Tap`] between edge and origin (default). Off for latency figures.
+    /// Put the recording [`Tap`]s between the edge and its upstreams (default). Off for latency
+    /// figures.
     pub tap: bool,
+    /// Start the origin with `REQUIRE_EDGE=true`.
+    pub require_edge: bool,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        Self { tap: true }
+        Self {
+            tap: true,
+            require_edge: false,
+        }
     }
 }
 
@@ -31,6 +39,10 @@ pub struct Stack {
     pub client: reqwest::Client,
     pub edge: Edge,
     pub tap: Option<Tap>,
+    /// The echo upstream and the tap in front of it (when `tap` is on).
+    pub echo: EchoUpstream,
+    pub echo_tap: Option<Tap>,
+    pub edge_keys: EdgeKeys,
     pub bridge: BridgeHandle,
     pub origin: Origin,
     pub redis: redis::Client,
@@ -79,19 +91,30 @@ impl Stack {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let prefix = format!("e2e:{id}:");
         let redis_url = crate::redis_url();
-        let (origin, bridge) = tokio::join!(
-            Origin::start(dir.path(), &prefix, &redis_url),
+        let edge_keys = EdgeKeys::generate("edge-test-1");
+        let origin_env = [
+            ("EDGE_JWKS", edge_keys.public_jwks.clone()),
+            ("REQUIRE_EDGE", options.require_edge.to_string()),
+        ];
+        let (origin, bridge, echo) = tokio::join!(
+            Origin::start(dir.path(), &prefix, &redis_url, &origin_env),
             BridgeHandle::start(&redis_url),
+            EchoUpstream::start(&edge_keys.public_jwks),
         );
         let origin = origin.expect("origin starts");
         let bridge = bridge.expect("bridge starts");
-        let tap = if options.tap {
-            Some(Tap::start(&origin.base).await.expect("tap starts"))
+        let echo = echo.expect("echo upstream starts");
+        let (tap, echo_tap) = if options.tap {
+            let (a, b) = tokio::join!(Tap::start(&origin.base), Tap::start(&echo.base));
+            (Some(a.expect("tap starts")), Some(b.expect("tap starts")))
         } else {
-            None
+            (None, None)
         };
         let origin_url = tap.as_ref().map_or_else(|| origin.base.clone(), Tap::url);
-        let mut config = edge_config(&origin, &bridge, &origin_url);
+        let echo_url = echo_tap
+            .as_ref()
+            .map_or_else(|| echo.base.clone(), Tap::url);
+        let mut config = edge_config(&origin, &bridge, &edge_keys, &origin_url, &echo_url);
         tweak(&mut config);
         let edge = Edge::start(&config)
             .await
@@ -104,6 +127,9 @@ impl Stack {
                 .expect("client"),
             edge,
             tap,
+            echo,
+            echo_tap,
+            edge_keys,
             bridge,
             keys: KeySchema::new(prefix),
             origin,
@@ -115,11 +141,61 @@ impl Stack {
     /// The edge configuration this stack runs with, forwarding to `origin_url` — to start a
     /// second edge with a different origin or setting.
     pub fn edge_config(&self, origin_url: &str) -> EdgeConfig {
-        edge_config(&self.origin, &self.bridge, origin_url)
+        let echo_url = self
+            .echo_tap
+            .as_ref()
+            .map_or_else(|| self.echo.base.clone(), Tap::url);
+        edge_config(
+            &self.origin,
+            &self.bridge,
+            &self.edge_keys,
+            origin_url,
+            &echo_url,
+        )
     }
 
+    /// The tap in front of the origin.
     pub fn tap(&self) -> &Tap {
         self.tap.as_ref().expect("this stack has a tap")
+    }
+
+    /// The one assertion `seen` carried, verified as the upstream `audience` would (key, issuer,
+    /// audience, method and path binding, lifetime); panics if it is missing, doubled or invalid.
+    pub fn assertion(&self, seen: &crate::Seen, audience: &str) -> AssertionClaims {
+        self.try_assertion(seen, audience)
+            .unwrap_or_else(|e| panic!("assertion refused: {e}: {seen:?}"))
+    }
+
+    /// [`Self::assertion`]'s verdict, for a test that expects a refusal.
+    pub fn try_assertion(
+        &self,
+        seen: &crate::Seen,
+        audience: &str,
+    ) -> Result<AssertionClaims, assertion::AssertionError> {
+        let values = seen.values(assertion::HEADER);
+        assert_eq!(values.len(), 1, "want exactly one assertion: {seen:?}");
+        let mut keys = KeySet::new();
+        keys.extend_from_jwks(&serde_json::from_str(&self.edge_keys.public_jwks).expect("jwks"))
+            .expect("keys");
+        let path = seen.path.split('?').next().unwrap_or_default();
+        let now = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+        .unwrap_or(0);
+        let expect = assertion::Expectation {
+            issuer: "tollgate-edge",
+            audience,
+            method: &seen.method,
+            path,
+        };
+        assertion::verify_claims(values[0], &keys, &expect, now)
+    }
+
+    /// The tap in front of the echo upstream.
+    pub fn echo_tap(&self) -> &Tap {
+        self.echo_tap.as_ref().expect("this stack has a tap")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -210,14 +286,42 @@ impl Stack {
     }
 }
 
-fn edge_config(origin: &Origin, bridge: &BridgeHandle, origin_url: &str) -> EdgeConfig {
+/// The route table the tests run: the origin's own routes, and `/api/echo` on the echo upstream.
+pub fn routes(origin_url: &str, echo_url: &str) -> Value {
+    json!({
+        "upstreams": {
+            "origin": { "url": origin_url },
+            crate::ECHO: { "url": echo_url }
+        },
+        "routes": [
+            { "prefix": "/api/users", "upstream": "origin" },
+            { "path": "/api/users/register", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
+            { "path": "/api/users/login", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
+            { "path": "/api/users/refresh", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
+            { "path": "/health", "methods": ["GET"], "upstream": "origin", "access": "public" },
+            { "path": "/ready", "methods": ["GET"], "upstream": "origin", "access": "public" },
+            { "path": "/.well-known/jwks.json", "methods": ["GET"], "upstream": "origin", "access": "public" },
+            { "prefix": "/api/echo", "upstream": crate::ECHO }
+        ]
+    })
+}
+
+fn edge_config(
+    origin: &Origin,
+    bridge: &BridgeHandle,
+    edge_keys: &EdgeKeys,
+    origin_url: &str,
+    echo_url: &str,
+) -> EdgeConfig {
     let mut config = EdgeConfig::default();
     config
-        .var("ORIGIN_URL", origin_url)
+        .var("TOLLGATE_ROUTES", routes(origin_url, echo_url).to_string())
+        .var("ALLOW_INSECURE_HTTP", "true")
         .var("UPSTASH_REDIS_REST_URL", bridge.url())
         .var("REDIS_KEY_PREFIX", origin.prefix.clone())
         .secret("UPSTASH_REDIS_REST_TOKEN", bridge.token())
-        .secret("TOLLGATE_JWKS", origin.jwks_json());
+        .secret("TOLLGATE_JWKS", origin.jwks_json())
+        .secret("EDGE_SIGNING_KEYS", edge_keys.private_jwks.clone());
     config
 }
 

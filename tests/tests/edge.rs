@@ -72,11 +72,15 @@ async fn login_and_me_through_the_edge_carry_identity_and_never_forged_headers()
         .last("/api/users/login?via=edge")
         .expect("origin saw the login");
     assert_eq!(seen.method, "POST");
-    assert!(
-        seen.names_with_prefix("x-tollgate-").is_empty(),
-        "{:?}",
-        seen.names_with_prefix("x-tollgate-")
+    assert_eq!(
+        seen.names_with_prefix("x-tollgate-"),
+        ["x-tollgate-assertion"],
+        "only the edge's own assertion may arrive"
     );
+    // Login is public_signed: an anonymous assertion vouching for the client address.
+    let anonymous = stack.assertion(&seen, "origin");
+    assert_eq!(anonymous.sub, None);
+    assert_eq!(anonymous.ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(seen.values("x-forwarded-for"), ["127.0.0.1"]);
 
     // Protected route with forged identity headers: the origin gets the edge's values only.
@@ -100,16 +104,16 @@ async fn login_and_me_through_the_edge_carry_identity_and_never_forged_headers()
         .last("/api/users/me?x=1")
         .expect("origin saw /me");
     assert_eq!(seen.method, "GET");
-    assert_eq!(seen.values("x-tollgate-user-id"), [user_id.as_str()]);
-    assert_eq!(seen.values("x-tollgate-jti"), [tokens.jti.as_str()]);
     assert_eq!(
-        seen.values("x-tollgate-token-id"),
-        [tokens.token_id.as_str()]
+        seen.names_with_prefix("x-tollgate-"),
+        ["x-tollgate-assertion"]
     );
-    assert_eq!(
-        seen.values("x-tollgate-token-version"),
-        [version.to_string().as_str()]
-    );
+    let signed = stack.assertion(&seen, "origin");
+    assert_eq!(signed.sub.as_deref(), Some(user_id.as_str()));
+    assert_eq!(signed.jti.as_deref(), Some(tokens.jti.as_str()));
+    assert_eq!(signed.sid.as_deref(), Some(tokens.token_id.as_str()));
+    assert_eq!(signed.ver, u64::try_from(version).ok());
+    assert!(signed.ver_checked);
     assert_eq!(seen.values("x-forwarded-for"), ["127.0.0.1"]);
     assert_eq!(seen.values("x-custom"), ["kept"]);
     let bearer = format!("Bearer {}", tokens.access);
@@ -259,11 +263,23 @@ async fn bad_tokens_are_refused_without_any_redis_call_and_a_good_one_costs_one_
     for (token, rejection) in &cases {
         assert_rejected(stack.get_auth("/api/users/me", token).await, *rejection).await;
     }
-    // No token at all, on a known and an unknown protected path (default deny).
-    for path in ["/api/users/sessions", "/api/users/login", "/no/such/route"] {
+    // No token at all, on protected paths (every route is protected unless listed public).
+    for path in [
+        "/api/users/sessions",
+        "/api/users/login",
+        "/api/users/no-such-route",
+    ] {
         let r = stack.client.get(stack.url(path)).send().await.expect("get");
         assert_rejected(r, Rejection::Missing).await;
     }
+    // A path no route owns is answered at the edge.
+    let r = stack
+        .client
+        .get(stack.url("/no/such/route"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         stack.bridge_stats().await,
         stats_before,
@@ -373,12 +389,22 @@ async fn a_missing_version_key_is_left_to_the_origin_which_reseeds_it() {
     let version_key = stack.keys.user_version(&user_id);
     let () = redis.del(&version_key).await.expect("evict");
 
+    let before = stack.tap().count();
     assert_me_ok(&stack, &a).await;
-    let seen = stack.tap().last("/api/users/me").expect("origin decided");
+    // The edge first asked the origin (an assertion marked unchecked), then forwarded the
+    // request itself with a checked one.
+    let seen = stack.tap().seen();
+    let [probe, real] = &seen[before..] else {
+        panic!(
+            "want the origin's check then the request: {:?}",
+            &seen[before..]
+        );
+    };
     assert!(
-        seen.names_with_prefix("x-tollgate-").is_empty(),
+        !stack.assertion(probe, "origin").ver_checked,
         "the edge vouched for a token it could not fully check"
     );
+    assert!(stack.assertion(real, "origin").ver_checked);
     let reseeded: Option<String> = redis.get(&version_key).await.expect("get");
     assert!(
         reseeded.is_some(),
@@ -387,7 +413,9 @@ async fn a_missing_version_key_is_left_to_the_origin_which_reseeds_it() {
 
     assert_me_ok(&stack, &a).await;
     let seen = stack.tap().last("/api/users/me").expect("origin saw /me");
-    assert_eq!(seen.values("x-tollgate-user-id"), [user_id.as_str()]);
+    let signed = stack.assertion(&seen, "origin");
+    assert_eq!(signed.sub.as_deref(), Some(user_id.as_str()));
+    assert!(signed.ver_checked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,7 +545,11 @@ async fn every_hostile_token_is_refused_at_the_edge_with_the_origins_code_and_no
 async fn an_unreachable_origin_answers_502_with_the_error_body() {
     let closed = tollgate_tests::free_port().expect("port");
     let stack = Stack::start_with(StackOptions::default(), |edge| {
-        edge.var("ORIGIN_URL", format!("http://127.0.0.1:{closed}"));
+        let routes = tollgate_tests::stack::routes(
+            &format!("http://127.0.0.1:{closed}"),
+            &format!("http://127.0.0.1:{closed}"),
+        );
+        edge.var("TOLLGATE_ROUTES", routes.to_string());
     })
     .await;
     // Log in at the origin itself: the edge cannot reach it.

@@ -590,7 +590,14 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
     // The harness reads the Redis URL from the environment; this process is this test's alone
     // (nextest runs each test in its own process).
     std::env::set_var("TEST_REDIS_URL", redis_server.url());
-    let mut stack = Stack::start_with(StackOptions { tap: false }, |_| {}).await;
+    let mut stack = Stack::start_with(
+        StackOptions {
+            tap: false,
+            ..StackOptions::default()
+        },
+        |_| {},
+    )
+    .await;
     let hops = Hops {
         client: stack.client.clone(),
         edge: stack.url(""),
