@@ -108,9 +108,14 @@ pub fn wasm_size(root: &Path) -> anyhow::Result<WasmSize> {
 pub async fn run(cfg: &Config, root: &Path) -> anyhow::Result<EdgeReport> {
     let load_before = crate::machine::load_avg();
     let wasm = wasm_size(root)?;
-    let stack =
-        tollgate_tests::Stack::start_with(tollgate_tests::StackOptions { tap: false }, |_| {})
-            .await;
+    let stack = tollgate_tests::Stack::start_with(
+        tollgate_tests::StackOptions {
+            tap: false,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
     let email = stack.new_user().await;
     let tokens = stack.login(&email, "bench").await;
     let forged = forge(&tokens.access);

@@ -38,9 +38,8 @@ use tollgate_origin::db::{CreateUser, NewSession, NewUser};
 use tollgate_origin::error::ApiError;
 use tollgate_origin::state::AppState;
 use tollgate_origin::tokens::{self, Grant};
-use tollgate_shared::decision::parse_version;
 use tollgate_shared::records::DeviceInfo;
-use tollgate_shared::{decide, Rejection};
+use tollgate_shared::{decide, Decision, Rejection};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -391,9 +390,11 @@ async fn auth_uncached(
     let claims = tollgate_shared::jwt::verify(token, &state.keys.verifying, &state.validation, now)
         .map_err(ApiError::Token)?;
     let lookup = state.cache.lookup(&claims.jti, &claims.sub).await?;
-    let version = parse_version(lookup.user_version.as_deref());
-    let identity =
-        decide(&claims, lookup.jti_record.as_deref(), version).map_err(ApiError::Token)?;
+    let identity = match decide(&claims, &lookup) {
+        Decision::Accept(identity) => identity,
+        Decision::Reject(rejection) => return Err(ApiError::Token(rejection)),
+        Decision::VersionMissing => return Err(ApiError::Token(Rejection::UserUnknown)),
+    };
     Ok(Json(json!({"data": {"id": identity.user_id}})))
 }
 

@@ -84,8 +84,11 @@ pub(crate) struct Settings {
     /// revoked.
     pub keys: KeySchema,
     /// `TOLLGATE_JWKS` (secret, the origin's public JWKS) and/or `JWT_SECRET` (secret, HS256,
-    /// with the origin's derived kid). At least one key is required.
+    /// with the origin's derived kid): the static keys.
     pub key_set: KeySet,
+    /// `JWKS_URL` (+ `JWKS_CACHE_SECS`, `JWKS_MIN_REFETCH_SECS`): the origin's JWKS, fetched and
+    /// cached, so origin key rotation needs no redeploy. At least one source of keys is required.
+    pub jwks: Option<crate::keys::JwksSource>,
     /// `JWT_ISSUER` (default `tollgate`), `JWT_AUDIENCE` (default `tollgate-api`) and
     /// `ACCESS_TOKEN_TTL_SECS` (default 900): must equal the origin's.
     pub validation: Validation,
@@ -161,7 +164,16 @@ impl Settings {
         )?;
         let upstash_token = UpstashToken(required("UPSTASH_REDIS_REST_TOKEN")?);
         let upstash_timeout = Duration::from_millis(positive(&get, "UPSTASH_TIMEOUT_MS", 1000)?);
-        let key_set = key_set(get("TOLLGATE_JWKS"), get("JWT_SECRET"))?;
+        let jwks = match get("JWKS_URL") {
+            None => None,
+            Some(raw) => Some(crate::keys::JwksSource {
+                url: http_url("JWKS_URL", &raw, allow_http)?,
+                ttl: Duration::from_secs(positive(&get, "JWKS_CACHE_SECS", 300)?),
+                min_refetch: Duration::from_secs(positive(&get, "JWKS_MIN_REFETCH_SECS", 30)?),
+                timeout: upstash_timeout,
+            }),
+        };
+        let key_set = key_set(get("TOLLGATE_JWKS"), get("JWT_SECRET"), jwks.is_some())?;
         let keys = KeySchema::configured(get("REDIS_KEY_PREFIX").unwrap_or_default())
             .map_err(|e| refuse("REDIS_KEY_PREFIX", e.to_string()))?;
         let access_ttl = positive(&get, "ACCESS_TOKEN_TTL_SECS", 900)?;
@@ -177,6 +189,7 @@ impl Settings {
             upstash_timeout,
             keys,
             key_set,
+            jwks,
             validation: Validation::new(
                 get("JWT_ISSUER").unwrap_or_else(|| "tollgate".into()),
                 get("JWT_AUDIENCE").unwrap_or_else(|| "tollgate-api".into()),
@@ -237,7 +250,11 @@ fn http_url(var: &str, raw: &str, allow_http: bool) -> Result<Url, ConfigError> 
 
 /// The verification keys: the JWKS's Ed25519 keys plus the HS256 secret under the kid the origin
 /// derives from it, so neither side needs a configured kid.
-fn key_set(jwks: Option<String>, secret: Option<String>) -> Result<KeySet, ConfigError> {
+fn key_set(
+    jwks: Option<String>,
+    secret: Option<String>,
+    remote: bool,
+) -> Result<KeySet, ConfigError> {
     let mut set = KeySet::new();
     if let Some(raw) = jwks {
         let jwks: Jwks = serde_json::from_str(&raw)
@@ -250,10 +267,10 @@ fn key_set(jwks: Option<String>, secret: Option<String>) -> Result<KeySet, Confi
             HmacSecret::new(raw.into_bytes()).map_err(|e| refuse("JWT_SECRET", e.to_string()))?;
         set.insert(secret.kid(), VerifyingKey::HS256(secret));
     }
-    if set.is_empty() {
+    if set.is_empty() && !remote {
         return Err(refuse(
             "TOLLGATE_JWKS",
-            "no verification key: set TOLLGATE_JWKS and/or JWT_SECRET",
+            "no verification key: set JWKS_URL, TOLLGATE_JWKS and/or JWT_SECRET",
         ));
     }
     Ok(set)
@@ -428,6 +445,23 @@ mod tests {
             .expect("long enough")
             .kid();
         assert!(s.key_set.get(&kid).is_some());
+    }
+
+    #[test]
+    fn a_jwks_url_alone_is_a_source_of_keys() {
+        let mut pairs = with("JWKS_URL", "https://origin.example/.well-known/jwks.json");
+        pairs.retain(|(k, _)| *k != "TOLLGATE_JWKS");
+        let s = load(&pairs).expect("loads");
+        let source = s.jwks.expect("remote keys");
+        assert_eq!(source.ttl, Duration::from_secs(300));
+        assert_eq!(source.min_refetch, Duration::from_secs(30));
+        assert!(s.key_set.is_empty());
+        assert_eq!(
+            load(&with("JWKS_URL", "http://origin.example/jwks"))
+                .expect_err("http")
+                .var,
+            "JWKS_URL"
+        );
     }
 
     #[test]

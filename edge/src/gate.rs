@@ -10,7 +10,9 @@ use tollgate_shared::upstash::ValidationLookup;
 use tollgate_shared::{jwt, AccessClaims, Rejection};
 
 use crate::config::Settings;
+use crate::keys::{self, Keys};
 use crate::upstash::{Upstash, UpstashFailure};
+use tollgate_shared::jwt::KeySet;
 
 /// What to do with a protected request.
 #[derive(Debug)]
@@ -31,6 +33,8 @@ pub(crate) enum Denied {
     Token(Rejection),
     /// 503: revocation state unknown, fail closed.
     Upstash(UpstashFailure),
+    /// 503: the token names a key we do not know and the origin's JWKS cannot be fetched.
+    KeysUnavailable,
 }
 
 /// Verified tokens this isolate has seen, by their exact text, until their `exp`: a token seen
@@ -42,7 +46,12 @@ thread_local! {
     static VERIFIED: RefCell<HashMap<String, AccessClaims>> = RefCell::new(HashMap::new());
 }
 
-fn verified_claims(token: &str, settings: &Settings, now: i64) -> Result<AccessClaims, Rejection> {
+fn verified_claims(
+    token: &str,
+    keys: &KeySet,
+    settings: &Settings,
+    now: i64,
+) -> Result<AccessClaims, Rejection> {
     if token.len() > jwt::MAX_TOKEN_LEN {
         return Err(Rejection::Malformed);
     }
@@ -52,7 +61,7 @@ fn verified_claims(token: &str, settings: &Settings, now: i64) -> Result<AccessC
             return Ok(claims);
         }
     }
-    let claims = jwt::verify(token, &settings.key_set, &settings.validation, now)?;
+    let claims = jwt::verify(token, keys, &settings.validation, now)?;
     VERIFIED.with(|m| {
         let mut m = m.borrow_mut();
         if m.len() >= MEMO_CAPACITY {
@@ -78,9 +87,16 @@ pub(crate) async fn authorize(
     settings: &Settings,
     now: i64,
 ) -> Result<Access, Denied> {
+    let kid = jwt::bearer_token(authorization)
+        .ok()
+        .and_then(jwt::header_kid);
+    let keys = match keys::for_kid(settings, kid.as_deref()).await {
+        Keys::Ready(keys) => keys,
+        Keys::Unavailable => return Err(Denied::KeysUnavailable),
+    };
     let checked = check_bearer(
         authorization,
-        |token| verified_claims(token, settings, now),
+        |token| verified_claims(token, &keys, settings, now),
         &Upstash::new(settings),
     )
     .await

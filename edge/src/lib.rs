@@ -25,6 +25,7 @@
 //!   the variable's (or route entry's) name.
 //! - [`routes`]: the route table and path normalisation.
 //! - [`gate`]: the protected-route decision, with the per-isolate memo of verified tokens.
+//! - [`keys`]: verification keys, static or fetched from the origin's JWKS (`JWKS_URL`).
 //! - [`upstash`]: the thin Upstash REST client over `worker::Fetch`, with a deadline.
 //! - [`proxy`]: forwarding to upstreams (URL or service binding), header hygiene.
 //! - [`respond`]: the edge's own answers, from `tollgate_shared::ErrorBody`.
@@ -32,6 +33,7 @@
 
 pub(crate) mod config;
 pub(crate) mod gate;
+pub(crate) mod keys;
 pub(crate) mod proxy;
 pub(crate) mod respond;
 pub(crate) mod routes;
@@ -155,6 +157,10 @@ async fn handle(request: &web_sys::Request, env: &Env) -> worker::Result<web_sys
         Err(Denied::Token(rejection)) => return respond::rejection(rejection),
         Err(Denied::Upstash(failure)) => {
             console_error!("failing closed: {failure}");
+            return respond::unavailable();
+        }
+        Err(Denied::KeysUnavailable) => {
+            console_error!("failing closed: unknown key id and the JWKS cannot be fetched");
             return respond::unavailable();
         }
     };

@@ -1,0 +1,182 @@
+//! The access-token verification keys: the static ones from configuration (`TOLLGATE_JWKS`,
+//! `JWT_SECRET`) plus, with `JWKS_URL`, the origin's published JWKS — so a key the origin
+//! publishes before it signs with it is known here without a redeploy.
+//!
+//! The fetched set is kept per isolate for `JWKS_CACHE_SECS` and in the Workers Cache API (so a
+//! fresh isolate in the same colo usually needs no fetch). A token naming a `kid` we do not know
+//! triggers at most one network fetch per `JWKS_MIN_REFETCH_SECS` per isolate, bypassing the
+//! Cache API: a flood of made-up kids never becomes a flood of fetches. A failed fetch keeps the
+//! keys already known; a token whose kid is still unknown after a *failed* fetch is a 503 (we
+//! cannot tell a new key from a forged one), after a successful one a 401 `token_signature`.
+
+use std::cell::RefCell;
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use tollgate_shared::jwt::{Jwks, KeySet};
+use worker::{
+    console_error, Cache, Delay, Fetch, Headers, Method, Request, RequestInit, Response, Url,
+};
+
+use crate::config::Settings;
+
+/// Where to fetch the origin's JWKS, and how long to trust a copy.
+#[derive(Debug, Clone)]
+pub(crate) struct JwksSource {
+    /// `JWKS_URL`: the origin's `/.well-known/jwks.json`.
+    pub url: Url,
+    /// `JWKS_CACHE_SECS` (default 300).
+    pub ttl: Duration,
+    /// `JWKS_MIN_REFETCH_SECS` (default 30).
+    pub min_refetch: Duration,
+    /// Deadline for one fetch (the `UPSTASH_TIMEOUT_MS` budget).
+    pub timeout: Duration,
+}
+
+/// The keys to verify one token with.
+#[derive(Debug)]
+pub(crate) enum Keys {
+    Ready(Rc<KeySet>),
+    /// The kid is unknown and the JWKS could not be fetched: fail closed with 503.
+    Unavailable,
+}
+
+#[derive(Debug, Default)]
+struct Fetched {
+    /// Static keys plus the fetched JWKS, rebuilt on each successful fetch.
+    keys: Option<Rc<KeySet>>,
+    fetched_ms: Option<u64>,
+    attempted_ms: Option<u64>,
+    last_failed: bool,
+}
+
+thread_local! {
+    static FETCHED: RefCell<Fetched> = RefCell::new(Fetched::default());
+}
+
+fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+fn within(at: Option<u64>, span: Duration, now: u64) -> bool {
+    at.is_some_and(|t| now.saturating_sub(t) < u64::try_from(span.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The keys for a token naming `kid`.
+pub(crate) async fn for_kid(settings: &Settings, kid: Option<&str>) -> Keys {
+    let Some(source) = &settings.jwks else {
+        return Keys::Ready(Rc::new(settings.key_set.clone()));
+    };
+    if kid.is_some_and(|k| settings.key_set.get(k).is_some()) {
+        return Keys::Ready(Rc::new(settings.key_set.clone()));
+    }
+    let now = now_ms();
+    let (cached, fresh, known, tried_lately, last_failed) = FETCHED.with(|f| {
+        let f = f.borrow();
+        let known = match (&f.keys, kid) {
+            (Some(keys), Some(kid)) => keys.get(kid).is_some(),
+            _ => false,
+        };
+        (
+            f.keys.clone(),
+            within(f.fetched_ms, source.ttl, now),
+            known,
+            within(f.attempted_ms, source.min_refetch, now),
+            f.last_failed,
+        )
+    });
+    if let Some(keys) = &cached {
+        if (fresh && known) || tried_lately {
+            return ready_or_unavailable(keys.clone(), kid, last_failed);
+        }
+    }
+    // Stale or never fetched: the Cache API may hold a copy another isolate fetched — unless
+    // this is an unknown kid on fresh keys, which must go to the network.
+    let from_cache = if cached.is_none() || !fresh {
+        cache_get(&source.url).await
+    } else {
+        None
+    };
+    let fetched = match from_cache {
+        Some(jwks) => Ok(jwks),
+        None => fetch(source).await,
+    };
+    let keys = FETCHED.with(|f| {
+        let mut f = f.borrow_mut();
+        f.attempted_ms = Some(now);
+        match fetched {
+            Ok(jwks) => {
+                let mut keys = settings.key_set.clone();
+                match keys.extend_from_jwks(&jwks) {
+                    Ok(()) => {
+                        f.keys = Some(Rc::new(keys));
+                        f.fetched_ms = Some(now);
+                        f.last_failed = false;
+                    }
+                    Err(e) => {
+                        console_error!("JWKS_URL answered an unusable JWKS: {e}");
+                        f.last_failed = true;
+                    }
+                }
+            }
+            Err(e) => {
+                console_error!("keeping the keys already known: {e}");
+                f.last_failed = true;
+            }
+        }
+        f.keys
+            .clone()
+            .unwrap_or_else(|| Rc::new(settings.key_set.clone()))
+    });
+    let last_failed = FETCHED.with(|f| f.borrow().last_failed);
+    ready_or_unavailable(keys, kid, last_failed)
+}
+
+fn ready_or_unavailable(keys: Rc<KeySet>, kid: Option<&str>, last_failed: bool) -> Keys {
+    let known = kid.is_some_and(|k| keys.get(k).is_some());
+    if !known && last_failed {
+        Keys::Unavailable
+    } else {
+        Keys::Ready(keys)
+    }
+}
+
+async fn cache_get(url: &Url) -> Option<Jwks> {
+    let mut response = Cache::default().get(url.as_str(), true).await.ok()??;
+    serde_json::from_slice(&response.bytes().await.ok()?).ok()
+}
+
+/// GETs the JWKS within the deadline and stores a copy in the Cache API for `ttl`.
+async fn fetch(source: &JwksSource) -> Result<Jwks, String> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    let request = Request::new_with_init(source.url.as_str(), &init).map_err(|e| e.to_string())?;
+    let exchange = async {
+        let mut response = Fetch::Request(request)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status_code() != 200 {
+            return Err(format!("JWKS_URL answered HTTP {}", response.status_code()));
+        }
+        response.bytes().await.map_err(|e| e.to_string())
+    };
+    let body = match select(pin!(exchange), pin!(Delay::from(source.timeout))).await {
+        Either::Left((outcome, _)) => outcome?,
+        Either::Right(((), _)) => return Err("JWKS_URL did not answer in time".into()),
+    };
+    let jwks: Jwks = serde_json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))?;
+    let headers = Headers::new();
+    let max_age = format!("public, max-age={}", source.ttl.as_secs());
+    if headers.set("cache-control", &max_age).is_ok() {
+        if let Ok(copy) = Response::from_bytes(body) {
+            let copy = copy.with_headers(headers);
+            if let Err(e) = Cache::default().put(source.url.as_str(), copy).await {
+                console_error!("could not keep the JWKS in the Cache API: {e}");
+            }
+        }
+    }
+    Ok(jwks)
+}
