@@ -246,9 +246,9 @@ async fn a_retired_keys_tokens_work_until_they_expire_then_it_leaves_the_jwks(b:
         .is_empty());
     assert_eq!(
         keyring::prune(path, times, gone).expect("prune"),
-        [old.clone()]
+        vec![old.clone()]
     );
-    assert_eq!(jwks(&app).await.0, [new.clone()]);
+    assert_eq!(jwks(&app).await.0, vec![new.clone()]);
     let state = keyring::list(path, times, now()).expect("list");
     assert_eq!(state.len(), 1);
     assert_eq!(state[0].state, KeyState::Signing);
