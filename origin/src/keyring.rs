@@ -563,15 +563,17 @@ impl KeyFileV1 {
 }
 
 fn parse(bytes: &[u8], path: &Path) -> anyhow::Result<KeyFile> {
-    let invalid = || format!("Key file {} is not valid", path.display());
-    let value: serde_json::Value = serde_json::from_slice(bytes).with_context(invalid)?;
+    let invalid = |e: serde_json::Error| {
+        anyhow::anyhow!("Key file {} is not valid: {}", path.display(), redact(&e))
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
     let file = if value.get("active").is_some() {
-        serde_json::from_value::<KeyFileV1>(value)
-            .with_context(invalid)?
+        serde_json::from_slice::<KeyFileV1>(bytes)
+            .map_err(invalid)?
             .migrate(crate::domain::now())
-            .with_context(invalid)?
+            .with_context(|| format!("Key file {} is not valid", path.display()))?
     } else {
-        let file: KeyFile = serde_json::from_value(value).with_context(invalid)?;
+        let file: KeyFile = serde_json::from_slice(bytes).map_err(invalid)?;
         anyhow::ensure!(
             file.version == FORMAT_VERSION,
             "Key file {} has version {}, this origin reads {FORMAT_VERSION}",
@@ -586,6 +588,21 @@ fn parse(bytes: &[u8], path: &Path) -> anyhow::Result<KeyFile> {
         anyhow::bail!("Key file {} has key {} twice", path.display(), w[0]);
     }
     Ok(file)
+}
+
+/// serde's message, unless it quotes a value from the file, which could be a private key: these
+/// messages reach the logs.
+fn redact(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    if message.contains('"') {
+        format!(
+            "a value of the wrong type at line {} column {}",
+            e.line(),
+            e.column()
+        )
+    } else {
+        message
+    }
 }
 
 fn decode_all(file: &KeyFile, path: &Path) -> anyhow::Result<Vec<Key>> {
@@ -830,6 +847,12 @@ mod tests {
             {"kid": "a", "alg": "EdDSA", "private": "", "created": 1, "signs_from": 1}]}"#;
         std::fs::write(&path, twice).expect("write");
         assert!(format!("{:#}", list(&path, TIMES, 0).expect_err("dup")).contains("twice"));
+        // A private key in the wrong place is not quoted back (errors reach the logs).
+        let misplaced = r#"{"version": 2, "keys": [
+            {"kid": "a", "alg": "EdDSA", "private": "", "created": "c2VjcmV0LXNlZWQ", "signs_from": 1}]}"#;
+        std::fs::write(&path, misplaced).expect("write");
+        let err = format!("{:#}", list(&path, TIMES, 0).expect_err("refused"));
+        assert!(err.contains("line 2") && !err.contains("c2VjcmV0"), "{err}");
         std::fs::remove_dir_all(dir).ok();
     }
 
