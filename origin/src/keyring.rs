@@ -217,7 +217,7 @@ impl Keyring {
 
     /// The signer and verifying set at `now`, re-reading the file first if the last look is
     /// older than the reload interval. A file that cannot be read or parsed, or that would leave
-    /// no signer, is logged once and ignored: the last good keys stay in force.
+    /// no signer, is logged and ignored: the last good keys stay in force.
     pub fn view_at(&self, now: i64) -> Arc<KeyView> {
         {
             let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
@@ -249,7 +249,10 @@ impl Keyring {
         let bytes = match read_bytes(&self.path) {
             Ok(bytes) => bytes,
             Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "Failed to re-read the key file; keeping the keys in force");
+                tracing::error!(
+                    error = %format!("{e:#}"),
+                    "Failed to re-read the key file; keeping the keys in force"
+                );
                 return;
             }
         };

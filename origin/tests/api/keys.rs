@@ -21,6 +21,7 @@ both_backends!(
     the_running_server_picks_up_a_cli_change_without_a_restart,
     concurrent_cli_writes_never_tear_the_file_under_a_reading_server,
     with_jwt_secret_rotation_changes_nothing_but_the_published_keys,
+    a_broken_key_file_leaves_the_keys_in_force,
 );
 
 /// How long a poll waits for something the server does by itself.
@@ -372,4 +373,30 @@ async fn with_jwt_secret_rotation_changes_nothing_but_the_published_keys(b: Back
     for t in [&t1, &t2] {
         assert_eq!(app.me_status(&t.access).await.0, StatusCode::OK);
     }
+}
+
+async fn a_broken_key_file_leaves_the_keys_in_force(b: Backend) {
+    let app = spawn_app_with(
+        b,
+        &[("KEY_PUBLISH_SECS", "3600"), ("KEYS_RELOAD_SECS", "0")],
+    )
+    .await;
+    let path = &app.state.settings.keys_file;
+    let email = app.new_user().await;
+    let t1 = app.login(&email, "d1").await;
+    let good = std::fs::read(path).expect("key file");
+    let signer = kid_of(&t1.access);
+    // Half a file, then a file whose only key is retired: neither is taken.
+    std::fs::write(path, &good[..good.len() / 2]).expect("write");
+    assert_eq!(app.me_status(&t1.access).await.0, StatusCode::OK);
+    assert_eq!(kid_of(&app.login(&email, "d2").await.access), signer);
+    let mut retired: Value = serde_json::from_slice(&good).expect("json");
+    retired["keys"][0]["retired_at"] = now().into();
+    std::fs::write(path, serde_json::to_vec(&retired).expect("json")).expect("write");
+    assert_eq!(kid_of(&app.login(&email, "d3").await.access), signer);
+    assert_eq!(jwks(&app).await.0, [signer.clone()]);
+    // A good file again is followed.
+    std::fs::write(path, &good).expect("write");
+    let new = keyring::generate(path, app.state.keys.times(), now()).expect("generated");
+    assert_eq!(jwks(&app).await.0, [signer, new]);
 }
