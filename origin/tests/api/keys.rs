@@ -394,7 +394,7 @@ async fn a_broken_key_file_leaves_the_keys_in_force(b: Backend) {
     retired["keys"][0]["retired_at"] = now().into();
     std::fs::write(path, serde_json::to_vec(&retired).expect("json")).expect("write");
     assert_eq!(kid_of(&app.login(&email, "d3").await.access), signer);
-    assert_eq!(jwks(&app).await.0, [signer.clone()]);
+    assert_eq!(jwks(&app).await.0, vec![signer.clone()]);
     // A good file again is followed.
     std::fs::write(path, &good).expect("write");
     let new = keyring::generate(path, app.state.keys.times(), now()).expect("generated");
