@@ -209,7 +209,7 @@ impl BenchOrigin {
     fn verify(&self, access: &str) -> anyhow::Result<tollgate_shared::AccessClaims> {
         tollgate_shared::jwt::verify(
             access,
-            &self.state.keys.verifying,
+            &self.state.keys.view().verifying,
             &self.state.validation,
             tollgate_origin::domain::now(),
         )
@@ -387,8 +387,13 @@ async fn auth_uncached(
         .map(|(_, t)| t.trim())
         .ok_or(ApiError::Token(Rejection::Missing))?;
     let now = tollgate_origin::domain::now();
-    let claims = tollgate_shared::jwt::verify(token, &state.keys.verifying, &state.validation, now)
-        .map_err(ApiError::Token)?;
+    let claims = tollgate_shared::jwt::verify(
+        token,
+        &state.keys.view_at(now).verifying,
+        &state.validation,
+        now,
+    )
+    .map_err(ApiError::Token)?;
     let lookup = state.cache.lookup(&claims.jti, &claims.sub).await?;
     let identity = match decide(&claims, &lookup) {
         Decision::Accept(identity) => identity,

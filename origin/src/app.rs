@@ -82,7 +82,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = Db::connect(&settings.database_url).await?;
     db.migrate().await?;
     let cache = connect_cache(&settings).await?;
-    let keys = Keyring::load(&settings.keys_file, settings.jwt_secret.clone(), true)?;
+    let keys = Keyring::open(&settings, true)?;
     let validation = Validation::new(
         settings.issuer.clone(),
         settings.audience.clone(),

@@ -120,7 +120,12 @@ fn verified_claims(state: &AppState, token: &str, now: i64) -> Result<AccessClai
     if let Some(claims) = state.verified.get(&key, now) {
         return Ok(claims);
     }
-    let claims = jwt::verify(token, &state.keys.verifying, &state.validation, now)?;
+    let claims = jwt::verify(
+        token,
+        &state.keys.view_at(now).verifying,
+        &state.validation,
+        now,
+    )?;
     state.verified.insert(key, claims.clone(), claims.exp, now);
     Ok(claims)
 }

@@ -1,4 +1,5 @@
-//! The command line: `serve | migrate | cleanup | keys generate | keys jwks | user promote`.
+//! The command line: `serve | migrate | cleanup | keys generate|activate|retire|prune|list|jwks |
+//! user promote`.
 
 use clap::{Parser, Subcommand};
 
@@ -34,8 +35,16 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Add a new Ed25519 signing key and make it active (old keys keep verifying).
+    /// Add a new Ed25519 key: published in the JWKS at once, signing after KEY_PUBLISH_SECS.
     Generate,
+    /// Make a key sign now instead of at the end of its publish delay.
+    Activate { kid: String },
+    /// Stop a key from signing; it keeps verifying until every token it signed has expired.
+    Retire { kid: String },
+    /// Delete retired keys that no longer verify from the key file.
+    Prune,
+    /// Show every key's kid, state and dates (never private material).
+    List,
     /// Print the public JWKS (for the edge's verification keys).
     Jwks,
 }
@@ -74,21 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("deleted {n} device sessions");
             Ok(())
         }
-        Command::Keys {
-            command: KeysCommand::Generate,
-        } => {
-            let kid = crate::keyring::generate(&settings.keys_file)?;
-            println!("{kid}");
-            Ok(())
-        }
-        Command::Keys {
-            command: KeysCommand::Jwks,
-        } => {
-            let keys =
-                crate::keyring::Keyring::load(&settings.keys_file, settings.jwt_secret, true)?;
-            println!("{}", serde_json::to_string(&keys.verifying.to_jwks())?);
-            Ok(())
-        }
+        Command::Keys { command } => keys(&settings, command),
         Command::User {
             command: UserCommand::Promote { email },
         } => {
@@ -102,4 +97,70 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// The `keys` subcommands, each one change to `KEYS_FILE` that a running origin picks up within
+/// `KEYS_RELOAD_SECS`.
+fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
+    use crate::keyring;
+
+    let path = &settings.keys_file;
+    let times = keyring::KeyTimes::from_settings(settings);
+    let now = crate::domain::now();
+    match command {
+        KeysCommand::Generate => {
+            let kid = keyring::generate(path, times, now)?;
+            let from = keyring::list(path, times, now)?
+                .into_iter()
+                .find(|k| k.kid == kid)
+                .map_or(now, |k| k.signs_from);
+            println!("{kid}");
+            eprintln!(
+                "published now; signs from {} (or run `keys activate {kid}`)",
+                crate::domain::rfc3339(from)
+            );
+        }
+        KeysCommand::Activate { kid } => {
+            keyring::activate(path, &kid, now)?;
+            println!("{kid} signs now");
+        }
+        KeysCommand::Retire { kid } => {
+            let signer = keyring::retire(path, &kid, now)?;
+            println!(
+                "{kid} retired: verifies until {}; {signer} signs",
+                crate::domain::rfc3339(now.saturating_add(times.linger))
+            );
+        }
+        KeysCommand::Prune => {
+            for kid in keyring::prune(path, times, now)? {
+                println!("deleted {kid}");
+            }
+        }
+        KeysCommand::List => {
+            if settings.jwt_secret.is_some() {
+                eprintln!("JWT_SECRET is set: HS256 signs; these keys only verify");
+            }
+            let date = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), crate::domain::rfc3339);
+            println!(
+                "{:<24} {:<8} {:<20} {:<20} {:<20} {:<20}",
+                "KID", "STATE", "CREATED", "SIGNS FROM", "RETIRED", "PUBLISHED UNTIL"
+            );
+            for k in keyring::list(path, times, now)? {
+                println!(
+                    "{:<24} {:<8} {:<20} {:<20} {:<20} {:<20}",
+                    k.kid,
+                    k.state.to_string(),
+                    date(Some(k.created)),
+                    date(Some(k.signs_from)),
+                    date(k.retired_at),
+                    date(k.published_until),
+                );
+            }
+        }
+        KeysCommand::Jwks => {
+            let keys = keyring::Keyring::open(settings, true)?;
+            println!("{}", serde_json::to_string(&keys.view().jwks())?);
+        }
+    }
+    Ok(())
 }

@@ -39,6 +39,13 @@ pub struct Settings {
     pub jwt_secret: Option<HmacSecret>,
     /// `KEYS_FILE`: the Ed25519 key set (created on first `serve` or by `keys generate`).
     pub keys_file: PathBuf,
+    /// `KEY_PUBLISH_SECS`: how long `keys generate` publishes a key before it signs. Must exceed
+    /// the longest time a verifier may hold an old JWKS (the edge's JWKS cache TTL, 300 s by
+    /// default, on top of the JWKS response's `max-age`) plus `KEYS_RELOAD_SECS`.
+    pub key_publish: u64,
+    /// `KEYS_RELOAD_SECS`: how often a running origin looks at `KEYS_FILE` for changes (0: on
+    /// every sign and verify).
+    pub keys_reload: u64,
     /// `JWT_ISSUER` / `JWT_AUDIENCE`: the `iss` and `aud` every token carries and must match.
     pub issuer: String,
     pub audience: String,
@@ -178,6 +185,8 @@ impl Settings {
                 .string("KEYS_FILE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("tollgate-keys.json")),
+            key_publish: env.positive("KEY_PUBLISH_SECS", 900)?,
+            keys_reload: env.parse("KEYS_RELOAD_SECS", 10)?,
             issuer: env
                 .string("JWT_ISSUER")
                 .unwrap_or_else(|| "tollgate".into()),
@@ -209,6 +218,12 @@ impl Settings {
             return Err(ConfigError {
                 var: "REFRESH_TOKEN_TTL_SECS",
                 reason: "must be longer than ACCESS_TOKEN_TTL_SECS".into(),
+            });
+        }
+        if settings.keys_reload >= settings.key_publish {
+            return Err(ConfigError {
+                var: "KEYS_RELOAD_SECS",
+                reason: "must be shorter than KEY_PUBLISH_SECS".into(),
             });
         }
         Ok(settings)
@@ -350,6 +365,7 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let s = load(&[]).expect("defaults load");
         assert_eq!(s.access_ttl, 900);
+        assert_eq!((s.key_publish, s.keys_reload), (900, 10));
         assert_eq!(s.refresh_grace, 10);
         assert_eq!(s.redis_url.0, "redis://127.0.0.1:6379");
         assert!(s.database_url.starts_with("sqlite:"));
@@ -378,6 +394,12 @@ mod tests {
         assert_eq!(err.var, "REDIS_KEY_PREFIX");
         let err = load(&[("REDIS_PORT", "70000")]).expect_err("refused");
         assert_eq!(err.var, "REDIS_PORT");
+        let err = load(&[("KEY_PUBLISH_SECS", "0")]).expect_err("refused");
+        assert_eq!(err.var, "KEY_PUBLISH_SECS");
+        let err =
+            load(&[("KEY_PUBLISH_SECS", "60"), ("KEYS_RELOAD_SECS", "60")]).expect_err("refused");
+        assert_eq!(err.var, "KEYS_RELOAD_SECS");
+
         let err = load(&[("TRUSTED_PROXIES", "10.0.0.0/8, nonsense")]).expect_err("refused");
         assert_eq!(err.var, "TRUSTED_PROXIES");
         let err = load(&[("TRUST_FORWARDED_FOR", "true")]).expect_err("refused");

@@ -22,6 +22,7 @@ pub struct App {
     pub settings: Settings,
     pub db: Db,
     pub cache: Cache,
+    /// The signer and verifying keys, following `KEYS_FILE` as the CLI changes it.
     pub keys: Keyring,
     pub validation: Validation,
     /// The edge's assertion verifier, when the origin trusts an edge (`EDGE_JWKS[_URL]`).

@@ -57,6 +57,7 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
     } = grant;
     let settings = &state.settings;
     let exp = now + settings.access_ttl as i64;
+    let keys = state.keys.view_at(now);
     for _ in 0..MINT_ATTEMPTS {
         let claims = AccessClaims {
             sub: user_id.to_owned(),
@@ -69,7 +70,7 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
             iss: settings.issuer.clone(),
             aud: settings.audience.clone(),
         };
-        let access_token = state.keys.signing.sign(&claims);
+        let access_token = keys.signing.sign(&claims);
         let record = JtiRecord {
             user_id: user_id.to_owned(),
             token_version: version,

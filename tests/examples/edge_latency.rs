@@ -170,7 +170,7 @@ fn forge(stack: &Stack, access: &str) -> String {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default())
             .expect("claims");
     tollgate_shared::jwt::SigningKey::EdDSA {
-        kid: stack.origin.state.keys.signing.kid().to_owned(),
+        kid: stack.origin.state.keys.view().signing.kid().to_owned(),
         key: ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]),
     }
     .sign(&claims)

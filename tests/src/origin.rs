@@ -74,7 +74,7 @@ impl Origin {
 
     /// The public JWKS the edge verifies with (`tollgate-origin keys jwks`).
     pub fn jwks_json(&self) -> String {
-        serde_json::to_string(&self.state.keys.verifying.to_jwks()).unwrap_or_default()
+        serde_json::to_string(&self.state.keys.view().jwks()).unwrap_or_default()
     }
 }
 

@@ -198,7 +198,7 @@ async fn bad_tokens_are_refused_without_any_redis_call_and_a_good_one_costs_one_
     let stack = Stack::start().await;
     let (a, _b) = two_devices(&stack).await;
     let me = assert_me_ok(&stack, &a).await;
-    let signing = stack.origin.state.keys.signing.clone();
+    let signing = stack.origin.state.keys.view().signing.clone();
     let t = now();
     let claims = AccessClaims {
         sub: me["data"]["id"].as_str().expect("id").to_owned(),
@@ -472,7 +472,7 @@ fn claims_of(access: &str) -> AccessClaims {
 async fn every_hostile_token_is_refused_at_the_edge_with_the_origins_code_and_no_redis_call() {
     let stack = Stack::start().await;
     let (a, _b) = two_devices(&stack).await;
-    let signer = Signer::from_signing_key(&stack.origin.state.keys.signing).expect("EdDSA");
+    let signer = Signer::from_signing_key(&stack.origin.state.keys.view().signing).expect("EdDSA");
     let template = claims_of(&a.access);
     let validation = stack.origin.state.validation.clone();
     let table = cases(&signer, &template, &validation, now());

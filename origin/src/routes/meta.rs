@@ -45,11 +45,13 @@ async fn token_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult
     })))
 }
 
-/// Every verification key's public half; HMAC secrets never appear.
+/// Every published verification key's public half; HMAC secrets never appear. Caches may keep
+/// it for less than the publish delay, so a generated key reaches them before it signs.
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    let max_age = state.keys.times().jwks_max_age();
     (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.keys.verifying.to_jwks()),
+        [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
+        Json(state.keys.view().jwks()),
     )
 }
 

@@ -83,7 +83,8 @@ async fn expired_and_future_tokens_are_refused(b: Backend) {
     let app = spawn_app(b).await;
     let email = app.new_user().await;
     let t = app.login(&email, "d").await;
-    let signer = &app.state.keys.signing;
+    let keys = app.state.keys.view();
+    let signer = &keys.signing;
     let now = tollgate_origin::domain::now();
     let mut c = decode_claims(&t.access);
     c.iat = now - 1000;
