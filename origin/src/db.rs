@@ -414,7 +414,7 @@ impl Db {
     /// What Redis holds for the user, read without locking (the first of deletion's two passes).
     pub async fn account_keys(&self, user_id: &str) -> Result<AccountKeys, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
-        read_account_keys(&mut *conn, user_id).await
+        read_account_keys(&mut conn, user_id).await
     }
 
     /// Deletes the user and, by cascade, every device session and refresh secret, atomically.
@@ -427,7 +427,7 @@ impl Db {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        let keys = read_account_keys(&mut *tx, user_id).await?;
+        let keys = read_account_keys(&mut tx, user_id).await?;
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
             .execute(&mut *tx)
