@@ -146,3 +146,67 @@ async fn ready_reports_the_eviction_policy_and_evictions(b: Backend) {
     assert_eq!(e["evicting"], true, "{e}");
     assert!(e["evicted_keys"].as_u64().is_some_and(|n| n > 0), "{e}");
 }
+
+/// The binary's start-up log names an evicting policy as a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_warns_when_redis_may_evict() {
+    let redis = RedisProcess::start();
+    let client = redis::Client::open(redis.url().as_str()).expect("client");
+    let mut c = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async(&mut c)
+        .await
+        .expect("config set");
+    let dir =
+        std::env::temp_dir().join(format!("tollgate-evict-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let log_path = dir.join("origin.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate-origin"))
+        .arg("serve")
+        .env_clear()
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.join("db.sqlite").display()),
+        )
+        .env("REDIS_URL", redis.url())
+        .env("KEYS_FILE", dir.join("keys.json"))
+        .env("LOG_FORMAT", "json")
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("origin binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("{base}/ready")).await {
+            if r.status() == StatusCode::OK {
+                body = r.json().await.expect("json");
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(body["redis_eviction"]["policy"], "allkeys-lru", "{body}");
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("noeviction is recommended"))
+        .unwrap_or_else(|| panic!("no eviction warning in {logs}"));
+    assert!(warning.contains("\"level\":\"WARN\""), "{warning}");
+    assert!(warning.contains("allkeys-lru"), "{warning}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
