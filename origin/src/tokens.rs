@@ -1,5 +1,5 @@
-//! Minting access tokens and revoking device sessions: the steps login, refresh and the four
-//! logouts share.
+//! Minting access tokens, revoking device sessions and deleting accounts: the steps login,
+//! refresh, the four logouts and account deletion (route and CLI) share.
 
 use tollgate_shared::records::{DeviceInfo, JtiRecord};
 use tollgate_shared::AccessClaims;
