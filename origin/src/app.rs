@@ -82,6 +82,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = Db::connect(&settings.database_url).await?;
     db.migrate().await?;
     let cache = connect_cache(&settings).await?;
+    report_eviction(&cache).await;
     let keys = Keyring::open(&settings, true)?;
     let validation = Validation::new(
         settings.issuer.clone(),
@@ -141,6 +142,27 @@ async fn connect_cache(settings: &Settings) -> anyhow::Result<Cache> {
                 })
             }
         }
+    }
+}
+
+/// Says at start-up how Redis behaves when full. Tollgate stays correct under any policy (an
+/// evicted key refuses a token, never revives one), but an evicting policy logs users out early.
+async fn report_eviction(cache: &Cache) {
+    match cache.eviction().await {
+        Ok(e) if e.evicting() => tracing::warn!(
+            policy = %e.policy,
+            maxmemory = e.maxmemory,
+            evicted_keys = e.evicted_keys,
+            "Redis may evict keys: an evicted key logs its user out early (never lets a revoked \
+             token back in); maxmemory-policy noeviction is recommended"
+        ),
+        Ok(e) => tracing::info!(
+            policy = %e.policy,
+            maxmemory = e.maxmemory,
+            evicted_keys = e.evicted_keys,
+            "Redis eviction policy"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not read Redis's eviction policy from INFO"),
     }
 }
 

@@ -33,6 +33,9 @@ pub enum Issue {
     SessionRevoked,
     /// The user's version moved on meanwhile (logout-all raced us): mint again.
     StaleVersion,
+    /// Redis holds no version for the user (flushed or evicted): the caller's copy may predate
+    /// a logout-all, so it must not be written back; re-seed from SQL and mint again.
+    VersionMissing,
 }
 
 /// What to write when a token is issued.
@@ -46,8 +49,36 @@ pub struct NewToken<'a> {
     pub version: u64,
     /// The access token this one replaces (refresh rotation), deleted in the same step.
     pub replaces_jti: Option<&'a str>,
-    /// A sealed refresh answer to keep for the grace window: key, value, TTL.
+    /// A sealed refresh answer to keep for the grace window: key, value, TTL in milliseconds.
     pub grace: Option<(String, String, u64)>,
+}
+
+/// How Redis is set to behave when full, from `INFO`: the figures start-up, `/ready` and (later)
+/// the metrics report. Under any policy but `noeviction` Redis may drop a key at any moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Eviction {
+    /// `maxmemory-policy`, e.g. `noeviction` or `allkeys-lru`.
+    pub policy: String,
+    /// `maxmemory` in bytes; 0 means no limit.
+    pub maxmemory: u64,
+    /// Keys evicted since Redis started.
+    pub evicted_keys: u64,
+}
+
+impl Eviction {
+    /// Whether Redis may evict keys (every policy but `noeviction` does once memory is full).
+    pub fn evicting(&self) -> bool {
+        self.policy != "noeviction"
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "policy": self.policy,
+            "evicting": self.evicting(),
+            "maxmemory": self.maxmemory,
+            "evicted_keys": self.evicted_keys,
+        })
+    }
 }
 
 /// Redis stats for token-stats.
@@ -63,7 +94,7 @@ static ISSUE: LazyLock<Script> = LazyLock::new(|| {
         r#"
 -- KEYS: jti, user index, refresh status, user version, replaced jti, grace entry
 -- ARGV: record, access ttl, jti, exp, now, refresh status, refresh ttl, version, replaced jti,
---       grace value, grace ttl
+--       grace value, grace ttl (ms)
 local st = redis.call('GET', KEYS[3])
 if st then
   local ok, s = pcall(cjson.decode, st)
@@ -71,7 +102,8 @@ if st then
 end
 local cur = tonumber(redis.call('GET', KEYS[4]))
 local v = tonumber(ARGV[8])
-if cur and cur > v then return -1 end
+if not cur then return -2 end
+if cur > v then return -1 end
 redis.call('SET', KEYS[4], ARGV[8], 'EX', ARGV[7])
 if ARGV[9] ~= '' then
   redis.call('DEL', KEYS[5])
@@ -84,7 +116,7 @@ local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('EXPIREAT', KEYS[2], newest[2])
 redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[7])
 if ARGV[10] ~= '' and tonumber(ARGV[11]) > 0 then
-  redis.call('SET', KEYS[6], ARGV[10], 'EX', ARGV[11])
+  redis.call('SET', KEYS[6], ARGV[10], 'PX', ARGV[11])
 end
 return 1
 "#,
@@ -95,9 +127,13 @@ static KILL_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 -- KEYS: user index, refresh status
--- ARGV: jti key prefix, token id, revoked status, refresh ttl
+-- ARGV: jti key prefix, token id, revoked status, refresh ttl, jtis known to be the session's...
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
 local killed = 0
+for i = 5, #ARGV do
+  killed = killed + redis.call('DEL', ARGV[1] .. ARGV[i])
+  redis.call('ZREM', KEYS[1], ARGV[i])
+end
 for _, jti in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local raw = redis.call('GET', ARGV[1] .. jti)
   if not raw then
@@ -129,6 +165,26 @@ local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, jti in ipairs(members) do redis.call('DEL', ARGV[1] .. jti) end
 redis.call('DEL', KEYS[1])
 for i = 6, #ARGV do redis.call('SET', ARGV[4] .. ARGV[i], ARGV[5], 'EX', ARGV[3]) end
+return #members
+"#,
+    )
+});
+
+static DELETE_USER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS: user index, user version
+-- ARGV: jti key prefix, refresh key prefix, grace key prefix, number of jtis, number of token
+--       ids, then the jtis, the token ids and the refresh secret hashes
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, jti in ipairs(members) do redis.call('DEL', ARGV[1] .. jti) end
+redis.call('DEL', KEYS[1], KEYS[2])
+local jtis, ids = tonumber(ARGV[4]), tonumber(ARGV[5])
+for i = 6, #ARGV do
+  local prefix = ARGV[3]
+  if i < 6 + jtis then prefix = ARGV[1] elseif i < 6 + jtis + ids then prefix = ARGV[2] end
+  redis.call('DEL', prefix .. ARGV[i])
+end
 return #members
 "#,
     )
@@ -329,15 +385,19 @@ impl Cache {
         Ok(match r {
             1 => Issue::Written,
             0 => Issue::SessionRevoked,
+            -2 => Issue::VersionMissing,
             _ => Issue::StaleVersion,
         })
     }
 
     /// Kills every access token of one device session and marks its refresh token revoked.
+    /// `known_jtis` (the request's own, the session's newest from SQL) are deleted directly, so
+    /// they die even when the user's index was evicted or flushed.
     pub async fn kill_session(
         &self,
         user_id: &str,
         token_id: &str,
+        known_jtis: &[&str],
         now: i64,
     ) -> Result<u64, CacheError> {
         let mut c = self.conn.clone();
@@ -348,6 +408,9 @@ impl Cache {
             .arg(token_id)
             .arg(refresh_status(user_id, true, now))
             .arg(self.refresh_ttl);
+        for jti in known_jtis {
+            inv.arg(*jti);
+        }
         self.run("EVALSHA kill_session", async move {
             inv.invoke_async(&mut c).await
         })
@@ -381,6 +444,62 @@ impl Cache {
         .await
     }
 
+    /// Forgets a deleted user: every jti in their index and every one SQL knew, the index, the
+    /// version key, each session's refresh mirror and any sealed answer kept for its secrets.
+    pub async fn delete_user(
+        &self,
+        user_id: &str,
+        keys: &crate::db::AccountKeys,
+    ) -> Result<u64, CacheError> {
+        let mut c = self.conn.clone();
+        let mut inv = DELETE_USER.prepare_invoke();
+        inv.key(self.keys.user_tokens(user_id))
+            .key(self.keys.user_version(user_id))
+            .arg(self.keys.jti(""))
+            .arg(self.keys.refresh(""))
+            .arg(self.keys.refresh_grace(""))
+            .arg(keys.jtis.len())
+            .arg(keys.token_ids.len());
+        for arg in keys
+            .jtis
+            .iter()
+            .chain(&keys.token_ids)
+            .chain(&keys.secret_hashes)
+        {
+            inv.arg(arg);
+        }
+        self.run("EVALSHA delete_user", async move {
+            inv.invoke_async(&mut c).await
+        })
+        .await
+    }
+
+    /// Reads the eviction policy, memory cap and evictions so far from `INFO memory` and
+    /// `INFO stats` (`CONFIG` is often disabled on managed Redis; `INFO` is not).
+    pub async fn eviction(&self) -> Result<Eviction, CacheError> {
+        let memory = self.info("memory").await?;
+        let stats = self.info("stats").await?;
+        Ok(Eviction {
+            policy: info_field(&memory, "maxmemory_policy")
+                .unwrap_or("unknown")
+                .to_owned(),
+            maxmemory: info_field(&memory, "maxmemory")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            evicted_keys: info_field(&stats, "evicted_keys")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        })
+    }
+
+    async fn info(&self, section: &'static str) -> Result<String, CacheError> {
+        let mut c = self.conn.clone();
+        self.run("INFO", async move {
+            redis::cmd("INFO").arg(section).query_async(&mut c).await
+        })
+        .await
+    }
+
     /// Counts one attempt in a fixed window; returns the count so far and seconds left.
     pub async fn hit(
         &self,
@@ -401,17 +520,9 @@ impl Cache {
     pub async fn stats(&self) -> Result<CacheStats, CacheError> {
         let total_jtis = self.count(self.keys.jti_pattern()).await?;
         let total_refresh_tokens = self.count(self.keys.refresh_pattern()).await?;
-        let mut c = self.conn.clone();
-        let info: String = self
-            .run("INFO memory", async move {
-                redis::cmd("INFO").arg("memory").query_async(&mut c).await
-            })
-            .await?;
-        let memory_usage = info
-            .lines()
-            .find_map(|l| l.strip_prefix("used_memory_human:"))
+        let info = self.info("memory").await?;
+        let memory_usage = info_field(&info, "used_memory_human")
             .unwrap_or("unknown")
-            .trim()
             .to_owned();
         Ok(CacheStats {
             total_jtis,
@@ -445,6 +556,15 @@ impl Cache {
             cursor = next;
         }
     }
+}
+
+/// The value of `field` in an `INFO` reply (`field:value` lines).
+fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines().find_map(|l| {
+        l.strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim)
+    })
 }
 
 fn refresh_status(user_id: &str, revoked: bool, now: i64) -> String {

@@ -1,5 +1,5 @@
 //! The command line: `serve | migrate | cleanup | keys generate|activate|retire|prune|list|jwks |
-//! user promote`.
+//! user promote | user delete`.
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +53,8 @@ pub enum KeysCommand {
 pub enum UserCommand {
     /// Grant the admin role.
     Promote { email: String },
+    /// Delete the account: every token refused at once, rows and Redis keys gone.
+    Delete { email: String },
 }
 
 /// Runs the parsed command with settings from the environment.
@@ -95,6 +97,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("no user with email {email}")
             }
+        }
+        Command::User {
+            command: UserCommand::Delete { email },
+        } => {
+            let db = Db::connect(&settings.database_url).await?;
+            db.migrate().await?;
+            let Some(user) = db
+                .user_by_email(&crate::domain::normalize_email(&email))
+                .await?
+            else {
+                anyhow::bail!("no user with email {email}")
+            };
+            let cache = crate::cache::Cache::connect(
+                &settings.redis_url.0,
+                tollgate_shared::KeySchema::new(settings.redis_prefix.clone()),
+                settings.redis_timeout,
+                settings.refresh_ttl,
+            )
+            .await?;
+            if !crate::tokens::delete_account(&db, &cache, &user.id).await? {
+                anyhow::bail!("no user with email {email}")
+            }
+            println!("{email} deleted");
+            Ok(())
         }
     }
 }

@@ -55,6 +55,9 @@ pub struct SessionRow {
     pub current_hash: String,
     pub previous_hash: Option<String>,
     pub rotated_at: Option<i64>,
+    /// The same instant in milliseconds (`None` for rows rotated before the column existed:
+    /// see [`SessionRow::grace_start_ms`]).
+    pub rotated_at_ms: Option<i64>,
     pub current_jti: String,
     pub device_name: Option<String>,
     pub ip: Option<String>,
@@ -63,6 +66,24 @@ pub struct SessionRow {
     pub last_seen_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+impl SessionRow {
+    /// When the predecessor was rotated away, in milliseconds; rows rotated before the
+    /// millisecond column existed fall back to their whole second.
+    pub fn grace_start_ms(&self) -> Option<i64> {
+        self.rotated_at_ms
+            .or_else(|| self.rotated_at.map(|s| s.saturating_mul(1000)))
+    }
+}
+
+/// What the Redis side must forget when a user is deleted: every session, its newest access
+/// token and every refresh secret it was ever issued (by hash, the key of any sealed answer).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountKeys {
+    pub token_ids: Vec<String>,
+    pub jtis: Vec<String>,
+    pub secret_hashes: Vec<String>,
 }
 
 /// A user to create at registration.
@@ -104,23 +125,26 @@ pub struct SessionLock {
 
 impl SessionLock {
     /// Makes `new_hash` current (the old current becomes the predecessor), records the new
-    /// secret and access token, slides the expiry, and commits.
+    /// secret and access token, slides the expiry, and commits. `now_ms` is the instant the
+    /// grace window is measured from.
     pub async fn rotate(
         mut self,
         new_hash: &str,
         new_jti: &str,
-        now: i64,
+        now_ms: i64,
         expires_at: i64,
     ) -> Result<(), sqlx::Error> {
+        let now = now_ms.div_euclid(1000);
         sqlx::query(
             "UPDATE device_sessions SET previous_hash = current_hash, current_hash = $1, \
-             rotated_at = $2, current_jti = $3, last_seen_at = $2, expires_at = $4 \
-             WHERE token_id = $5",
+             rotated_at = $2, current_jti = $3, last_seen_at = $2, expires_at = $4, \
+             rotated_at_ms = $5 WHERE token_id = $6",
         )
         .bind(new_hash)
         .bind(now)
         .bind(new_jti)
         .bind(expires_at)
+        .bind(now_ms)
         .bind(&self.session.token_id)
         .execute(&mut *self.tx)
         .await?;
@@ -155,7 +179,7 @@ pub enum CreateUser {
 }
 
 const SESSION_COLUMNS: &str = "s.token_id, s.user_id, s.current_hash, s.previous_hash, \
-     s.rotated_at, s.current_jti, s.device_name, s.ip, s.user_agent, s.created_at, \
+     s.rotated_at, s.rotated_at_ms, s.current_jti, s.device_name, s.ip, s.user_agent, s.created_at, \
      s.last_seen_at, s.expires_at, s.revoked_at";
 
 impl Db {
@@ -371,6 +395,51 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
+    /// The newest access token's jti of a session of `user_id` (live or not): what a logout
+    /// deletes directly, so it never depends on Redis still holding the user's index.
+    pub async fn session_jti(
+        &self,
+        token_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT current_jti FROM device_sessions WHERE token_id = $1 AND user_id = $2",
+        )
+        .bind(token_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// What Redis holds for the user, read without locking (the first of deletion's two passes).
+    pub async fn account_keys(&self, user_id: &str) -> Result<AccountKeys, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        read_account_keys(&mut conn, user_id).await
+    }
+
+    /// Deletes the user and, by cascade, every device session and refresh secret, atomically.
+    /// The sessions are locked first (waiting out a refresh in flight), so the keys returned are
+    /// the final ones. `None` if there is no such user.
+    pub async fn delete_user(&self, user_id: &str) -> Result<Option<AccountKeys>, sqlx::Error> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE device_sessions SET last_seen_at = last_seen_at WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let keys = read_account_keys(&mut tx, user_id).await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(keys))
+    }
+
     /// Whether `token_id` names a session (live or not) owned by `user_id`.
     pub async fn session_belongs_to(
         &self,
@@ -492,4 +561,28 @@ impl Db {
         tx.commit().await?;
         Ok(deleted.rows_affected())
     }
+}
+
+async fn read_account_keys(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+) -> Result<AccountKeys, sqlx::Error> {
+    let sessions =
+        sqlx::query("SELECT token_id, current_jti FROM device_sessions WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut keys = AccountKeys::default();
+    for row in &sessions {
+        keys.token_ids.push(row.try_get("token_id")?);
+        keys.jtis.push(row.try_get("current_jti")?);
+    }
+    keys.secret_hashes = sqlx::query_scalar(
+        "SELECT r.hash FROM refresh_secrets r JOIN device_sessions s ON s.token_id = r.token_id \
+         WHERE s.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(keys)
 }

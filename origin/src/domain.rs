@@ -21,10 +21,52 @@ pub const MAX_REFRESH_TOKEN_BYTES: usize = 128;
 
 /// Current unix time in seconds.
 pub fn now() -> i64 {
+    now_ms().div_euclid(1000)
+}
+
+/// Current unix time in milliseconds: the one clock the refresh grace window is judged by.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// What a presented refresh secret is to its device session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// The current secret: rotate.
+    Current,
+    /// The immediate predecessor, rotated away less than the grace window ago: only the very
+    /// answer of that rotation may be given (or, if it is gone, a refusal as reuse).
+    InGrace,
+    /// Any other secret once issued for the session: a replay.
+    Reused,
+}
+
+/// The one rule for a presented secret (compared in constant time). The window is judged in
+/// milliseconds from `rotated_at_ms`, taken from the same clock as `now_ms`; a rotation "in the
+/// future" (another instance's clock ahead of ours) counts as inside the window.
+pub fn classify_refresh(
+    presented: &str,
+    current: &str,
+    previous: Option<&str>,
+    rotated_at_ms: Option<i64>,
+    now_ms: i64,
+    grace_ms: i64,
+) -> Presented {
+    use subtle::ConstantTimeEq as _;
+    if bool::from(presented.as_bytes().ct_eq(current.as_bytes())) {
+        return Presented::Current;
+    }
+    let is_previous =
+        previous.is_some_and(|p| bool::from(presented.as_bytes().ct_eq(p.as_bytes())));
+    let in_window = rotated_at_ms.is_some_and(|at| now_ms.saturating_sub(at) < grace_ms);
+    if is_previous && in_window {
+        Presented::InGrace
+    } else {
+        Presented::Reused
+    }
 }
 
 /// RFC 3339 form of a unix timestamp.
@@ -119,31 +161,51 @@ pub fn hash_refresh_secret(secret: &str) -> String {
         .collect()
 }
 
-/// Encrypts `plaintext` under a key derived from a refresh secret (ChaCha20-Poly1305; the key
-/// is used for this one message only, so a fixed nonce is safe). Only a holder of the secret
-/// can open it; the stored hash of the secret does not derive the key (different domain).
-pub fn seal_for_secret(secret: &str, plaintext: &[u8]) -> String {
-    use chacha20poly1305::aead::{Aead as _, KeyInit as _};
-    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&sealing_key(secret).into());
-    let sealed = cipher
-        .encrypt(&chacha20poly1305::Nonce::default(), plaintext)
-        .unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(sealed)
+/// Encrypts `plaintext` for the holder of a refresh secret: XChaCha20-Poly1305 under a key
+/// derived from the secret, a fresh random 192-bit nonce per seal (so a retry that seals another
+/// answer for the same secret never repeats a key/nonce pair), and the secret's hash as
+/// associated data (so the entry opens only under the key it was stored for). Only a holder of
+/// the secret can open it; the stored hash does not derive the key (different domain).
+pub fn seal_for_secret(secret: &str, secret_hash: &str, plaintext: &[u8]) -> Option<String> {
+    use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new(&sealing_key(secret).into());
+    let mut nonce = chacha20poly1305::XNonce::default();
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let payload = Payload {
+        msg: plaintext,
+        aad: secret_hash.as_bytes(),
+    };
+    let sealed = cipher.encrypt(&nonce, payload).ok()?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Some(URL_SAFE_NO_PAD.encode(out))
 }
 
-/// Opens what [`seal_for_secret`] sealed; `None` if the secret is not the one it was sealed for.
-pub fn open_for_secret(secret: &str, sealed: &str) -> Option<Vec<u8>> {
-    use chacha20poly1305::aead::{Aead as _, KeyInit as _};
+/// Opens what [`seal_for_secret`] sealed; `None` unless both the secret and its hash are the
+/// ones it was sealed for and nothing was altered.
+pub fn open_for_secret(secret: &str, secret_hash: &str, sealed: &str) -> Option<Vec<u8>> {
+    use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
     let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
-    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&sealing_key(secret).into());
+    if bytes.len() < NONCE_BYTES {
+        return None;
+    }
+    let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new(&sealing_key(secret).into());
+    let payload = Payload {
+        msg: sealed,
+        aad: secret_hash.as_bytes(),
+    };
     cipher
-        .decrypt(&chacha20poly1305::Nonce::default(), bytes.as_slice())
+        .decrypt(chacha20poly1305::XNonce::from_slice(nonce), payload)
         .ok()
 }
 
+/// XChaCha20's nonce, stored in front of the ciphertext.
+const NONCE_BYTES: usize = 24;
+
 fn sealing_key(secret: &str) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"tollgate/refresh-grace/v1\0");
+    h.update(b"tollgate/refresh-grace/v2\0");
     h.update(secret.as_bytes());
     h.finalize().into()
 }
@@ -192,15 +254,67 @@ mod tests {
 
     #[test]
     fn sealed_answers_open_only_with_their_secret() {
-        let (a, _) = new_refresh_secret();
-        let (b, _) = new_refresh_secret();
-        let sealed = seal_for_secret(&a, b"answer");
+        let (a, ha) = new_refresh_secret();
+        let (b, hb) = new_refresh_secret();
+        let sealed = seal_for_secret(&a, &ha, b"answer").expect("seal");
         assert_eq!(
-            open_for_secret(&a, &sealed).as_deref(),
+            open_for_secret(&a, &ha, &sealed).as_deref(),
             Some(&b"answer"[..])
         );
-        assert_eq!(open_for_secret(&b, &sealed), None);
+        assert_eq!(open_for_secret(&b, &hb, &sealed), None);
+        assert_eq!(open_for_secret(&b, &ha, &sealed), None);
         assert!(!sealed.contains("answer"));
+    }
+
+    #[test]
+    fn two_seals_of_the_same_answer_differ() {
+        let (a, ha) = new_refresh_secret();
+        let one = seal_for_secret(&a, &ha, b"answer").expect("seal");
+        let two = seal_for_secret(&a, &ha, b"answer").expect("seal");
+        assert_ne!(one, two, "a seal repeated its nonce");
+        // The nonces themselves differ (the first 32 characters encode the first 24 bytes).
+        assert_ne!(one[..32], two[..32]);
+        assert_eq!(
+            open_for_secret(&a, &ha, &two).as_deref(),
+            Some(&b"answer"[..])
+        );
+    }
+
+    #[test]
+    fn a_seal_opens_only_with_its_hash_as_associated_data() {
+        let (a, ha) = new_refresh_secret();
+        let (_, hb) = new_refresh_secret();
+        let sealed = seal_for_secret(&a, &ha, b"answer").expect("seal");
+        assert_eq!(open_for_secret(&a, &hb, &sealed), None);
+        let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).expect("b64");
+        let last = bytes.len() - 1;
+        for i in [0, NONCE_BYTES, last] {
+            bytes[i] ^= 1;
+            let tampered = URL_SAFE_NO_PAD.encode(&bytes);
+            assert_eq!(open_for_secret(&a, &ha, &tampered), None, "byte {i}");
+            bytes[i] ^= 1;
+        }
+        assert_eq!(open_for_secret(&a, &ha, "c2hvcnQ"), None);
+    }
+
+    #[test]
+    fn the_grace_window_is_judged_in_milliseconds() {
+        let at = Some(10_900);
+        let class = |p: &str, now: i64| classify_refresh(p, "cur", Some("prev"), at, now, 1000);
+        assert_eq!(class("cur", 99_999), Presented::Current);
+        assert_eq!(class("prev", 10_900), Presented::InGrace);
+        assert_eq!(class("prev", 11_899), Presented::InGrace);
+        assert_eq!(class("prev", 11_900), Presented::Reused);
+        assert_eq!(class("prev", 10_000), Presented::InGrace);
+        assert_eq!(class("older", 10_901), Presented::Reused);
+        assert_eq!(
+            classify_refresh("prev", "cur", Some("prev"), None, 0, 1000),
+            Presented::Reused
+        );
+        assert_eq!(
+            classify_refresh("prev", "cur", Some("prev"), at, 10_900, 0),
+            Presented::Reused
+        );
     }
 
     #[test]

@@ -8,10 +8,10 @@
 //! # Layout
 //! - [`config`]: `Settings` from the environment.
 //! - [`app`]: `router()` and `Application` (bind, serve, shut down).
-//! - [`routes`]: HTTP handlers — `users` (register, login, refresh, me), `sessions` (the four
+//! - [`routes`]: HTTP handlers — `users` (register, login, refresh, me, account deletion), `sessions` (the four
 //!   logouts, the sessions list), `meta` (token stats, JWKS, health).
 //! - [`auth`]: the `AuthUser` and `ClientInfo` extractors.
-//! - [`tokens`]: minting access tokens and revoking device sessions.
+//! - [`tokens`]: minting access tokens, revoking device sessions, deleting accounts.
 //! - [`cache`]: Redis, with the multi-key steps as Lua scripts.
 //! - [`db`]: SQL through sqlx's `Any` driver.
 //! - [`keyring`], [`password`], [`domain`]: keys, Argon2id, input rules.

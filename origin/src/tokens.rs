@@ -1,10 +1,11 @@
-//! Minting access tokens and revoking device sessions: the steps login, refresh and the four
-//! logouts share.
+//! Minting access tokens, revoking device sessions and deleting accounts: the steps login,
+//! refresh, the four logouts and account deletion (route and CLI) share.
 
 use tollgate_shared::records::{DeviceInfo, JtiRecord};
 use tollgate_shared::AccessClaims;
 
-use crate::cache::{Issue, NewToken};
+use crate::cache::{Cache, Issue, NewToken};
+use crate::db::Db;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{self, rfc3339};
@@ -85,10 +86,13 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
                 jti: jti.to_owned(),
             };
             let plaintext = serde_json::to_vec(&replay).unwrap_or_default();
+            // A seal that failed keeps nothing: a repeat is then refused as reuse, never forked.
+            let sealed = domain::seal_for_secret(g.presented_secret, g.presented_hash, &plaintext)
+                .unwrap_or_default();
             (
                 state.cache.keys().refresh_grace(g.presented_hash),
-                domain::seal_for_secret(g.presented_secret, &plaintext),
-                g.ttl,
+                sealed,
+                g.ttl_ms,
             )
         });
         let issued = state
@@ -115,11 +119,14 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
                 }))
             }
             Issue::SessionRevoked => return Ok(None),
-            Issue::StaleVersion => {
+            Issue::StaleVersion | Issue::VersionMissing => {
                 let user = state.db.user_by_id(user_id).await?;
                 match user {
                     Some(u) => version = u64::try_from(u.token_version).unwrap_or(0),
                     None => return Ok(None),
+                }
+                if issued == Issue::VersionMissing {
+                    state.cache.seed_version(user_id, version).await?;
                 }
             }
         }
@@ -146,7 +153,10 @@ pub struct Grace<'a> {
     pub presented_secret: &'a str,
     pub presented_hash: &'a str,
     pub new_refresh: &'a str,
-    pub ttl: u64,
+    /// How long Redis keeps the entry, in milliseconds: at least the window as measured from
+    /// the rotation's instant. Only SQL's clock decides whether a repeat is inside the window;
+    /// an entry outliving it is never consulted, and one lost early means a refusal.
+    pub ttl_ms: u64,
 }
 
 /// Opens the sealed answer of an earlier refresh of `presented_secret`, if one is kept.
@@ -157,17 +167,22 @@ pub async fn grace_replay(
 ) -> ApiResult<Option<GraceReplay>> {
     let sealed = state.cache.grace_entry(presented_hash).await?;
     Ok(sealed
-        .and_then(|s| domain::open_for_secret(presented_secret, &s))
+        .and_then(|s| domain::open_for_secret(presented_secret, presented_hash, &s))
         .and_then(|plain| serde_json::from_slice(&plain).ok()))
 }
 
 /// Revokes one device session of `user_id`: the database row first (the authority), then every
 /// access token of the session and its refresh mirror in Redis. Idempotent, so a client that
 /// got a 503 halfway can simply retry. Returns how many access tokens were killed.
+///
+/// The jtis known without Redis — `known_jti` (the request's own, or the one a route named) and
+/// the session's newest from SQL — are deleted directly, so the logout holds even when Redis
+/// lost the user's index.
 pub async fn revoke_device(
     state: &AppState,
     user_id: &str,
     token_id: &str,
+    known_jti: Option<&str>,
     reason: &str,
 ) -> ApiResult<u64> {
     let now = crate::domain::now();
@@ -175,7 +190,35 @@ pub async fn revoke_device(
         .db
         .revoke_session(token_id, user_id, reason, now)
         .await?;
-    let killed = state.cache.kill_session(user_id, token_id, now).await?;
+    let newest = state.db.session_jti(token_id, user_id).await?;
+    let known: Vec<&str> = known_jti.into_iter().chain(newest.as_deref()).collect();
+    let killed = state
+        .cache
+        .kill_session(user_id, token_id, &known, now)
+        .await?;
     tracing::info!(user_id, token_id, reason, killed, "device session revoked");
     Ok(killed)
+}
+
+/// Deletes a user for good: their tokens die, their rows and Redis keys go, the email is free.
+///
+/// Redis is cleared twice around the SQL delete. The first pass kills every token before the
+/// account disappears (so a failure later leaves a user who is logged out, never a deleted user
+/// with live tokens); the second catches whatever a refresh in flight minted before the delete
+/// took its locks. Once the version key is gone nothing re-creates it: minting and validation
+/// re-seed only from a user row, and there is none. Returns false if there is no such user.
+pub async fn delete_account(db: &Db, cache: &Cache, user_id: &str) -> ApiResult<bool> {
+    let before = db.account_keys(user_id).await?;
+    cache.delete_user(user_id, &before).await?;
+    let Some(last) = db.delete_user(user_id).await? else {
+        return Ok(false);
+    };
+    let killed = cache.delete_user(user_id, &last).await?;
+    tracing::info!(
+        user_id,
+        sessions = last.token_ids.len(),
+        killed,
+        "account deleted"
+    );
+    Ok(true)
 }

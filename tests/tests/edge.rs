@@ -167,6 +167,52 @@ async fn logout_device_by_token_id_refuses_that_device_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_account_refuses_every_token_at_the_edge_and_frees_the_email() {
+    let stack = Stack::start().await;
+    let email = stack.new_user().await;
+    let a = stack.login(&email, "device A").await;
+    let b = stack.login(&email, "device B").await;
+    let user_id = assert_me_ok(&stack, &a).await["data"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let r = stack
+        .client
+        .delete(stack.url("/api/users/me"))
+        .bearer_auth(&a.access)
+        .json(&serde_json::json!({"password": tollgate_tests::stack::PASSWORD}))
+        .send()
+        .await
+        .expect("request to the edge");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_refused_at_edge(&stack, &a, Rejection::Revoked).await;
+    assert_refused_at_edge(&stack, &b, Rejection::Revoked).await;
+    // Nothing of the user is left for the edge to read.
+    let mut redis = stack.redis_conn().await;
+    let version: Option<String> = redis
+        .get(stack.keys.user_version(&user_id))
+        .await
+        .expect("get");
+    assert_eq!(version, None);
+    let again = stack
+        .login(&stack_register_again(&stack, &email).await, "new")
+        .await;
+    assert_me_ok(&stack, &again).await;
+}
+
+/// Registers `email` again through the edge; returns it.
+async fn stack_register_again(stack: &Stack, email: &str) -> String {
+    let r = stack
+        .post_json(
+            "/api/users/register",
+            &serde_json::json!({"email": email, "password": tollgate_tests::stack::PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    email.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_all_version_bump_refuses_a_resurrected_jti_record() {
     let stack = Stack::start().await;
     let (a, _b) = two_devices(&stack).await;

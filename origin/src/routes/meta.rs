@@ -60,10 +60,16 @@ async fn health() -> Json<Value> {
 }
 
 /// 200 only when both Redis and the database answer; otherwise the 503 error body names which.
+/// The body also reports Redis's eviction policy and evictions so far (`null` if `INFO` is not
+/// allowed): under an evicting policy users may be logged out early.
 async fn ready(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let (redis, db) = tokio::join!(state.cache.ping(), state.db.ping());
+    let (redis, db, eviction) =
+        tokio::join!(state.cache.ping(), state.db.ping(), state.cache.eviction());
     if redis.is_ok() && db.is_ok() {
-        return Ok(Json(json!({"redis": "ok", "database": "ok"})));
+        let eviction = eviction.ok().map(|e| e.to_json());
+        return Ok(Json(
+            json!({"redis": "ok", "database": "ok", "redis_eviction": eviction}),
+        ));
     }
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     Err(ApiError::Client(

@@ -28,7 +28,8 @@ pub fn router() -> Router<AppState> {
 /// This device: its access token and its refresh token die.
 async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
     let id = &auth.identity;
-    let killed = tokens::revoke_device(&state, &id.user_id, &id.token_id, "logout").await?;
+    let killed =
+        tokens::revoke_device(&state, &id.user_id, &id.token_id, Some(&id.jti), "logout").await?;
     Ok(Json(
         json!({"data": {"token_id": id.token_id, "revoked_access_tokens": killed}}),
     ))
@@ -84,6 +85,7 @@ async fn logout_device_by_jti(
         &state,
         &auth.identity.user_id,
         &record.token_id,
+        Some(&jti),
         "logout_device",
     )
     .await?;
@@ -102,7 +104,7 @@ async fn logout_device(
     if !is_canonical_uuid(&token_id) || !state.db.session_belongs_to(&token_id, user_id).await? {
         return Err(ApiError::not_found());
     }
-    let killed = tokens::revoke_device(&state, user_id, &token_id, "logout_device").await?;
+    let killed = tokens::revoke_device(&state, user_id, &token_id, None, "logout_device").await?;
     Ok(Json(
         json!({"data": {"token_id": token_id, "revoked_access_tokens": killed}}),
     ))

@@ -6,13 +6,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use subtle::ConstantTimeEq as _;
 use tollgate_shared::records::DeviceInfo;
 use tollgate_shared::ErrorCode;
 
 use crate::auth::{AuthUser, ClientInfo};
 use crate::db::{CreateUser, NewSession, NewUser};
-use crate::domain::{self, MAX_DEVICE_NAME_CHARS, MAX_NAME_CHARS, MAX_REFRESH_TOKEN_BYTES};
+use crate::domain::{
+    self, Presented, MAX_DEVICE_NAME_CHARS, MAX_NAME_CHARS, MAX_REFRESH_TOKEN_BYTES,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::json::ApiJson;
 use crate::state::{AppState, Profile};
@@ -23,7 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/users/register", post(register))
         .route("/api/users/login", post(login))
         .route("/api/users/refresh", post(refresh))
-        .route("/api/users/me", get(me))
+        .route("/api/users/me", get(me).delete(delete_me))
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,15 +233,21 @@ struct RefreshBody {
     refresh_token: String,
 }
 
+/// How much longer than the grace window Redis keeps a sealed answer. The window itself is
+/// judged only by SQL's millisecond timestamp; the margin keeps the entry there for the whole
+/// window even if the write lands late, and an entry that outlives the window is never read.
+const GRACE_ENTRY_MARGIN_MS: u64 = 1000;
+
 /// Rotates the refresh secret and mints a new access token.
 ///
 /// The session row is locked for the whole decision, so refreshes of one session run one after
-/// another. The presented secret must be the current one (rotate), or its immediate
-/// predecessor within the grace window: a repeat (lost response, two tabs) gets the very answer
-/// the first request got, so the chain never forks and nobody is logged out. Any other secret we
-/// once issued for the session is a replay of a stolen token (RFC 9700 §4.14): the session is
-/// revoked. A secret we never issued is simply invalid, so nobody can revoke someone else's
-/// session by guessing.
+/// another. One clock and one rule ([`domain::classify_refresh`], milliseconds) decide: the
+/// current secret rotates; its immediate predecessor within the grace window gets the very
+/// answer its rotation got (a lost response, two tabs), so the chain never forks; and any other
+/// secret we once issued for the session — or the predecessor whose kept answer is gone (Redis
+/// flushed or evicted it) — is a replay of a stolen token (RFC 9700 §4.14): the session is
+/// revoked. A repeat never gets a new, different pair. A secret we never issued is simply
+/// invalid, so nobody can revoke someone else's session by guessing.
 async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -257,24 +264,27 @@ async fn refresh(
         Err(e) => return Err(e.into()),
     };
     let session = lock.session.clone();
-    let now = domain::now();
+    let now_ms = domain::now_ms();
+    let now = now_ms.div_euclid(1000);
     if session.revoked_at.is_some() || session.expires_at <= now {
         lock.release().await?;
         return Err(invalid_refresh());
     }
-    let grace = state.settings.refresh_grace;
-    let is_current: bool = presented
-        .as_bytes()
-        .ct_eq(session.current_hash.as_bytes())
-        .into();
-    let is_recent_predecessor = session.previous_hash.as_ref().is_some_and(|prev| {
-        bool::from(presented.as_bytes().ct_eq(prev.as_bytes()))
-            && session
-                .rotated_at
-                .is_some_and(|at| now - at <= grace as i64)
-    });
-    if is_recent_predecessor {
-        if let Some(replay) = tokens::grace_replay(&state, &secret, &presented).await? {
+    let grace_ms = state.settings.refresh_grace.saturating_mul(1000);
+    let class = domain::classify_refresh(
+        &presented,
+        &session.current_hash,
+        session.previous_hash.as_deref(),
+        session.grace_start_ms(),
+        now_ms,
+        i64::try_from(grace_ms).unwrap_or(i64::MAX),
+    );
+    if class == Presented::InGrace {
+        let replay = tokens::grace_replay(&state, &secret, &presented).await?;
+        // Only the answer that made the current secret: anything else would fork the chain.
+        if let Some(replay) =
+            replay.filter(|r| domain::hash_refresh_secret(&r.refresh_token) == session.current_hash)
+        {
             lock.release().await?;
             let minted = tokens::Minted {
                 access_token: replay.access_token,
@@ -287,11 +297,19 @@ async fn refresh(
                 session.token_id,
             ));
         }
-        // The kept answer is gone (Redis was flushed): rotate forward from the current secret.
-    } else if !is_current {
+        tracing::warn!(user_id = %session.user_id, token_id = %session.token_id, "repeat inside the grace window but its kept answer is gone; refusing as reuse");
+    }
+    if class != Presented::Current {
         lock.release().await?;
         tracing::warn!(user_id = %session.user_id, token_id = %session.token_id, "refresh token reuse detected; revoking the device session");
-        tokens::revoke_device(&state, &session.user_id, &session.token_id, "refresh_reuse").await?;
+        tokens::revoke_device(
+            &state,
+            &session.user_id,
+            &session.token_id,
+            None,
+            "refresh_reuse",
+        )
+        .await?;
         return Err(ApiError::Client(
             ErrorCode::RefreshTokenReused,
             "refresh token was already used; the device session has been revoked".into(),
@@ -310,11 +328,11 @@ async fn refresh(
         },
         version: u64::try_from(lock.token_version).unwrap_or(0),
         replaces_jti: Some(&session.current_jti),
-        grace: (is_current && grace > 0).then_some(Grace {
+        grace: (grace_ms > 0).then_some(Grace {
             presented_secret: &secret,
             presented_hash: &presented,
             new_refresh: &refresh_token,
-            ttl: grace,
+            ttl_ms: grace_ms.saturating_add(GRACE_ENTRY_MARGIN_MS),
         }),
         now,
     };
@@ -326,7 +344,7 @@ async fn refresh(
     lock.rotate(
         &new_hash,
         &jti,
-        now,
+        now_ms,
         now + state.settings.refresh_ttl as i64,
     )
     .await?;
@@ -385,4 +403,51 @@ async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Val
         "name": profile.name,
         "token_version": id.token_version,
     }})))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteBody {
+    password: String,
+}
+
+/// Attempts to confirm an account deletion, per user and window. Counted before any password
+/// work, so a stolen access token cannot be turned into a password oracle or an Argon2 furnace.
+const DELETE_ATTEMPTS_PER_WINDOW: u64 = 5;
+const DELETE_WINDOW_SECS: u64 = 900;
+
+/// Deletes the caller's account after confirming their password: every token of theirs is
+/// refused on the next request, their rows and Redis keys go, and the email can register again.
+async fn delete_me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(body): ApiJson<DeleteBody>,
+) -> ApiResult<Json<Value>> {
+    let user_id = &auth.identity.user_id;
+    let (hits, retry_after) = state
+        .cache
+        .hit("delete:user", user_id, DELETE_WINDOW_SECS)
+        .await?;
+    if hits > DELETE_ATTEMPTS_PER_WINDOW {
+        return Err(ApiError::RateLimited { retry_after });
+    }
+    if body.password.len() > domain::MAX_PASSWORD_BYTES {
+        return Err(invalid_credentials());
+    }
+    let user = state
+        .db
+        .user_by_id(user_id)
+        .await?
+        .ok_or(ApiError::Token(tollgate_shared::Rejection::UserUnknown))?;
+    let verified = state
+        .hasher
+        .verify(body.password, Some(user.password_hash))
+        .await
+        .map_err(ApiError::Internal)?;
+    if !verified {
+        return Err(invalid_credentials());
+    }
+    if !tokens::delete_account(&state.db, &state.cache, user_id).await? {
+        return Err(ApiError::Token(tollgate_shared::Rejection::UserUnknown));
+    }
+    Ok(Json(json!({"data": {"id": user_id, "deleted": true}})))
 }

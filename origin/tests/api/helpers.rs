@@ -245,6 +245,23 @@ impl TestApp {
             .expect("statement");
     }
 
+    pub fn db_url(&self) -> &str {
+        &self._db.url
+    }
+
+    /// Rows of `table` matching `condition`.
+    pub async fn count_where(&self, table: &str, condition: &str) -> i64 {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self._db.url)
+            .await
+            .expect("db");
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {condition}"))
+            .fetch_one(&mut conn)
+            .await
+            .expect("count")
+    }
+
     /// Rows in `table` of the test database.
     pub async fn count_rows(&self, table: &str) -> i64 {
         use sqlx::Connection as _;

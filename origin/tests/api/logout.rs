@@ -14,6 +14,7 @@ both_backends!(
     logout_device_by_token_id_kills_that_device_only,
     logout_device_routes_refuse_other_users_with_404,
     logout_is_idempotent,
+    every_logout_kills_its_token_when_the_user_index_is_lost,
 );
 
 async fn logout_kills_this_device_only(b: Backend) {
@@ -171,4 +172,54 @@ async fn logout_is_idempotent(b: Backend) {
         StatusCode::OK
     );
     assert_eq!(app.me_status(&laptop.access).await.0, StatusCode::OK);
+}
+
+/// Deletes the user's token index, as an eviction, a flush of that key or an early expiry would.
+/// Returns how many keys went (0 if it was already gone).
+async fn lose_the_user_index(app: &crate::helpers::TestApp, access: &str) -> u64 {
+    let user_id = crate::helpers::claims_of(access).sub;
+    let mut redis = app.redis_conn().await;
+    redis
+        .del(app.state.cache.keys().user_tokens(&user_id))
+        .await
+        .expect("del")
+}
+
+async fn every_logout_kills_its_token_when_the_user_index_is_lost(b: Backend) {
+    let app = spawn_app(b).await;
+    let email = app.new_user().await;
+    let own = app.login(&email, "own").await;
+    let by_jti = app.login(&email, "by-jti").await;
+    let by_id = app.login(&email, "by-id").await;
+    // Rotated once, so the session's current jti (SQL) is not the one it logged in with.
+    let by_id = crate::helpers::Tokens::from_body(
+        &app.refresh(&by_id.refresh)
+            .await
+            .json()
+            .await
+            .expect("json"),
+    );
+    let caller = app.login(&email, "caller").await;
+
+    assert_eq!(lose_the_user_index(&app, &own.access).await, 1);
+    let r = app.post_auth("/api/users/logout", &own.access).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.me_status(&own.access).await.1, "token_revoked");
+
+    lose_the_user_index(&app, &caller.access).await;
+    let path = format!("/api/users/logout-device-jti/{}", by_jti.jti);
+    assert_eq!(
+        app.post_auth(&path, &caller.access).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.me_status(&by_jti.access).await.1, "token_revoked");
+
+    lose_the_user_index(&app, &caller.access).await;
+    let path = format!("/api/users/logout-device/{}", by_id.token_id);
+    assert_eq!(
+        app.post_auth(&path, &caller.access).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.me_status(&by_id.access).await.1, "token_revoked");
+    assert_eq!(app.me_status(&caller.access).await.0, StatusCode::OK);
 }

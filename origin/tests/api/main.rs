@@ -4,6 +4,8 @@
 mod helpers;
 
 mod accounts;
+mod deletion;
+mod eviction;
 mod faults;
 mod hostile;
 mod keys;

@@ -1,10 +1,13 @@
 //! Refresh rotation, the grace window and reuse detection.
 
+use std::time::Duration;
+
 use futures::future::join_all;
 use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{error_code, spawn_app, spawn_app_with, Backend, Tokens};
+use crate::helpers::{error_code, spawn_app, spawn_app_with, Backend, TestApp, Tokens};
 
 both_backends!(
     refresh_rotates_and_retires_the_old_access_token,
@@ -12,6 +15,8 @@ both_backends!(
     a_replay_after_the_grace_window_revokes_that_device_only,
     a_secret_never_issued_revokes_nothing,
     concurrent_refreshes_of_one_token_never_fail_with_5xx,
+    a_repeat_at_any_delay_across_the_window_edge_never_forks,
+    a_lost_grace_answer_inside_the_window_refuses_instead_of_forking,
 );
 
 async fn refresh_rotates_and_retires_the_old_access_token(b: Backend) {
@@ -158,4 +163,173 @@ fn decode_sub(token: &str) -> String {
         .expect("b64");
     let claims: tollgate_shared::AccessClaims = serde_json::from_slice(&bytes).expect("claims");
     claims.sub
+}
+
+/// The one thing a repeat of a rotated-away secret may get besides the very answer the first
+/// refresh got: `refresh_token_reused`, with the device session dead. Never a different pair.
+/// Returns whether the repeat was replayed (true) or refused (false).
+async fn assert_same_answer_or_reused(
+    app: &TestApp,
+    first: &Tokens,
+    status: StatusCode,
+    body: &Value,
+) -> bool {
+    if status == StatusCode::OK {
+        let repeat = Tokens::from_body(body);
+        assert_eq!(
+            repeat.refresh, first.refresh,
+            "a repeat forked the chain: {body}"
+        );
+        assert_eq!(
+            repeat.access, first.access,
+            "a repeat forked the chain: {body}"
+        );
+        assert_eq!(repeat.jti, first.jti);
+        assert_eq!(app.me_status(&first.access).await.0, StatusCode::OK);
+        return true;
+    }
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "refresh_token_reused", "{body}");
+    assert_eq!(app.me_status(&first.access).await.1, "token_revoked");
+    let r = app.refresh(&first.refresh).await;
+    assert_eq!(
+        error_code(r, StatusCode::UNAUTHORIZED).await,
+        "invalid_refresh_token"
+    );
+    false
+}
+
+/// Delays in milliseconds around a 1 s window's edge, each on its own device session, all
+/// waiting at once so the sweep costs about its longest delay.
+const SWEEP_MS: [u64; 12] = [
+    0, 200, 500, 800, 950, 1000, 1050, 1200, 1500, 1800, 2100, 2600,
+];
+
+async fn a_repeat_at_any_delay_across_the_window_edge_never_forks(b: Backend) {
+    let app = spawn_app_with(b, &[("REFRESH_GRACE_SECS", "1")]).await;
+    let email = app.new_user().await;
+    let repeats = SWEEP_MS.iter().map(|&delay| {
+        let app = &app;
+        let email = &email;
+        async move {
+            let t = app.login(email, &format!("d{delay}")).await;
+            let r = app.refresh(&t.refresh).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let first = Tokens::from_body(&r.json().await.expect("json"));
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let r = app.refresh(&t.refresh).await;
+            let status = r.status();
+            let body: Value = r.json().await.expect("json");
+            (delay, first, status, body)
+        }
+    });
+    let mut replayed = Vec::new();
+    for (delay, first, status, body) in join_all(repeats).await {
+        if assert_same_answer_or_reused(&app, &first, status, &body).await {
+            replayed.push(delay);
+        }
+    }
+    // Well inside the window the answer is replayed; well past it, the repeat is a replay.
+    assert!(replayed.contains(&0), "{replayed:?}");
+    assert!(!replayed.contains(&2600), "{replayed:?}");
+}
+
+async fn a_lost_grace_answer_inside_the_window_refuses_instead_of_forking(b: Backend) {
+    let app = spawn_app_with(b, &[("REFRESH_GRACE_SECS", "30")]).await;
+    let email = app.new_user().await;
+    let t = app.login(&email, "d").await;
+    let first = Tokens::from_body(&app.refresh(&t.refresh).await.json().await.expect("json"));
+    // Redis lost the sealed answer (flush, restart, eviction) well inside the window.
+    let mut redis = app.redis_conn().await;
+    let key = app
+        .state
+        .cache
+        .keys()
+        .refresh_grace(&tollgate_origin::domain::hash_refresh_secret(&t.refresh));
+    let deleted: u64 = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .expect("del");
+    assert_eq!(deleted, 1, "the sealed answer was kept");
+    let r = app.refresh(&t.refresh).await;
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert!(!assert_same_answer_or_reused(&app, &first, status, &body).await);
+}
+
+/// For any time since the rotation (shifted back in SQL, so no test sleeps) and whether Redis
+/// still holds the sealed answer, a repeat is the same answer or `refresh_token_reused`; well
+/// inside the window with the answer kept it is the same answer, well past it a refusal.
+fn any_repeat_is_the_same_answer_or_reused(b: Backend) {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    const GRACE_MS: u64 = 2000;
+    // Real time passes between the refresh and its repeat; the model only judges outside it.
+    const SLACK_MS: u64 = 500;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let app = rt.block_on(spawn_app_with(b, &[("REFRESH_GRACE_SECS", "2")]));
+    let email = rt.block_on(app.new_user());
+    let mut runner = TestRunner::new(Config {
+        cases: 16,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(0u64..2 * GRACE_MS + 1000, any::<bool>()),
+            |(elapsed, lost)| {
+                let replayed = rt.block_on(async {
+                    let t = app.login(&email, "prop").await;
+                    let first = Tokens::from_body(
+                        &app.refresh(&t.refresh).await.json().await.expect("json"),
+                    );
+                    app.exec_sql(&format!(
+                        "UPDATE device_sessions SET rotated_at = rotated_at - {}, \
+                     rotated_at_ms = rotated_at_ms - {elapsed} WHERE token_id = '{}'",
+                        elapsed.div_ceil(1000),
+                        t.token_id
+                    ))
+                    .await;
+                    if lost {
+                        let key = app.state.cache.keys().refresh_grace(
+                            &tollgate_origin::domain::hash_refresh_secret(&t.refresh),
+                        );
+                        let mut redis = app.redis_conn().await;
+                        let _: u64 = redis::cmd("DEL")
+                            .arg(&key)
+                            .query_async(&mut redis)
+                            .await
+                            .expect("del");
+                    }
+                    let r = app.refresh(&t.refresh).await;
+                    let status = r.status();
+                    let body: Value = r.json().await.expect("json");
+                    assert_same_answer_or_reused(&app, &first, status, &body).await
+                });
+                if !lost && elapsed + SLACK_MS < GRACE_MS {
+                    prop_assert!(replayed, "inside the window with the answer kept: replayed");
+                }
+                if elapsed > GRACE_MS {
+                    prop_assert!(!replayed, "past the window: refused");
+                }
+                Ok(())
+            },
+        )
+        .expect("property holds");
+}
+
+mod any_repeat_is_the_same_answer_or_reused {
+    #[test]
+    fn sqlite() {
+        super::any_repeat_is_the_same_answer_or_reused(crate::helpers::Backend::Sqlite);
+    }
+    #[test]
+    fn postgres() {
+        super::any_repeat_is_the_same_answer_or_reused(crate::helpers::Backend::Postgres);
+    }
 }
