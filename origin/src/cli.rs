@@ -1,4 +1,5 @@
-//! The command line: `serve | migrate | cleanup | keys generate | keys jwks | user promote`.
+//! The command line: `serve | migrate | cleanup | keys generate | keys jwks |
+//! user promote | user demote`.
 
 use clap::{Parser, Subcommand};
 
@@ -42,8 +43,10 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Grant the admin role.
+    /// Grant the admin role (the only way to get it); holds from the user's next request.
     Promote { email: String },
+    /// Take the admin role away; holds from the user's next request.
+    Demote { email: String },
 }
 
 /// Runs the parsed command with settings from the environment.
@@ -89,13 +92,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&keys.verifying.to_jwks())?);
             Ok(())
         }
-        Command::User {
-            command: UserCommand::Promote { email },
-        } => {
+        Command::User { command } => {
+            let (email, role, done) = match command {
+                UserCommand::Promote { email } => (email, "admin", "is now an admin"),
+                UserCommand::Demote { email } => (email, "user", "is no longer an admin"),
+            };
             let db = Db::connect(&settings.database_url).await?;
             db.migrate().await?;
-            if db.promote(&crate::domain::normalize_email(&email)).await? {
-                println!("{email} is now an admin");
+            if db
+                .set_role(&crate::domain::normalize_email(&email), role)
+                .await?
+            {
+                println!("{email} {done}");
                 Ok(())
             } else {
                 anyhow::bail!("no user with email {email}")

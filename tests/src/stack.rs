@@ -216,7 +216,7 @@ fn edge_config(origin: &Origin, bridge: &BridgeHandle, origin_url: &str) -> Edge
         .var("ORIGIN_URL", origin_url)
         .var("UPSTASH_REDIS_REST_URL", bridge.url())
         .var("REDIS_KEY_PREFIX", origin.prefix.clone())
-        .secret("UPSTASH_REDIS_REST_TOKEN", bridge.token())
+        .secret("UPSTASH_REDIS_REST_TOKEN", bridge.edge_token())
         .secret("TOLLGATE_JWKS", origin.jwks_json());
     config
 }

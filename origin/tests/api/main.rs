@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod faults;
 mod hostile;
+mod limits;
 mod logout;
 mod logs;
 mod memory;
