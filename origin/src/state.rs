@@ -35,7 +35,8 @@ pub struct App {
     pub redis_stats: StatsCache,
 }
 
-/// What `/me` shows besides the identity.
+/// What `/me` shows besides the identity. Never the role: a role is read from SQL on each request
+/// that needs it, so `user promote|demote` holds from the next request.
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub email: String,

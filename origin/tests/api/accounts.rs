@@ -254,12 +254,8 @@ async fn token_stats_is_admin_only_and_counts_state(b: Backend) {
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     // The only way to the admin role: what `tollgate-origin user promote` runs.
-    assert!(app
-        .state
-        .db
-        .set_role("boss@example.com", "admin")
-        .await
-        .expect("promote"));
+    app.exec_sql("UPDATE users SET role = 'admin' WHERE email_normalized = 'boss@example.com'")
+        .await;
     let boss = app.login("boss@example.com", "admin").await;
     let second = app.login(&user, "d2").await;
     app.post_auth("/api/users/logout", &second.access).await;
