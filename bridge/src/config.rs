@@ -290,7 +290,14 @@ mod tests {
         assert!(scoped.token.matches(b"abc=def"));
         let names: Vec<&str> = scoped.commands.iter().map(CommandName::as_str).collect();
         assert_eq!(names, ["GET", "MGET"]);
-        for junk in ["GET", "=hunter2", "GET,=hunter2", "GET=", "G ET=hunter2", "GE*T=hunter2"] {
+        for junk in [
+            "GET",
+            "=hunter2",
+            "GET,=hunter2",
+            "GET=",
+            "G ET=hunter2",
+            "GE*T=hunter2",
+        ] {
             let error = junk.parse::<ScopedToken>().expect_err(junk);
             assert!(!error.contains("hunter2"), "{junk}: {error}");
         }

@@ -126,7 +126,10 @@ fn grants(config: &Config) -> anyhow::Result<Vec<(Token, Arc<Scope>)>> {
         grants.push((scoped.token.clone(), Arc::new(Scope::Only(commands))));
     }
     for (i, (token, _)) in grants.iter().enumerate() {
-        if grants[..i].iter().any(|(other, _)| other.same_secret(token)) {
+        if grants[..i]
+            .iter()
+            .any(|(other, _)| other.same_secret(token))
+        {
             anyhow::bail!("two configured bridge tokens have the same secret");
         }
     }

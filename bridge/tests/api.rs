@@ -123,7 +123,14 @@ impl TestBridge {
         let mut cursor = json!("0");
         loop {
             let page = self
-                .result(json!(["SCAN", cursor, "MATCH", format!("{}*", self.prefix), "COUNT", 1000]))
+                .result(json!([
+                    "SCAN",
+                    cursor,
+                    "MATCH",
+                    format!("{}*", self.prefix),
+                    "COUNT",
+                    1000
+                ]))
                 .await;
             let keys = page[1].as_array().cloned().unwrap_or_default();
             if !keys.is_empty() {
@@ -1046,7 +1053,10 @@ async fn full_token_refuses_administrative_commands_by_default() {
     let port = free_port();
     let _redis = OwnRedis::start(port).await;
     let b = TestBridge::start_with(&format!("redis://127.0.0.1:{port}"), |_| {}).await;
-    assert_eq!(b.result(json!(["SET", "sentinel", "kept"])).await, json!("OK"));
+    assert_eq!(
+        b.result(json!(["SET", "sentinel", "kept"])).await,
+        json!("OK")
+    );
     let before = b.stats().await;
     for command in admin_commands() {
         let (status, body) = b.cmd(command.clone()).await;
@@ -1063,11 +1073,19 @@ async fn full_token_refuses_administrative_commands_by_default() {
         assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
     }
     // The server-wide ones never run whatever the configuration.
-    for command in [json!(["MONITOR"]), json!(["DEBUG", "SLEEP", 0]), json!(["SHUTDOWN"])] {
+    for command in [
+        json!(["MONITOR"]),
+        json!(["DEBUG", "SLEEP", 0]),
+        json!(["SHUTDOWN"]),
+    ] {
         let (status, body) = b.cmd(command).await;
         assert_error_body(status, &body, StatusCode::BAD_REQUEST, "not available");
     }
-    assert_eq!(b.stats().await.commands, before.commands, "nothing reached Redis");
+    assert_eq!(
+        b.stats().await.commands,
+        before.commands,
+        "nothing reached Redis"
+    );
     assert_eq!(b.result(json!(["GET", "sentinel"])).await, json!("kept"));
     let (status, body) = b.cmd(json!(["SET", "ordinary", "write"])).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"result": "OK"})));
@@ -1131,7 +1149,10 @@ async fn a_scoped_token_runs_only_its_commands() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!([{"result": null}, {"result": "3"}]));
     let (status, body) = b.cmd_as(&edge, json!(["MGET", jti, ver])).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"result": [null, "3"]})));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"result": [null, "3"]}))
+    );
 
     // Nothing that could un-revoke a token (re-create a jti record, roll a version back) or
     // stall Redis.
@@ -1167,7 +1188,12 @@ async fn a_scoped_token_runs_only_its_commands() {
         assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
     }
     let (status, _, body) = b
-        .send(Method::GET, &format!("/set/{jti}/x?_token={edge}"), &[], vec![])
+        .send(
+            Method::GET,
+            &format!("/set/{jti}/x?_token={edge}"),
+            &[],
+            vec![],
+        )
         .await;
     assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
     assert_eq!(b.result(json!(["GET", ver])).await, json!("3"));

@@ -418,10 +418,7 @@ impl Cache {
 
     /// Each counter's value and seconds left (`0` and a negative TTL when absent), without
     /// creating any: a request that only checks a limit leaves nothing behind.
-    pub async fn counters(
-        &self,
-        scopes: &[(&str, &str)],
-    ) -> Result<Vec<(u64, i64)>, CacheError> {
+    pub async fn counters(&self, scopes: &[(&str, &str)]) -> Result<Vec<(u64, i64)>, CacheError> {
         let mut c = self.conn.clone();
         let mut inv = READ_COUNTERS.prepare_invoke();
         for (scope, subject) in scopes {
@@ -436,7 +433,10 @@ impl Cache {
             .chunks(2)
             .map(|pair| {
                 let count = pair.first().copied().unwrap_or(0);
-                (u64::try_from(count).unwrap_or(0), pair.get(1).copied().unwrap_or(-2))
+                (
+                    u64::try_from(count).unwrap_or(0),
+                    pair.get(1).copied().unwrap_or(-2),
+                )
             })
             .collect())
     }

@@ -287,8 +287,8 @@ mod tests {
             "@:/Yy5",
             "Ww6@",
         ] {
-            let from_parts = load(&[("REDIS_HOST", "cache"), ("REDIS_PASSWORD", password)])
-                .expect("loads");
+            let from_parts =
+                load(&[("REDIS_HOST", "cache"), ("REDIS_PASSWORD", password)]).expect("loads");
             let redis_url = format!("redis://user:{password}@cache:6379/0");
             let database_url = format!("postgres://app:{password}@pg:5432/tollgate");
             let whole = load(&[

@@ -53,17 +53,49 @@ mod tests {
     fn hostile_passwords_never_survive_redaction() {
         // (url, the secret it carries, what must remain)
         let cases = [
-            ("redis://:hunter2@db:6379/0", "hunter2", "redis://<redacted>@db:6379/0"),
-            ("redis://user:p@ss@db:6379", "p@ss", "redis://<redacted>@db:6379"),
+            (
+                "redis://:hunter2@db:6379/0",
+                "hunter2",
+                "redis://<redacted>@db:6379/0",
+            ),
+            (
+                "redis://user:p@ss@db:6379",
+                "p@ss",
+                "redis://<redacted>@db:6379",
+            ),
             ("redis://:a@b@c@db", "a@b@c", "redis://<redacted>@db"),
-            ("redis://:p:w:d@db:6380/2", "p:w:d", "redis://<redacted>@db:6380/2"),
-            ("redis://:pa/ss@db:6379/1", "pa/ss", "redis://<redacted>@db:6379/1"),
-            ("rediss://u:@:/x@y@cache.example:6380", "@:/x@y", "rediss://<redacted>@cache.example:6380"),
+            (
+                "redis://:p:w:d@db:6380/2",
+                "p:w:d",
+                "redis://<redacted>@db:6380/2",
+            ),
+            (
+                "redis://:pa/ss@db:6379/1",
+                "pa/ss",
+                "redis://<redacted>@db:6379/1",
+            ),
+            (
+                "rediss://u:@:/x@y@cache.example:6380",
+                "@:/x@y",
+                "rediss://<redacted>@cache.example:6380",
+            ),
             ("redis://:s3cr//et@db", "s3cr//et", "redis://<redacted>@db"),
             ("redis://:p?w#d@db", "p?w#d", "redis://<redacted>@db"),
-            ("redis+unix:///tmp/redis.sock?db=0&pass=s3cret", "s3cret", "redis+unix:///tmp/redis.sock?<redacted>"),
-            ("redis://db:6379/0?password=s3cret", "s3cret", "redis://db:6379/0?<redacted>"),
-            ("postgres://app:pg@ss:wd@pg:5432/tollgate", "pg@ss:wd", "postgres://<redacted>@pg:5432/tollgate"),
+            (
+                "redis+unix:///tmp/redis.sock?db=0&pass=s3cret",
+                "s3cret",
+                "redis+unix:///tmp/redis.sock?<redacted>",
+            ),
+            (
+                "redis://db:6379/0?password=s3cret",
+                "s3cret",
+                "redis://db:6379/0?<redacted>",
+            ),
+            (
+                "postgres://app:pg@ss:wd@pg:5432/tollgate",
+                "pg@ss:wd",
+                "postgres://<redacted>@pg:5432/tollgate",
+            ),
             ("redis://:x://y@db", "x://y", "redis://<redacted>@db"),
         ];
         for (url, secret, expected) in cases {
@@ -89,10 +121,10 @@ mod tests {
 
     #[test]
     fn urls_without_credentials_keep_their_location() {
-        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(
-            redact_url("sqlite://tollgate.db"),
-            "sqlite://tollgate.db"
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
         );
+        assert_eq!(redact_url("sqlite://tollgate.db"), "sqlite://tollgate.db");
     }
 }

@@ -192,7 +192,13 @@ async fn a_leaked_edge_token_cannot_unrevoke_a_token() {
     let bridge = stack.bridge.url();
     let edge_token = stack.bridge.edge_token();
     let command = serde_json::json!(["SET", key, record, "EX", 600]);
-    let script = serde_json::json!(["EVAL", "return redis.call('SET', KEYS[1], ARGV[1])", 1, key, record]);
+    let script = serde_json::json!([
+        "EVAL",
+        "return redis.call('SET', KEYS[1], ARGV[1])",
+        1,
+        key,
+        record
+    ]);
     for (path, body) in [
         ("/", command.clone()),
         ("/pipeline", serde_json::json!([command.clone()])),

@@ -52,7 +52,10 @@ async fn successful_logins_within_any_window_never_get_429(b: Backend) {
         assert_eq!(status, StatusCode::OK);
     }
     // Not even a counter key is left behind by 36 successes.
-    assert_eq!(app.keys_of_kind("ratelimit:login").await, Vec::<String>::new());
+    assert_eq!(
+        app.keys_of_kind("ratelimit:login").await,
+        Vec::<String>::new()
+    );
 
     // One failure makes exactly its three counters; the successes after it still pass.
     assert_eq!(
@@ -103,7 +106,10 @@ async fn failed_logins_are_limited_per_address_with_retry_after(b: Backend) {
         error_code(r, StatusCode::TOO_MANY_REQUESTS).await,
         "rate_limited"
     );
-    assert_eq!(app.login_status_from("127.0.0.2", &user).await, StatusCode::OK);
+    assert_eq!(
+        app.login_status_from("127.0.0.2", &user).await,
+        StatusCode::OK
+    );
 }
 
 async fn failed_logins_are_limited_per_email_and_address(b: Backend) {
@@ -129,9 +135,15 @@ async fn failed_logins_are_limited_per_email_and_address(b: Backend) {
         "rate_limited"
     );
     // The same email from an address that has not failed, and another email from this one.
-    assert_eq!(app.login_status_from("127.0.0.2", &email).await, StatusCode::OK);
+    assert_eq!(
+        app.login_status_from("127.0.0.2", &email).await,
+        StatusCode::OK
+    );
     let other = app.new_user().await;
-    assert_eq!(app.login_status_from("127.0.0.1", &other).await, StatusCode::OK);
+    assert_eq!(
+        app.login_status_from("127.0.0.1", &other).await,
+        StatusCode::OK
+    );
 }
 
 async fn wrong_passwords_from_other_addresses_never_lock_the_owner_out(b: Backend) {
@@ -160,8 +172,14 @@ async fn wrong_passwords_from_other_addresses_never_lock_the_owner_out(b: Backen
         );
     }
     // The owner, from an address that has not failed, is not affected.
-    assert_eq!(app.login_status_from("127.0.0.1", &owner).await, StatusCode::OK);
-    assert_eq!(app.login_status_from("127.0.0.1", &owner).await, StatusCode::OK);
+    assert_eq!(
+        app.login_status_from("127.0.0.1", &owner).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login_status_from("127.0.0.1", &owner).await,
+        StatusCode::OK
+    );
     // The ninth failure reaches the per-email cap: only now is the email refused everywhere.
     assert_eq!(
         app.wrong_password_from("127.0.0.14", &owner).await,
@@ -176,7 +194,10 @@ async fn wrong_passwords_from_other_addresses_never_lock_the_owner_out(b: Backen
     }
     // Other emails, even from the attacking addresses, are not.
     let other = app.new_user().await;
-    assert_eq!(app.login_status_from("127.0.0.14", &other).await, StatusCode::OK);
+    assert_eq!(
+        app.login_status_from("127.0.0.14", &other).await,
+        StatusCode::OK
+    );
 }
 
 async fn registration_is_limited_per_address(b: Backend) {
@@ -202,11 +223,18 @@ async fn registration_is_limited_per_address(b: Backend) {
         error_code(r, StatusCode::TOO_MANY_REQUESTS).await,
         "rate_limited"
     );
-    assert_eq!(app.count_rows("users").await, 3, "the refused one made no user");
+    assert_eq!(
+        app.count_rows("users").await,
+        3,
+        "the refused one made no user"
+    );
     assert_eq!(register("127.0.0.2").await.status(), StatusCode::CREATED);
     // Logging in is a separate budget.
     let email = app.new_user_from("127.0.0.3").await;
-    assert_eq!(app.login_status_from("127.0.0.1", &email).await, StatusCode::OK);
+    assert_eq!(
+        app.login_status_from("127.0.0.1", &email).await,
+        StatusCode::OK
+    );
 }
 
 async fn an_unknown_refresh_secret_never_waits_for_the_database_write_lock(b: Backend) {
@@ -231,7 +259,10 @@ async fn an_unknown_refresh_secret_never_waits_for_the_database_write_lock(b: Ba
         .timeout(Duration::from_secs(20))
         .build()
         .expect("client");
-    for guess in ["rt_guessed", "rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+    for guess in [
+        "rt_guessed",
+        "rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
         let r = client
             .post(app.url("/api/users/refresh"))
             .json(&json!({"refresh_token": guess}))
@@ -278,27 +309,50 @@ async fn registering_never_grants_a_role_and_the_cli_changes_it_from_the_next_re
             .await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let t = app.login(email, "d").await;
-        assert_eq!(token_stats_status(&app, &t.access).await, StatusCode::FORBIDDEN);
+        assert_eq!(
+            token_stats_status(&app, &t.access).await,
+            StatusCode::FORBIDDEN
+        );
     }
     let email = app.new_user().await;
     let t = app.login(&email, "d").await;
     // Warm every cache a role could hide in: verified signatures, profiles.
     assert_eq!(app.me_status(&t.access).await.0, StatusCode::OK);
-    assert_eq!(token_stats_status(&app, &t.access).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        token_stats_status(&app, &t.access).await,
+        StatusCode::FORBIDDEN
+    );
 
     let out = cli_user(&app, "promote", &email.to_uppercase());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The very token issued before the promotion: admin from the next request.
     assert_eq!(token_stats_status(&app, &t.access).await, StatusCode::OK);
 
     let out = cli_user(&app, "demote", &email);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(token_stats_status(&app, &t.access).await, StatusCode::FORBIDDEN);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        token_stats_status(&app, &t.access).await,
+        StatusCode::FORBIDDEN
+    );
     let fresh = app.login(&email, "after").await;
-    assert_eq!(token_stats_status(&app, &fresh.access).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        token_stats_status(&app, &fresh.access).await,
+        StatusCode::FORBIDDEN
+    );
 
     let out = cli_user(&app, "promote", "nobody@example.com");
-    assert!(!out.status.success(), "promoting an unknown email succeeded");
+    assert!(
+        !out.status.success(),
+        "promoting an unknown email succeeded"
+    );
 }
 
 /// `SCAN` calls Redis has answered so far (`INFO commandstats`).
