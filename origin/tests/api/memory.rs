@@ -21,7 +21,7 @@ both_backends!(
 );
 
 /// Upper bound on Redis bytes per live session (jti record, refresh mirror, and the session's
-/// share of the per-user index, version key and rate-limit counters).
+/// share of the per-user index and version key; a successful login leaves no counter).
 const MAX_BYTES_PER_SESSION: u64 = 2048;
 
 /// Redis as a test sees it, over one connection held for the whole test (a connection per
