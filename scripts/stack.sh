@@ -24,9 +24,14 @@ cargo build -q --release -p tollgate-origin -p tollgate-rest-bridge
 # shellcheck source=/dev/null
 source .tools/env.sh
 
-# A local bridge token, made once and kept (git-ignored).
-[ -s "$RUN/bridge-token" ] || head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$RUN/bridge-token"
+# Local bridge tokens, made once and kept (git-ignored): the full one for the operator, and the
+# edge's, which runs only GET and MGET, so a leaked Worker secret cannot un-revoke a token.
+umask 077
+for name in bridge-token bridge-edge-token; do
+  [ -s "$RUN/$name" ] || head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$RUN/$name"
+done
 TOKEN="$(cat "$RUN/bridge-token")"
+EDGE_TOKEN="$(cat "$RUN/bridge-edge-token")"
 
 export DATABASE_URL="${DATABASE_URL:-sqlite://$RUN/tollgate.db?mode=rwc}"
 export KEYS_FILE="${KEYS_FILE:-$RUN/keys.json}"
@@ -55,8 +60,9 @@ wait_http() { # url name
   echo "[stack] ERROR: $2 did not come up at $1 (see .run/$2.log)"; exit 1
 }
 
-target/release/tollgate-rest-bridge --bind "127.0.0.1:$BRIDGE_PORT" --token "$TOKEN" \
-  >"$RUN/bridge.log" 2>&1 &
+# Tokens by environment only (argv shows in `ps`); the bridge refuses them as flags.
+UPSTASH_REDIS_REST_TOKEN="$TOKEN" BRIDGE_SCOPED_TOKENS="GET,MGET=$EDGE_TOKEN" \
+  target/release/tollgate-rest-bridge --bind "127.0.0.1:$BRIDGE_PORT" >"$RUN/bridge.log" 2>&1 &
 pids+=($!)
 target/release/tollgate-origin migrate >/dev/null
 JWKS="$(target/release/tollgate-origin keys jwks)"
@@ -65,9 +71,8 @@ pids+=($!)
 wait_http "http://127.0.0.1:$ORIGIN_PORT/ready" origin
 
 # Secrets for wrangler dev come from a git-ignored env file.
-umask 077
 {
-  echo "UPSTASH_REDIS_REST_TOKEN=$TOKEN"
+  echo "UPSTASH_REDIS_REST_TOKEN=$EDGE_TOKEN"
   echo "TOLLGATE_JWKS=$JWKS"
   [ -n "${JWT_SECRET:-}" ] && echo "JWT_SECRET=$JWT_SECRET"
 } >"$RUN/edge.vars"
@@ -85,7 +90,7 @@ cat <<MSG
 Tollgate is running:
   edge (use this)  http://127.0.0.1:$EDGE_PORT
   origin           http://127.0.0.1:$ORIGIN_PORT
-  REST bridge      http://127.0.0.1:$BRIDGE_PORT  (token in .run/bridge-token)
+  REST bridge      http://127.0.0.1:$BRIDGE_PORT  (full token in .run/bridge-token; the edge's, GET/MGET only, in .run/bridge-edge-token)
   redis            redis://127.0.0.1:6379
 Logs in .run/*.log. Ctrl-C stops everything.
 MSG

@@ -215,8 +215,13 @@ for (const { name, fn } of checks) {
 }
 
 try {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
+  // SCAN, not KEYS: the bridge's full token runs no administrative command unless enabled.
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, { match: `${prefix}*`, count: 1000 });
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = String(next);
+  } while (cursor !== "0");
 } catch (error) {
   console.log(`# cleanup failed: ${error}`);
 }

@@ -1,16 +1,18 @@
 //! Who may call: `Authorization: Bearer <token>` or `?_token=<token>`, as Upstash accepts.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use crate::command::Access;
+use crate::command::Scope;
 use crate::error::BridgeError;
 use crate::Bridge;
 
 /// A request that presented one of the bridge's tokens, and what that token may do.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Authorized(pub(crate) Access);
+#[derive(Debug, Clone)]
+pub(crate) struct Authorized(pub(crate) Arc<Scope>);
 
 impl FromRequestParts<Bridge> for Authorized {
     type Rejection = BridgeError;

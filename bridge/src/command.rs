@@ -3,6 +3,8 @@
 //! Arguments are raw bytes: a path segment may percent-decode to anything and a POSTed value is
 //! appended verbatim, so nothing here assumes UTF-8 except for matching command names.
 
+use std::collections::BTreeSet;
+
 use percent_encoding::percent_decode_str;
 use serde_json::Value as Json;
 
@@ -14,11 +16,39 @@ pub(crate) struct Command {
     parts: Vec<Vec<u8>>,
 }
 
-/// What the presented token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    Full,
+/// What the presented token may run: its command allow-list. Every scope is also bound by the
+/// shared-connection rule, which no configuration lifts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Upstash's "Standard" token: every command except [`ADMIN_COMMANDS`], of which only those
+    /// the operator named (upper case) may run.
+    Full { admin: BTreeSet<String> },
+    /// Upstash's "Read Only" token: [`READ_ONLY_COMMANDS`], which hold no script of any kind.
     ReadOnly,
+    /// Exactly these commands (upper case), as an operator listed them for one token.
+    Only(BTreeSet<String>),
+}
+
+impl Scope {
+    /// The full token with no administrative command enabled.
+    pub fn full() -> Self {
+        Self::Full {
+            admin: BTreeSet::new(),
+        }
+    }
+
+    fn allows(&self, name: &str) -> bool {
+        match self {
+            Self::Full { admin } => !ADMIN_COMMANDS.contains(&name) || admin.contains(name),
+            Self::ReadOnly => READ_ONLY_COMMANDS.contains(&name),
+            Self::Only(commands) => commands.contains(name),
+        }
+    }
+}
+
+/// Whether no scope can ever run `name` (upper case): naming it in a configuration is an error.
+pub(crate) fn never_runs(name: &str) -> bool {
+    REFUSED_COMMANDS.contains(&name)
 }
 
 impl Command {
@@ -43,10 +73,10 @@ impl Command {
         cmd
     }
 
-    /// Whether this command may be sent over the shared connection with this access, and if not,
-    /// the error text to answer with (Upstash-style: `ERR …` for unsupported commands, `NOPERM …`
-    /// for writes with the read-only token).
-    pub(crate) fn check(&self, access: Access) -> Result<(), String> {
+    /// Whether this command may be sent over the shared connection with this token's scope, and
+    /// if not, the error text to answer with (Upstash-style: `ERR …` for commands the bridge never
+    /// runs, `NOPERM …` for commands outside the token's allow-list).
+    pub(crate) fn check(&self, scope: &Scope) -> Result<(), String> {
         let name = self.name();
         if breaks_shared_connection(&name, &self.parts) {
             return Err(format!(
@@ -55,7 +85,7 @@ impl Command {
                 name.to_ascii_lowercase()
             ));
         }
-        if access == Access::ReadOnly && !READ_ONLY_COMMANDS.contains(&name.as_str()) {
+        if !scope.allows(&name) {
             return Err(format!(
                 "NOPERM this user has no permissions to run the '{}' command",
                 name.to_ascii_lowercase()
@@ -110,6 +140,35 @@ const REFUSED_COMMANDS: &[&str] = &[
     "DEBUG",
 ];
 
+/// Administrative and destructive commands: reconfigure, replicate or wipe the server, move
+/// keys away, load or flush code, or walk the whole keyspace. The full token runs one only when
+/// the operator names it (`BRIDGE_ADMIN_COMMANDS`); `MONITOR`, `DEBUG` and `SHUTDOWN` are also in
+/// [`REFUSED_COMMANDS`], so they never run at all.
+pub const ADMIN_COMMANDS: &[&str] = &[
+    "ACL",
+    "BGREWRITEAOF",
+    "BGSAVE",
+    "CLUSTER",
+    "CONFIG",
+    "DEBUG",
+    "FAILOVER",
+    "FLUSHALL",
+    "FLUSHDB",
+    "FUNCTION",
+    "KEYS",
+    "LATENCY",
+    "MIGRATE",
+    "MODULE",
+    "MONITOR",
+    "REPLICAOF",
+    "SAVE",
+    "SCRIPT",
+    "SHUTDOWN",
+    "SLAVEOF",
+    "SLOWLOG",
+    "SWAPDB",
+];
+
 fn breaks_shared_connection(name: &str, parts: &[Vec<u8>]) -> bool {
     if REFUSED_COMMANDS.contains(&name) {
         return true;
@@ -126,19 +185,18 @@ fn breaks_shared_connection(name: &str, parts: &[Vec<u8>]) -> bool {
 }
 
 /// Commands the read-only token may run: Redis's read commands, less `KEYS` and `SCAN`, which
-/// Upstash also withholds from its read-only token. Anything not listed counts as a write, so a
-/// command this list has not heard of fails closed.
+/// Upstash also withholds from its read-only token, and less every script (`EVAL_RO`,
+/// `EVALSHA_RO`, `FCALL_RO`): a read-only script can still loop forever and stall Redis for every
+/// client. Anything not listed counts as refused, so a command this list has not heard of fails
+/// closed.
 const READ_ONLY_COMMANDS: &[&str] = &[
     "BITCOUNT",
     "BITFIELD_RO",
     "BITPOS",
     "DBSIZE",
     "ECHO",
-    "EVALSHA_RO",
-    "EVAL_RO",
     "EXISTS",
     "EXPIRETIME",
-    "FCALL_RO",
     "GEODIST",
     "GEOHASH",
     "GEOPOS",
@@ -280,7 +338,8 @@ pub(crate) fn from_path(
 }
 
 /// A command decoded from a request without touching Redis: its raw parts and what the policy
-/// answers for each token (`Err` holds the error reply). The pure entry point for fuzzing and
+/// answers for the full token (no administrative command enabled) and the read-only token
+/// (`Err` holds the error reply). The pure entry point for fuzzing and
 /// tests; the routes run the same parsing and the same checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
@@ -292,8 +351,8 @@ pub struct Decoded {
 impl From<Command> for Decoded {
     fn from(command: Command) -> Self {
         Self {
-            full: command.check(Access::Full),
-            read_only: command.check(Access::ReadOnly),
+            full: command.check(&Scope::full()),
+            read_only: command.check(&Scope::ReadOnly),
             parts: command.parts,
         }
     }
@@ -368,19 +427,19 @@ mod tests {
     #[test]
     fn blocking_and_state_commands_are_refused_and_read_only_is_an_allowlist() {
         let cmd = |s: &str| parse_one(s.as_bytes()).expect("valid");
-        assert!(cmd(r#"["subscribe","c"]"#).check(Access::Full).is_err());
-        assert!(cmd(r#"["BLPOP","l",0]"#).check(Access::Full).is_err());
+        assert!(cmd(r#"["subscribe","c"]"#).check(&Scope::full()).is_err());
+        assert!(cmd(r#"["BLPOP","l",0]"#).check(&Scope::full()).is_err());
         assert!(cmd(r#"["XREAD","BLOCK",0,"STREAMS","s","$"]"#)
-            .check(Access::Full)
+            .check(&Scope::full())
             .is_err());
         assert!(cmd(r#"["XREAD","STREAMS","block","0"]"#)
-            .check(Access::Full)
+            .check(&Scope::full())
             .is_ok());
-        assert!(cmd(r#"["SET","k","v"]"#).check(Access::Full).is_ok());
-        let refused = cmd(r#"["set","k","v"]"#).check(Access::ReadOnly);
+        assert!(cmd(r#"["SET","k","v"]"#).check(&Scope::full()).is_ok());
+        let refused = cmd(r#"["set","k","v"]"#).check(&Scope::ReadOnly);
         assert!(refused.expect_err("write").starts_with("NOPERM"));
-        assert!(cmd(r#"["get","k"]"#).check(Access::ReadOnly).is_ok());
-        assert!(cmd(r#"["KEYS","*"]"#).check(Access::ReadOnly).is_err());
-        assert!(cmd(r#"["NOSUCHCMD"]"#).check(Access::ReadOnly).is_err());
+        assert!(cmd(r#"["get","k"]"#).check(&Scope::ReadOnly).is_ok());
+        assert!(cmd(r#"["KEYS","*"]"#).check(&Scope::ReadOnly).is_err());
+        assert!(cmd(r#"["NOSUCHCMD"]"#).check(&Scope::ReadOnly).is_err());
     }
 }

@@ -1,14 +1,21 @@
-//! Start-up configuration, read once from flags or the environment.
+//! Start-up configuration, read once from the environment (and flags, for what is not secret).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tollgate_shared::redact::redact_url;
 
-/// Everything the bridge needs to start. `main` fills it from flags and environment variables;
+/// Everything the bridge needs to start. `main` fills it with [`Config::from_env_and_args`];
 /// tests build it directly.
+///
+/// Every token carries its own command allow-list: the full token runs everything but the
+/// administrative commands the operator did not name, the read-only token Upstash's read
+/// commands without scripts, and each scoped token exactly the commands listed with it. Tokens
+/// come from the environment only: flags show in `ps`.
 #[derive(Clone, clap::Parser)]
 #[command(name = "tollgate-rest-bridge", version, about)]
 pub struct Config {
@@ -20,8 +27,9 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
 
-    /// Token with full access, as Upstash's "Standard" token. Prefer the environment variable:
-    /// flags show in `ps`. (The value name is the variable so a missing token names it.)
+    /// Token with full access, as Upstash's "Standard" token, less the administrative commands
+    /// not named in `BRIDGE_ADMIN_COMMANDS`. Environment only. (The value name is the variable
+    /// so a missing token names it.)
     #[arg(
         long,
         env = "UPSTASH_REDIS_REST_TOKEN",
@@ -30,13 +38,29 @@ pub struct Config {
     )]
     pub token: Token,
 
-    /// Optional second token that may only run read commands, as Upstash's "Read Only" token.
+    /// Optional token that may only run read commands (no scripts of any kind), as Upstash's
+    /// "Read Only" token. Environment only.
     #[arg(
         long,
         env = "UPSTASH_REDIS_REST_READONLY_TOKEN",
         hide_env_values = true
     )]
     pub readonly_token: Option<Token>,
+
+    /// Tokens limited to the commands listed with them: `GET,MGET=<secret>`, several separated
+    /// by `;`. The edge needs only `GET,MGET`. Environment only.
+    #[arg(
+        long,
+        env = "BRIDGE_SCOPED_TOKENS",
+        value_delimiter = ';',
+        hide_env_values = true
+    )]
+    pub scoped_tokens: Vec<ScopedToken>,
+
+    /// Administrative commands the full token may run after all, by name, comma-separated
+    /// (`KEYS,FLUSHDB`); by default it runs none of them.
+    #[arg(long, env = "BRIDGE_ADMIN_COMMANDS", value_delimiter = ',')]
+    pub admin_commands: Vec<CommandName>,
 
     /// Upper bound on one Redis round trip (connecting included), in milliseconds; past it the
     /// request answers 503 instead of hanging.
@@ -48,6 +72,13 @@ pub struct Config {
     pub body_limit: usize,
 }
 
+/// The flags that would hold secrets, with the variables to use instead.
+const SECRET_FLAGS: [(&str, &str); 3] = [
+    ("--token", "UPSTASH_REDIS_REST_TOKEN"),
+    ("--readonly-token", "UPSTASH_REDIS_REST_READONLY_TOKEN"),
+    ("--scoped-tokens", "BRIDGE_SCOPED_TOKENS"),
+];
+
 impl Config {
     /// A config for tests and embedding: the given Redis and token, defaults for the rest, and
     /// `127.0.0.1:0` so the OS picks a free port.
@@ -57,9 +88,33 @@ impl Config {
             redis_url: redis_url.into(),
             token,
             readonly_token: None,
+            scoped_tokens: Vec::new(),
+            admin_commands: Vec::new(),
             redis_timeout_ms: 2000,
             body_limit: 1024 * 1024,
         }
+    }
+
+    /// Parses `args` (program name first) and the environment, refusing a token given as a flag:
+    /// every user on the machine can read a process's arguments.
+    pub fn from_env_and_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory as _, Parser as _};
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        for arg in args.iter().skip(1) {
+            let arg = arg.to_string_lossy();
+            let flag = arg.split_once('=').map_or(arg.as_ref(), |(flag, _)| flag);
+            if let Some((_, var)) = SECRET_FLAGS.iter().find(|(name, _)| *name == flag) {
+                return Err(Self::command().error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("{flag}: tokens are read from {var} only, since flags show in `ps`"),
+                ));
+            }
+        }
+        Self::try_parse_from(args)
     }
 
     pub(crate) fn redis_timeout(&self) -> Duration {
@@ -72,22 +127,69 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("bind", &self.bind)
-            .field("redis_url", &redact_userinfo(&self.redis_url))
+            .field("redis_url", &redact_url(&self.redis_url))
             .field("token", &self.token)
             .field("readonly_token", &self.readonly_token)
+            .field("scoped_tokens", &self.scoped_tokens)
+            .field("admin_commands", &self.admin_commands)
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("body_limit", &self.body_limit)
             .finish()
     }
 }
 
-/// `redis://user:pw@host:6379/0` → `redis://<redacted>@host:6379/0`.
-fn redact_userinfo(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}<redacted>{}", &url[..scheme_end + 3], &url[at..])
+/// A Redis command name as configured: ASCII letters, digits and `_ . | -`, kept upper-case.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommandName(String);
+
+impl CommandName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for CommandName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim();
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '|' | '-');
+        if name.is_empty() || !name.chars().all(plain) {
+            return Err(format!("{name:?} is not a command name"));
         }
-        _ => url.to_owned(),
+        Ok(Self(name.to_ascii_uppercase()))
+    }
+}
+
+/// A token limited to the commands listed with it (`GET,MGET=<secret>`).
+#[derive(Debug, Clone)]
+pub struct ScopedToken {
+    pub token: Token,
+    pub commands: BTreeSet<CommandName>,
+}
+
+impl ScopedToken {
+    /// `commands` must be valid command names (else the error names the bad one).
+    pub fn new(secret: &str, commands: &[&str]) -> Result<Self, String> {
+        format!("{}={secret}", commands.join(",")).parse()
+    }
+}
+
+impl FromStr for ScopedToken {
+    type Err = String;
+
+    /// `COMMAND[,COMMAND…]=secret`. The secret follows the first `=` (it may hold more);
+    /// errors never repeat it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (commands, secret) = s
+            .split_once('=')
+            .ok_or("a scoped token is COMMAND[,COMMAND…]=<secret>")?;
+        let commands = commands
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<BTreeSet<CommandName>, _>>()?;
+        let token = secret.parse::<Token>().map_err(str::to_owned)?;
+        Ok(Self { token, commands })
     }
 }
 
@@ -110,6 +212,12 @@ impl Token {
     pub(crate) fn matches(&self, presented: &[u8]) -> bool {
         let presented: [u8; 32] = Sha256::digest(presented).into();
         self.digest.ct_eq(&presented).into()
+    }
+
+    /// Whether two configured tokens are the same secret (refused at start-up: which scope would
+    /// it have?).
+    pub(crate) fn same_secret(&self, other: &Self) -> bool {
+        self.digest.ct_eq(&other.digest).into()
     }
 }
 
@@ -147,17 +255,53 @@ mod tests {
     }
 
     #[test]
-    fn config_debug_hides_the_redis_password() {
-        let config = Config::new("redis://user:hunter2@db:6379/0", Token::new("t"));
+    fn config_debug_hides_the_redis_password_and_every_token() {
+        let mut config = Config::new("redis://user:hun@ter:2/x@db:6379/0", Token::new("t"));
+        config.scoped_tokens = vec![ScopedToken::new("edge-secret-value", &["GET"]).expect("ok")];
         let printed = format!("{config:?}");
-        assert!(!printed.contains("hunter2"), "{printed}");
+        for secret in ["hun", "ter:2", "/x", "edge-secret"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
         assert!(
             printed.contains("redis://<redacted>@db:6379/0"),
             "{printed}"
         );
-        assert_eq!(
-            redact_userinfo("redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
+    }
+
+    #[test]
+    fn tokens_given_as_flags_are_refused() {
+        for flag in [
+            &["--token", "hunter2"][..],
+            &["--token=hunter2"],
+            &["--readonly-token", "hunter2"],
+            &["--bind", "127.0.0.1:0", "--scoped-tokens", "GET=hunter2"],
+        ] {
+            let args = std::iter::once("tollgate-rest-bridge").chain(flag.iter().copied());
+            let error = Config::from_env_and_args(args).expect_err("a token on the command line");
+            let text = error.to_string();
+            assert!(text.contains("flags show in `ps`"), "{flag:?}: {text}");
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+    }
+
+    #[test]
+    fn scoped_tokens_and_admin_commands_parse_and_refuse_junk() {
+        let scoped: ScopedToken = "get, mget=abc=def".parse().expect("ok");
+        assert!(scoped.token.matches(b"abc=def"));
+        let names: Vec<&str> = scoped.commands.iter().map(CommandName::as_str).collect();
+        assert_eq!(names, ["GET", "MGET"]);
+        for junk in [
+            "GET",
+            "=hunter2",
+            "GET,=hunter2",
+            "GET=",
+            "G ET=hunter2",
+            "GE*T=hunter2",
+        ] {
+            let error = junk.parse::<ScopedToken>().expect_err(junk);
+            assert!(!error.contains("hunter2"), "{junk}: {error}");
+        }
+        assert_eq!("keys".parse::<CommandName>().expect("ok").as_str(), "KEYS");
+        assert!("".parse::<CommandName>().is_err());
     }
 }

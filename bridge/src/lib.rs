@@ -6,8 +6,11 @@
 //! - `POST /` with a JSON command array, and the path form `GET|POST /set/k/v` (a POST body is
 //!   appended as the last argument, then query pairs other than `_token`).
 //! - `POST /pipeline` (in order, not atomic) and `POST /multi-exec` (MULTI/EXEC).
-//! - `Authorization: Bearer <token>` or `?_token=`; an optional read-only token that may only run
-//!   an allowlist of read commands.
+//! - `Authorization: Bearer <token>` or `?_token=`. Every token carries a command allow-list
+//!   ([`Scope`]): the full token runs everything except the administrative commands
+//!   ([`ADMIN_COMMANDS`]) the operator did not enable by name, the optional read-only token only
+//!   read commands and no script of any kind, and each scoped token exactly the commands listed
+//!   with it (the edge's: `GET,MGET`).
 //! - `Upstash-Encoding: base64`.
 //! - Tollgate extension: `GET /_bridge/stats` → `{"requests":N,"commands":M}`.
 //!
@@ -18,7 +21,7 @@
 //! # Layout
 //! - [`config`]: [`Config`] (flags and environment) and the redacted [`Token`].
 //! - `auth`: the `Authorized` extractor (bearer header or `_token`).
-//! - `command`: request → Redis command parsing, refused commands, the read-only allowlist;
+//! - `command`: request → Redis command parsing, refused commands, token scopes;
 //!   [`decode_json`] and [`decode_path`] expose it without Redis, for fuzzing.
 //! - `upstream`: the shared Redis connection, deadlines, pipelines and transactions.
 //! - `reply`: Redis values → Upstash JSON, with and without base64.
@@ -43,12 +46,11 @@ mod reply;
 mod routes;
 mod upstream;
 
-pub use command::{decode_json, decode_path, Decoded};
-pub use config::{Config, Token};
+pub use command::{decode_json, decode_path, Decoded, Scope, ADMIN_COMMANDS};
+pub use config::{CommandName, Config, ScopedToken, Token};
 pub use error::BridgeError;
 pub use routes::app;
 
-use command::Access;
 use upstream::Upstream;
 
 /// The running bridge's shared state; cheap to clone (one `Arc`).
@@ -57,8 +59,8 @@ pub struct Bridge(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    token: Token,
-    readonly_token: Option<Token>,
+    /// Every configured token with what it may run.
+    grants: Vec<(Token, Arc<Scope>)>,
     upstream: Upstream,
     body_limit: usize,
     requests: AtomicU64,
@@ -77,6 +79,7 @@ pub struct Stats {
 /// Builds the state from `config`. Fails only on a bad configuration; an unreachable Redis is
 /// logged and retried on each request (answering 503 meanwhile), so the bridge can start first.
 pub async fn build(config: Config) -> anyhow::Result<Bridge> {
+    let grants = grants(&config)?;
     let client = redis::Client::open(config.redis_url.as_str())
         .context("REDIS_URL is not a valid Redis URL")?;
     let redis_addr = client.get_connection_info().addr.to_string();
@@ -86,13 +89,51 @@ pub async fn build(config: Config) -> anyhow::Result<Bridge> {
         Err(cause) => tracing::warn!(redis = %redis_addr, %cause, "Redis not reachable yet"),
     }
     Ok(Bridge(Arc::new(Inner {
-        token: config.token,
-        readonly_token: config.readonly_token,
+        grants,
         upstream,
         body_limit: config.body_limit,
         requests: AtomicU64::new(0),
         commands: AtomicU64::new(0),
     })))
+}
+
+/// Each configured token with its scope. Refuses a command no scope can run (it would silently do
+/// nothing) and two tokens with one secret (which scope would it have?).
+fn grants(config: &Config) -> anyhow::Result<Vec<(Token, Arc<Scope>)>> {
+    let names = |list: &mut dyn Iterator<Item = &CommandName>, var: &str| {
+        list.map(|name| {
+            if command::never_runs(name.as_str()) {
+                anyhow::bail!(
+                    "{var}: {} can never run over the bridge's shared connection",
+                    name.as_str()
+                );
+            }
+            Ok(name.as_str().to_owned())
+        })
+        .collect::<anyhow::Result<std::collections::BTreeSet<String>>>()
+    };
+    let mut grants = vec![(
+        config.token.clone(),
+        Arc::new(Scope::Full {
+            admin: names(&mut config.admin_commands.iter(), "BRIDGE_ADMIN_COMMANDS")?,
+        }),
+    )];
+    if let Some(token) = &config.readonly_token {
+        grants.push((token.clone(), Arc::new(Scope::ReadOnly)));
+    }
+    for scoped in &config.scoped_tokens {
+        let commands = names(&mut scoped.commands.iter(), "BRIDGE_SCOPED_TOKENS")?;
+        grants.push((scoped.token.clone(), Arc::new(Scope::Only(commands))));
+    }
+    for (i, (token, _)) in grants.iter().enumerate() {
+        if grants[..i]
+            .iter()
+            .any(|(other, _)| other.same_secret(token))
+        {
+            anyhow::bail!("two configured bridge tokens have the same secret");
+        }
+    }
+    Ok(grants)
 }
 
 /// Serves [`app`] on `listener` until `shutdown` resolves. The caller binds, so tests can bind
@@ -150,21 +191,15 @@ impl Bridge {
         }
     }
 
-    /// Both tokens are always compared, so timing does not tell which one nearly matched.
-    fn access_for(&self, presented: &[u8]) -> Option<Access> {
-        let full = self.0.token.matches(presented);
-        let read_only = self
-            .0
-            .readonly_token
-            .as_ref()
-            .is_some_and(|token| token.matches(presented));
-        if full {
-            Some(Access::Full)
-        } else if read_only {
-            Some(Access::ReadOnly)
-        } else {
-            None
+    /// Every token is compared, so timing does not tell which one nearly matched.
+    fn access_for(&self, presented: &[u8]) -> Option<Arc<Scope>> {
+        let mut found = None;
+        for (token, scope) in &self.0.grants {
+            if token.matches(presented) && found.is_none() {
+                found = Some(scope.clone());
+            }
         }
+        found
     }
 
     fn upstream(&self) -> &Upstream {

@@ -1,13 +1,12 @@
-//! `tollgate-rest-bridge`: parse config, start tracing, build, bind, serve until Ctrl-C.
+//! `tollgate-rest-bridge`: read config (tokens from the environment only), start tracing, build, bind, serve until Ctrl-C.
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use tollgate_rest_bridge::{build, serve, Config};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let config = Config::from_env_and_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()

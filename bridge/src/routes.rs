@@ -54,36 +54,36 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
 /// `POST /` with `["SET","k","v"]`.
 async fn json_command(
     State(bridge): State<Bridge>,
-    Authorized(access): Authorized,
+    Authorized(scope): Authorized,
     encoding: Encoding,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, BridgeError> {
     bridge.count_request();
     let command = command::parse_one(&body?)?;
-    single(&bridge, access, encoding, command).await
+    single(&bridge, &scope, encoding, command).await
 }
 
 /// `GET|POST /set/k/v`.
 async fn path_command(
     State(bridge): State<Bridge>,
-    Authorized(access): Authorized,
+    Authorized(scope): Authorized,
     encoding: Encoding,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, BridgeError> {
     bridge.count_request();
     let command = command::from_path(uri.path(), uri.query(), &body?)?;
-    single(&bridge, access, encoding, command).await
+    single(&bridge, &scope, encoding, command).await
 }
 
 /// A single command answers `{"result": …}`, or its error reply as a 400.
 async fn single(
     bridge: &Bridge,
-    access: command::Access,
+    scope: &command::Scope,
     encoding: Encoding,
     command: Command,
 ) -> Result<Response, BridgeError> {
-    command.check(access).map_err(BridgeError::BadRequest)?;
+    command.check(scope).map_err(BridgeError::BadRequest)?;
     let value = bridge.upstream().query(&command).await?;
     bridge.count_commands(1);
     match to_reply(value, encoding) {
@@ -96,13 +96,13 @@ async fn single(
 /// `{"error": …}` and the others still run.
 async fn pipeline(
     State(bridge): State<Bridge>,
-    Authorized(access): Authorized,
+    Authorized(scope): Authorized,
     encoding: Encoding,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Vec<Reply>>, BridgeError> {
     bridge.count_request();
     let commands = command::parse_many(&body?)?;
-    let checks: Vec<Result<(), String>> = commands.iter().map(|c| c.check(access)).collect();
+    let checks: Vec<Result<(), String>> = commands.iter().map(|c| c.check(&scope)).collect();
     let allowed: Vec<&Command> = commands
         .iter()
         .zip(&checks)
@@ -144,14 +144,14 @@ async fn pipeline(
 /// the whole transaction with a single top-level error, as Upstash does.
 async fn multi_exec(
     State(bridge): State<Bridge>,
-    Authorized(access): Authorized,
+    Authorized(scope): Authorized,
     encoding: Encoding,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Vec<Reply>>, BridgeError> {
     bridge.count_request();
     let commands = command::parse_many(&body?)?;
     for command in &commands {
-        command.check(access).map_err(BridgeError::BadRequest)?;
+        command.check(&scope).map_err(BridgeError::BadRequest)?;
     }
     let outcome = bridge.upstream().transaction(&commands).await?;
     bridge.count_commands(commands.len());

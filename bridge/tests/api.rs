@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tollgate_rest_bridge::{spawn, Config, Stats, Token};
+use tollgate_rest_bridge::{spawn, Config, ScopedToken, Stats, Token};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
@@ -118,17 +118,59 @@ impl TestBridge {
         response.json().await.expect("stats JSON")
     }
 
-    /// Deletes this test's keys.
+    /// Deletes this test's keys, found with `SCAN` (the full token runs no `KEYS`).
     async fn cleanup(&self) {
-        let keys = self
-            .result(json!(["KEYS", format!("{}*", self.prefix)]))
-            .await;
-        let keys = keys.as_array().cloned().unwrap_or_default();
-        if !keys.is_empty() {
-            let mut del = vec![json!("DEL")];
-            del.extend(keys);
-            self.result(Value::Array(del)).await;
+        let mut cursor = json!("0");
+        loop {
+            let page = self
+                .result(json!([
+                    "SCAN",
+                    cursor,
+                    "MATCH",
+                    format!("{}*", self.prefix),
+                    "COUNT",
+                    1000
+                ]))
+                .await;
+            let keys = page[1].as_array().cloned().unwrap_or_default();
+            if !keys.is_empty() {
+                let mut del = vec![json!("DEL")];
+                del.extend(keys);
+                self.result(Value::Array(del)).await;
+            }
+            cursor = page[0].clone();
+            if cursor == json!("0") {
+                return;
+            }
         }
+    }
+
+    /// One JSON command on `POST /` with `token`.
+    async fn cmd_as(&self, token: &str, command: Value) -> (StatusCode, Value) {
+        let auth = format!("Bearer {token}");
+        let (status, _, body) = self
+            .send(
+                Method::POST,
+                "/",
+                &[("authorization", auth.as_str())],
+                command.to_string().into_bytes(),
+            )
+            .await;
+        (status, body)
+    }
+
+    /// `path` (`/pipeline`, `/multi-exec`) with `token`.
+    async fn post_as(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let auth = format!("Bearer {token}");
+        let (status, _, body) = self
+            .send(
+                Method::POST,
+                path,
+                &[("authorization", auth.as_str())],
+                body.to_string().into_bytes(),
+            )
+            .await;
+        (status, body)
     }
 }
 
@@ -922,4 +964,244 @@ async fn serve_stops_on_its_shutdown_signal() {
         .expect("server stops")
         .expect("task")
         .expect("serve returns Ok");
+}
+
+/// Every way to run code in Redis, with a harmless body: on a bridge that let one through it
+/// would answer, not stall, so the test can fail without taking the shared Redis down.
+fn script_commands() -> Vec<Value> {
+    // SHA-1 of "return 1".
+    let sha = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db";
+    vec![
+        json!(["EVAL_RO", "return 1", 0]),
+        json!(["eval_ro", "return 1", 0]),
+        json!(["EVALSHA_RO", sha, 0]),
+        json!(["FCALL_RO", "tollgate_no_such_function", 0]),
+        json!(["EVAL", "return 1", 0]),
+        json!(["EVALSHA", sha, 0]),
+        json!(["FCALL", "tollgate_no_such_function", 0]),
+        json!(["SCRIPT", "EXISTS", sha]),
+        json!(["FUNCTION", "LIST"]),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_token_runs_no_script_of_any_kind() {
+    let b = TestBridge::start().await;
+    let ro = b.readonly_token.clone();
+    let before = b.stats().await;
+    for command in script_commands() {
+        let (status, body) = b.cmd_as(&ro, command.clone()).await;
+        assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+        // In a pipeline and a transaction, next to a read the token may run.
+        let (status, body) = b
+            .post_as(&ro, "/pipeline", json!([["PING"], command.clone()]))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{command} → {body}");
+        assert_eq!(body[0], json!({"result": "PONG"}));
+        let error = body[1]["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("NOPERM"), "{command} → {body}");
+        let (status, body) = b
+            .post_as(&ro, "/multi-exec", json!([["PING"], command.clone()]))
+            .await;
+        assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+    }
+    // The path form: /eval_ro/return%201/0.
+    let (status, _, body) = b
+        .send(
+            Method::GET,
+            &format!("/eval_ro/return%201/0?_token={ro}"),
+            &[],
+            vec![],
+        )
+        .await;
+    assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+    // Nothing but the pipelines' PINGs reached Redis.
+    let after = b.stats().await;
+    assert_eq!(
+        after.commands - before.commands,
+        script_commands().len() as u64
+    );
+}
+
+/// The administrative and destructive commands, each with arguments Redis would accept.
+fn admin_commands() -> Vec<Value> {
+    vec![
+        json!(["CONFIG", "GET", "maxmemory"]),
+        json!(["config", "SET", "maxmemory-policy", "allkeys-lru"]),
+        json!(["ACL", "LIST"]),
+        json!(["ACL", "SETUSER", "intruder", "on", ">pw", "+@all", "~*"]),
+        json!(["REPLICAOF", "NO", "ONE"]),
+        json!(["SLAVEOF", "NO", "ONE"]),
+        json!(["MIGRATE", "127.0.0.1", 1, "k", 0, 100]),
+        json!(["MODULE", "LIST"]),
+        json!(["SCRIPT", "FLUSH"]),
+        json!(["FUNCTION", "FLUSH"]),
+        json!(["FLUSHALL"]),
+        json!(["flushdb"]),
+        json!(["SWAPDB", 0, 1]),
+        json!(["KEYS", "*"]),
+        json!(["SAVE"]),
+        json!(["BGSAVE"]),
+        json!(["CLUSTER", "INFO"]),
+        json!(["SLOWLOG", "GET"]),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_token_refuses_administrative_commands_by_default() {
+    // A private Redis: a bridge that let these through must not flush the suite's shared one.
+    let port = free_port();
+    let _redis = OwnRedis::start(port).await;
+    let b = TestBridge::start_with(&format!("redis://127.0.0.1:{port}"), |_| {}).await;
+    assert_eq!(
+        b.result(json!(["SET", "sentinel", "kept"])).await,
+        json!("OK")
+    );
+    let before = b.stats().await;
+    for command in admin_commands() {
+        let (status, body) = b.cmd(command.clone()).await;
+        assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+        let (status, body) = b.post("/pipeline", json!([command.clone()])).await;
+        assert_eq!(status, StatusCode::OK, "{command} → {body}");
+        let error = body[0]["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("NOPERM"), "{command} → {body}");
+        let (status, body) = b.post("/multi-exec", json!([["PING"], command])).await;
+        assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+    }
+    for path in ["/flushall", "/config/get/maxmemory", "/keys/*"] {
+        let (status, _, body) = b.send(Method::GET, path, &[], vec![]).await;
+        assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+    }
+    // The server-wide ones never run whatever the configuration.
+    for command in [
+        json!(["MONITOR"]),
+        json!(["DEBUG", "SLEEP", 0]),
+        json!(["SHUTDOWN"]),
+    ] {
+        let (status, body) = b.cmd(command).await;
+        assert_error_body(status, &body, StatusCode::BAD_REQUEST, "not available");
+    }
+    assert_eq!(
+        b.stats().await.commands,
+        before.commands,
+        "nothing reached Redis"
+    );
+    assert_eq!(b.result(json!(["GET", "sentinel"])).await, json!("kept"));
+    let (status, body) = b.cmd(json!(["SET", "ordinary", "write"])).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"result": "OK"})));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn administrative_commands_run_only_when_enabled_by_name() {
+    let port = free_port();
+    let _redis = OwnRedis::start(port).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let b = TestBridge::start_with(&url, |c| {
+        c.admin_commands = vec![
+            "keys".parse().expect("name"),
+            "FLUSHDB".parse().expect("name"),
+        ];
+    })
+    .await;
+    b.result(json!(["SET", "a", 1])).await;
+    assert_eq!(b.result(json!(["KEYS", "*"])).await, json!(["a"]));
+    assert_eq!(b.result(json!(["FLUSHDB"])).await, json!("OK"));
+    assert_eq!(b.result(json!(["DBSIZE"])).await, json!(0));
+    // Others stay refused, and so does the enabled one for the read-only token.
+    let (status, body) = b.cmd(json!(["FLUSHALL"])).await;
+    assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+    let (status, body) = b.cmd_as(&b.readonly_token, json!(["KEYS", "*"])).await;
+    assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+
+    // Naming a command no scope can run, or reusing a secret, stops the bridge from starting.
+    for tweak in [
+        Box::new(|c: &mut Config| c.admin_commands = vec!["MONITOR".parse().expect("name")])
+            as Box<dyn Fn(&mut Config)>,
+        Box::new(|c: &mut Config| {
+            c.scoped_tokens = vec![ScopedToken::new("s", &["GET", "SUBSCRIBE"]).expect("ok")];
+        }),
+        Box::new(|c: &mut Config| c.readonly_token = Some(Token::new("same"))),
+    ] {
+        let mut config = Config::new(&url, Token::new("same"));
+        tweak(&mut config);
+        assert!(
+            tollgate_rest_bridge::build(config).await.is_err(),
+            "a bad token configuration was accepted"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scoped_token_runs_only_its_commands() {
+    let id = uuid::Uuid::new_v4();
+    let edge = format!("edge-{id}");
+    let b = TestBridge::start_with(REDIS_URL, |c| {
+        c.scoped_tokens = vec![ScopedToken::new(&edge, &["GET", "mget"]).expect("scoped token")];
+    })
+    .await;
+    let (jti, ver) = (b.key("token:jti:x"), b.key("user:ver:u"));
+    b.result(json!(["SET", ver, "3"])).await;
+
+    // What the edge sends: one pipeline of two GETs; MGET too.
+    let (status, body) = b
+        .post_as(&edge, "/pipeline", json!([["GET", jti], ["GET", ver]]))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!([{"result": null}, {"result": "3"}]));
+    let (status, body) = b.cmd_as(&edge, json!(["MGET", jti, ver])).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"result": [null, "3"]}))
+    );
+
+    // Nothing that could un-revoke a token (re-create a jti record, roll a version back) or
+    // stall Redis.
+    let record = json!({"userId": "u", "tokenId": "t", "version": 3}).to_string();
+    for command in [
+        json!(["SET", jti, record]),
+        json!(["SET", ver, "1"]),
+        json!(["DEL", ver]),
+        json!(["INCR", ver]),
+        json!(["RESTORE", jti, 0, "x"]),
+        json!(["COPY", ver, jti]),
+        json!(["RENAME", ver, jti]),
+        json!(["EXPIRE", ver, 1]),
+        json!(["PERSIST", ver]),
+        json!(["EVAL", "return 1", 0]),
+        json!(["EVAL_RO", "return 1", 0]),
+        json!(["KEYS", "*"]),
+        json!(["SCAN", 0]),
+        json!(["PING"]),
+    ] {
+        let (status, body) = b.cmd_as(&edge, command.clone()).await;
+        assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+        let (status, body) = b
+            .post_as(&edge, "/pipeline", json!([["GET", ver], command.clone()]))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{command} → {body}");
+        assert_eq!(body[0], json!({"result": "3"}));
+        let error = body[1]["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("NOPERM"), "{command} → {body}");
+        let (status, body) = b
+            .post_as(&edge, "/multi-exec", json!([["GET", ver], command]))
+            .await;
+        assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+    }
+    let (status, _, body) = b
+        .send(
+            Method::GET,
+            &format!("/set/{jti}/x?_token={edge}"),
+            &[],
+            vec![],
+        )
+        .await;
+    assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
+    assert_eq!(b.result(json!(["GET", ver])).await, json!("3"));
+    assert_eq!(b.result(json!(["EXISTS", jti])).await, json!(0));
+    b.cleanup().await;
+}
+
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    probe.local_addr().expect("addr").port()
 }

@@ -1,10 +1,11 @@
 //! The REST bridge's request decoding on arbitrary input: JSON bodies for `POST /`,
 //! `/pipeline` and `/multi-exec`, and the path form. Whatever decodes is exactly what the body
-//! said, never empty, and the connection-breaking commands never pass the policy.
+//! said, never empty, the connection-breaking and administrative commands never pass the
+//! policy, and no script passes the read-only token's.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_rest_bridge::{decode_json, decode_path, Decoded};
+use tollgate_rest_bridge::{decode_json, decode_path, Decoded, ADMIN_COMMANDS};
 
 /// Commands that must never run over the shared connection, whatever their case.
 const NEVER: &[&str] = &[
@@ -34,6 +35,14 @@ fn check_policy(command: &Decoded) {
     let name = String::from_utf8_lossy(&command.parts[0]).to_ascii_uppercase();
     if NEVER.contains(&name.as_str()) {
         assert!(command.full.is_err(), "{name} passed the policy");
+    }
+    // Administrative commands never pass the full token's default scope, and no script of any
+    // kind passes the read-only one.
+    if ADMIN_COMMANDS.contains(&name.as_str()) {
+        assert!(command.full.is_err(), "{name} passed the full token's default scope");
+    }
+    if name.starts_with("EVAL") || name.starts_with("FCALL") || name == "SCRIPT" || name == "FUNCTION" {
+        assert!(command.read_only.is_err(), "{name} passed the read-only scope");
     }
     // The read-only token's allowlist is a subset of what the full token may run.
     if command.read_only.is_ok() {

@@ -17,7 +17,7 @@ use tollgate_shared::{ErrorCode, KeySchema};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, StatsCache};
 use crate::config::{EdgeKeys, EdgeTrust, Settings};
 use crate::db::Db;
 use crate::error::ApiError;
@@ -99,6 +99,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         hasher: PasswordHasher::new()?,
         verified: Memo::new(VERIFIED_TOKENS_CAPACITY),
         profiles: Memo::new(PROFILES_CAPACITY),
+        redis_stats: StatsCache::default(),
         settings,
     })))
 }

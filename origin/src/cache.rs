@@ -202,6 +202,35 @@ return {n, ttl}
     )
 });
 
+static READ_COUNTERS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS: counters. Reads only: a counter that does not exist stays absent.
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[2 * i - 1] = tonumber(redis.call('GET', key)) or 0
+  out[2 * i] = redis.call('TTL', key)
+end
+return out
+"#,
+    )
+});
+
+static COUNT_FAILURE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+-- KEYS: counters; ARGV: each counter's window (seconds), in the same order.
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 or redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[i]) end
+  out[i] = n
+end
+return out
+"#,
+    )
+});
+
 /// The origin's Redis handle; cheap to clone (one multiplexed, self-reconnecting connection).
 #[derive(Clone)]
 pub struct Cache {
@@ -516,7 +545,50 @@ impl Cache {
         .await
     }
 
+    /// Each counter's value and seconds left (`0` and a negative TTL when absent), without
+    /// creating any: a request that only checks a limit leaves nothing behind.
+    pub async fn counters(&self, scopes: &[(&str, &str)]) -> Result<Vec<(u64, i64)>, CacheError> {
+        let mut c = self.conn.clone();
+        let mut inv = READ_COUNTERS.prepare_invoke();
+        for (scope, subject) in scopes {
+            inv.key(self.keys.rate_limit(scope, subject));
+        }
+        let flat: Vec<i64> = self
+            .run("EVALSHA read_counters", async move {
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(flat
+            .chunks(2)
+            .map(|pair| {
+                let count = pair.first().copied().unwrap_or(0);
+                (
+                    u64::try_from(count).unwrap_or(0),
+                    pair.get(1).copied().unwrap_or(-2),
+                )
+            })
+            .collect())
+    }
+
+    /// Adds one to each counter in one atomic step, starting its window if it is new; returns
+    /// the new counts in order.
+    pub async fn count_failure(
+        &self,
+        scopes: &[(&str, &str, u64)],
+    ) -> Result<Vec<u64>, CacheError> {
+        let mut c = self.conn.clone();
+        let mut inv = COUNT_FAILURE.prepare_invoke();
+        for (scope, subject, window) in scopes {
+            inv.key(self.keys.rate_limit(scope, subject)).arg(*window);
+        }
+        self.run("EVALSHA count_failure", async move {
+            inv.invoke_async(&mut c).await
+        })
+        .await
+    }
+
     /// Counts jti records and refresh mirrors with `SCAN` (never `KEYS`) and reads `INFO memory`.
+    /// Walks the whole keyspace: only [`StatsCache`] calls it, at most once per its bound.
     pub async fn stats(&self) -> Result<CacheStats, CacheError> {
         let total_jtis = self.count(self.keys.jti_pattern()).await?;
         let total_refresh_tokens = self.count(self.keys.refresh_pattern()).await?;
@@ -565,6 +637,39 @@ fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
             .and_then(|rest| rest.strip_prefix(':'))
             .map(str::trim)
     })
+}
+
+/// token-stats' Redis figures, recomputed at most once per `max_age` seconds and shared by every
+/// caller in between; concurrent callers wait for one computation rather than each start one.
+///
+/// Why a bounded-age cache rather than counters kept on every write: jti records and refresh
+/// mirrors leave Redis by TTL (and by eviction or a flush), which no counter hears of, so
+/// maintained counters drift for ever; a count that is exact when taken and at most `max_age`
+/// old stays honest, and its `SCAN` of the keyspace runs at most once per `max_age` whatever the
+/// request rate.
+#[derive(Debug, Default)]
+pub struct StatsCache {
+    latest: tokio::sync::Mutex<Option<(i64, CacheStats)>>,
+}
+
+impl StatsCache {
+    /// The figures and when (unix seconds) they were computed.
+    pub async fn get(
+        &self,
+        cache: &Cache,
+        now: i64,
+        max_age: u64,
+    ) -> Result<(CacheStats, i64), CacheError> {
+        let mut latest = self.latest.lock().await;
+        if let Some((at, stats)) = latest.as_ref() {
+            if now.saturating_sub(*at) < i64::try_from(max_age).unwrap_or(i64::MAX) {
+                return Ok((stats.clone(), *at));
+            }
+        }
+        let stats = cache.stats().await?;
+        *latest = Some((now, stats.clone()));
+        Ok((stats, now))
+    }
 }
 
 fn refresh_status(user_id: &str, revoked: bool, now: i64) -> String {

@@ -1,5 +1,5 @@
 //! The command line: `serve | migrate | cleanup | keys generate|activate|retire|prune|list|jwks |
-//! user promote | user delete`.
+//! user promote | user demote | user delete`.
 
 use clap::{Parser, Subcommand};
 
@@ -51,10 +51,12 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Grant the admin role.
+    /// Grant the admin role (the only way to get it); holds from the user's next request.
     Promote { email: String },
     /// Delete the account: every token refused at once, rows and Redis keys gone.
     Delete { email: String },
+    /// Take the admin role away; holds from the user's next request.
+    Demote { email: String },
 }
 
 /// Runs the parsed command with settings from the environment.
@@ -88,16 +90,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => keys(&settings, command),
         Command::User {
             command: UserCommand::Promote { email },
-        } => {
-            let db = Db::connect(&settings.database_url).await?;
-            db.migrate().await?;
-            if db.promote(&crate::domain::normalize_email(&email)).await? {
-                println!("{email} is now an admin");
-                Ok(())
-            } else {
-                anyhow::bail!("no user with email {email}")
-            }
-        }
+        } => set_role(&settings, &email, "admin", "is now an admin").await,
+        Command::User {
+            command: UserCommand::Demote { email },
+        } => set_role(&settings, &email, "user", "is no longer an admin").await,
         Command::User {
             command: UserCommand::Delete { email },
         } => {
@@ -122,6 +118,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{email} deleted");
             Ok(())
         }
+    }
+}
+
+/// Grants or takes away a role; it holds from the user's next request (roles are read from SQL
+/// on every request, never kept in a token or a memo).
+async fn set_role(settings: &Settings, email: &str, role: &str, done: &str) -> anyhow::Result<()> {
+    let db = Db::connect(&settings.database_url).await?;
+    db.migrate().await?;
+    if db
+        .set_role(&crate::domain::normalize_email(email), role)
+        .await?
+    {
+        println!("{email} {done}");
+        Ok(())
+    } else {
+        anyhow::bail!("no user with email {email}")
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tollgate_shared::jwt::HmacSecret;
+use tollgate_shared::redact::redact_url;
 
 /// Why the configuration was refused; always names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +28,9 @@ pub struct Settings {
     /// `BIND_ADDR`: where `serve` listens (port 0 picks a free port).
     pub bind: SocketAddr,
     /// `DATABASE_URL`: `sqlite://…` (default: `sqlite://tollgate.db?mode=rwc`) or `postgres://…`.
-    pub database_url: String,
+    pub database_url: SecretUrl,
     /// `REDIS_URL`, else built from the seed's `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`.
-    pub redis_url: RedisUrl,
+    pub redis_url: SecretUrl,
     /// `REDIS_KEY_PREFIX`: prepended to every key, so deployments and test runs can share a Redis.
     pub redis_prefix: String,
     /// `REDIS_TIMEOUT_MS`: per-call deadline; past it the request fails closed with 503.
@@ -55,12 +56,18 @@ pub struct Settings {
     pub refresh_ttl: u64,
     /// `REFRESH_GRACE_SECS`: how long a rotated-away refresh secret may still be replayed once.
     pub refresh_grace: u64,
-    /// `ADMIN_EMAILS`: comma-separated; these accounts get the admin role when they register.
-    pub admin_emails: Vec<String>,
-    /// `LOGIN_RATE_LIMIT_PER_IP` / `LOGIN_RATE_LIMIT_PER_EMAIL` attempts per
-    /// `LOGIN_RATE_WINDOW_SECS`.
+    /// Login limits count **failed** logins only, so any number of users behind one address (a
+    /// carrier NAT) can log in. Per `LOGIN_RATE_WINDOW_SECS`:
+    /// `LOGIN_RATE_LIMIT_PER_IP` failures per client address (IPv6 per /64) and
+    /// `LOGIN_RATE_LIMIT_PER_EMAIL` failures per (email, address); past either, that address
+    /// gets 429 for that scope until the window ends.
     pub login_limit_per_ip: u64,
     pub login_limit_per_email: u64,
+    /// `LOGIN_FAILURE_CAP_PER_EMAIL`: failures for one email from all addresses together per
+    /// window, the only limit that refuses an email everywhere; much higher than the others,
+    /// so wrong passwords sent from elsewhere cannot lock the owner out cheaply. Logged when it
+    /// trips.
+    pub login_failure_cap_per_email: u64,
     pub login_window: u64,
     /// `TRUSTED_PROXIES`: comma-separated networks (CIDRs) whose `X-Forwarded-For` is believed.
     /// The client address is the rightmost hop not in these networks, and only when the direct
@@ -69,6 +76,13 @@ pub struct Settings {
     /// Trust in the edge's signed identity assertion (`EDGE_JWKS` or `EDGE_JWKS_URL`); `None`
     /// when neither is set, and the origin validates every token itself.
     pub edge: Option<EdgeTrust>,
+    /// `REGISTER_RATE_LIMIT_PER_IP` registrations per client address (IPv6 per /64) per
+    /// `REGISTER_RATE_WINDOW_SECS`.
+    pub register_limit_per_ip: u64,
+    pub register_window: u64,
+    /// `TOKEN_STATS_MAX_AGE_SECS`: token-stats recomputes its Redis counts (a `SCAN` of the
+    /// keyspace) at most this often; callers in between get the cached figures and their age.
+    pub token_stats_max_age: u64,
     /// `CLEANUP_INTERVAL_SECS` (0 disables the background run) and `CLEANUP_RETENTION_SECS`
     /// (how long expired/revoked sessions are kept for audit before deletion).
     pub cleanup_interval: u64,
@@ -98,19 +112,23 @@ pub enum EdgeKeys {
     Url(String),
 }
 
-/// A Redis URL; its `Debug` hides the password.
+/// A connection URL (`REDIS_URL`, `DATABASE_URL`) that may carry a password. Its `Debug` prints
+/// it through [`redact_url`], the function the bridge uses too, so no log line or error context
+/// shows the credentials, whatever characters the password holds.
 #[derive(Clone)]
-pub struct RedisUrl(pub String);
+pub struct SecretUrl(pub String);
 
-impl std::fmt::Debug for RedisUrl {
+impl std::fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.split_once('@') {
-            Some((scheme_user, host)) => {
-                let scheme = scheme_user.split("://").next().unwrap_or("redis");
-                write!(f, "RedisUrl({scheme}://<redacted>@{host})")
-            }
-            None => write!(f, "RedisUrl({})", self.0),
-        }
+        write!(f, "SecretUrl({})", redact_url(&self.0))
+    }
+}
+
+impl std::ops::Deref for SecretUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
     }
 }
 
@@ -169,6 +187,15 @@ impl Settings {
                 })
             }
         };
+        if env.string("ADMIN_EMAILS").is_some() {
+            // Refused rather than ignored: an operator relying on it must learn it is gone.
+            return Err(ConfigError {
+                var: "ADMIN_EMAILS",
+                reason: "is no longer supported: registering never grants a role; use \
+                         `tollgate-origin user promote <email>`"
+                    .into(),
+            });
+        }
         let redis_prefix = env.string("REDIS_KEY_PREFIX").unwrap_or_default();
         tollgate_shared::KeySchema::configured(redis_prefix.as_str()).map_err(|e| ConfigError {
             var: "REDIS_KEY_PREFIX",
@@ -176,8 +203,8 @@ impl Settings {
         })?;
         let settings = Self {
             bind: env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
-            database_url,
-            redis_url: RedisUrl(redis_url),
+            database_url: SecretUrl(database_url),
+            redis_url: SecretUrl(redis_url),
             redis_prefix,
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 1000)?),
             jwt_secret,
@@ -196,20 +223,15 @@ impl Settings {
             access_ttl: env.positive("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_ttl: env.positive("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             refresh_grace: env.parse("REFRESH_GRACE_SECS", 10)?,
-            admin_emails: env
-                .string("ADMIN_EMAILS")
-                .map(|s| {
-                    s.split(',')
-                        .map(crate::domain::normalize_email)
-                        .filter(|e| !e.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
             login_limit_per_ip: env.positive("LOGIN_RATE_LIMIT_PER_IP", 30)?,
             login_limit_per_email: env.positive("LOGIN_RATE_LIMIT_PER_EMAIL", 10)?,
+            login_failure_cap_per_email: env.positive("LOGIN_FAILURE_CAP_PER_EMAIL", 300)?,
             login_window: env.positive("LOGIN_RATE_WINDOW_SECS", 60)?,
             trusted_proxies: trusted_proxies(&env)?,
             edge: edge_trust(&env)?,
+            register_limit_per_ip: env.positive("REGISTER_RATE_LIMIT_PER_IP", 20)?,
+            register_window: env.positive("REGISTER_RATE_WINDOW_SECS", 3600)?,
+            token_stats_max_age: env.positive("TOKEN_STATS_MAX_AGE_SECS", 30)?,
             cleanup_interval: env.parse("CLEANUP_INTERVAL_SECS", 3600)?,
             cleanup_retention: env.parse("CLEANUP_RETENTION_SECS", 7 * 24 * 3600)?,
             log_format,
@@ -384,6 +406,36 @@ mod tests {
     }
 
     #[test]
+    fn passwords_holding_at_colon_or_slash_never_reach_debug_output() {
+        for password in [
+            "Qp@Zx/Wv:Rt",
+            "Aa1@Bb2@Cc3",
+            "Kk9:Ll8:Mm7",
+            "Ss1/Tt2//Uu3",
+            "@:/Yy5",
+            "Ww6@",
+        ] {
+            let from_parts =
+                load(&[("REDIS_HOST", "cache"), ("REDIS_PASSWORD", password)]).expect("loads");
+            let redis_url = format!("redis://user:{password}@cache:6379/0");
+            let database_url = format!("postgres://app:{password}@pg:5432/tollgate");
+            let whole = load(&[
+                ("REDIS_URL", redis_url.as_str()),
+                ("DATABASE_URL", database_url.as_str()),
+            ])
+            .expect("loads");
+            for printed in [format!("{from_parts:?}"), format!("{whole:?}")] {
+                // No fragment of the password either: each piece between its separators.
+                for piece in password.split(['@', ':', '/']).filter(|p| p.len() > 1) {
+                    assert!(!printed.contains(piece), "{password}: {printed}");
+                }
+                assert!(printed.contains("<redacted>@cache:"), "{printed}");
+            }
+            assert!(format!("{whole:?}").contains("postgres://<redacted>@pg:5432/tollgate"));
+        }
+    }
+
+    #[test]
     fn a_bad_value_names_its_variable() {
         let err = load(&[("ACCESS_TOKEN_TTL_SECS", "soon")]).expect_err("refused");
         assert_eq!(err.var, "ACCESS_TOKEN_TTL_SECS");
@@ -416,5 +468,18 @@ mod tests {
         assert_eq!(s.trusted_proxies.len(), 3);
         assert!(s.trusted_proxies[1].contains(&"10.2.3.4".parse::<std::net::IpAddr>().expect("ip")));
         assert!(s.edge.is_none());
+    }
+
+    #[test]
+    fn the_login_failure_cap_must_be_positive() {
+        let err = load(&[("LOGIN_FAILURE_CAP_PER_EMAIL", "0")]).expect_err("refused");
+        assert_eq!(err.var, "LOGIN_FAILURE_CAP_PER_EMAIL");
+    }
+
+    #[test]
+    fn admin_emails_no_longer_grant_a_role_and_are_refused() {
+        let err = load(&[("ADMIN_EMAILS", "boss@example.com")]).expect_err("refused");
+        assert_eq!(err.var, "ADMIN_EMAILS");
+        assert!(err.to_string().contains("user promote"), "{err}");
     }
 }

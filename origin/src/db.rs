@@ -295,10 +295,12 @@ impl Db {
         .await
     }
 
-    /// Grants the admin role; false if no such user.
-    pub async fn promote(&self, email_normalized: &str) -> Result<bool, sqlx::Error> {
+    /// Sets a user's role (`admin` or `user`); false if no such user. Roles are read from here
+    /// on every request that needs one, so the change holds from the next request on.
+    pub async fn set_role(&self, email_normalized: &str, role: &str) -> Result<bool, sqlx::Error> {
         let _turn = self.write_turn().await;
-        let r = sqlx::query("UPDATE users SET role = 'admin' WHERE email_normalized = $1")
+        let r = sqlx::query("UPDATE users SET role = $1 WHERE email_normalized = $2")
+            .bind(role)
             .bind(email_normalized)
             .execute(&self.pool)
             .await?;
@@ -340,10 +342,21 @@ impl Db {
     /// row lock, on SQLite the database write lock. Refreshes of one session are thereby
     /// serialised, so a repeated or concurrent refresh sees the finished rotation of the one
     /// before it and never forks the chain.
+    ///
+    /// A secret never issued is answered by a plain read first, so guessing costs no write lock
+    /// and never queues behind (or ahead of) the writers.
     pub async fn lock_session_by_secret(
         &self,
         hash: &str,
     ) -> Result<Option<SessionLock>, sqlx::Error> {
+        let issued: Option<String> =
+            sqlx::query_scalar("SELECT token_id FROM refresh_secrets WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        if issued.is_none() {
+            return Ok(None);
+        }
         let turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let locked = sqlx::query(

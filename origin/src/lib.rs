@@ -15,6 +15,7 @@
 //! - [`cache`]: Redis, with the multi-key steps as Lua scripts.
 //! - [`db`]: SQL through sqlx's `Any` driver.
 //! - [`keyring`], [`password`], [`domain`]: keys, Argon2id, input rules.
+//! - [`limits`]: login (failures only) and registration limits.
 //! - [`memo`]: the bounded in-process caches (verified signatures, profiles).
 //! - [`cleanup`], [`cli`], [`telemetry`], [`error`], [`state`].
 
@@ -28,6 +29,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod keyring;
+pub mod limits;
 pub mod memo;
 pub mod password;
 pub mod routes;

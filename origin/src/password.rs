@@ -12,11 +12,17 @@ use tokio::sync::Semaphore;
 /// Hashes and verifies passwords with Argon2id (m = 19 MiB, t = 2, p = 1: the argon2 crate's
 /// defaults, OWASP's recommendation).
 ///
-/// Each hash runs on the blocking pool so the async workers keep serving requests, and a
-/// semaphore caps how many run at once: a login flood queues instead of taking all memory.
+/// Each hash runs on the blocking pool so the async workers keep serving requests, and
+/// semaphores cap how many run at once: a flood queues instead of taking all memory. Logins
+/// (`verify`) and registrations (`hash`) have separate budgets, so a registration flood queues
+/// behind its own permits and never takes a login's.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    /// Verifications at once: twice the cores.
+    login_permits: Arc<Semaphore>,
+    /// New hashes at once: half the cores (at least one), so registrations can never take more
+    /// than half the machine from logins.
+    register_permits: Arc<Semaphore>,
     /// Verified against when the email is unknown, so an unknown email costs what a wrong
     /// password costs and response time does not reveal which accounts exist.
     dummy_hash: Arc<str>,
@@ -30,16 +36,21 @@ impl PasswordHasher {
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("Failed to compute the dummy password hash")?
             .to_string();
-        let permits = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
-            permits: Arc::new(Semaphore::new(permits)),
+            login_permits: Arc::new(Semaphore::new(cores * 2)),
+            register_permits: Arc::new(Semaphore::new((cores / 2).max(1))),
             dummy_hash: dummy.into(),
         })
     }
 
-    /// The PHC string of a fresh Argon2id hash.
+    /// The PHC string of a fresh Argon2id hash, under the registration budget.
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
+        let _permit = self
+            .register_permits
+            .acquire()
+            .await
+            .context("hasher closed")?;
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
             Argon2::default()
@@ -54,7 +65,11 @@ impl PasswordHasher {
     /// Whether `password` matches `hash`; with no hash (unknown user) it spends the same time
     /// and answers false.
     pub async fn verify(&self, password: String, hash: Option<String>) -> anyhow::Result<bool> {
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
+        let _permit = self
+            .login_permits
+            .acquire()
+            .await
+            .context("hasher closed")?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         tokio::task::spawn_blocking(move || {
@@ -68,5 +83,36 @@ impl PasswordHasher {
         })
         .await
         .context("password verification task failed")?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn registrations_using_their_whole_budget_never_hold_up_a_login() {
+        let hasher = PasswordHasher::new().expect("hasher");
+        let stored = hasher.hash("the password".into()).await.expect("hash");
+        // Every registration permit taken, as by a flood of registrations in flight.
+        let register = hasher.register_permits.clone();
+        let n = u32::try_from(register.available_permits()).expect("permits");
+        let _flood = register.acquire_many_owned(n).await.expect("permits");
+        // A generous bound: this is "completes at all", not a latency figure.
+        let login = tokio::time::timeout(
+            Duration::from_secs(30),
+            hasher.verify("the password".into(), Some(stored)),
+        )
+        .await
+        .expect("a login verified while registrations held their whole budget");
+        assert!(login.expect("verify"));
+        let queued = tokio::time::timeout(
+            Duration::from_millis(200),
+            hasher.hash("another password".into()),
+        )
+        .await;
+        assert!(queued.is_err(), "a registration ran past its budget");
     }
 }

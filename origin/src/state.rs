@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tollgate_shared::jwt::Validation;
 use tollgate_shared::AccessClaims;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, StatsCache};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::keyring::Keyring;
@@ -34,9 +34,12 @@ pub struct App {
     pub verified: Memo<[u8; 32], AccessClaims>,
     /// Profiles for `/me`, kept briefly so the hot path makes no SQL query.
     pub profiles: Memo<String, Profile>,
+    /// token-stats' Redis counts, recomputed at most every `TOKEN_STATS_MAX_AGE_SECS`.
+    pub redis_stats: StatsCache,
 }
 
-/// What `/me` shows besides the identity.
+/// What `/me` shows besides the identity. Never the role: a role is read from SQL on each request
+/// that needs it, so `user promote|demote` holds from the next request.
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub email: String,

@@ -15,6 +15,7 @@
 //! - [`assertion`]: the edge's signed identity assertion that upstreams verify without Redis.
 //! - [`error`]: the API error codes and the JSON error body.
 //! - [`upstash`]: Upstash REST request/response types and the validation pipeline.
+//! - [`redact`]: connection URLs with their credentials removed, for `Debug` and logs.
 //! - `hostile` (feature `hostile-cases`, tests only): the table of hostile tokens every
 //!   verifier is tested against.
 
@@ -27,6 +28,7 @@ pub mod hostile;
 pub mod jwt;
 pub mod keys;
 pub mod records;
+pub mod redact;
 pub mod upstash;
 
 pub use claims::AccessClaims;

@@ -1,6 +1,10 @@
 //! The Upstash REST bridge in-process, on a port it keeps across [`BridgeHandle::stop`] and
 //! [`BridgeHandle::restart`], so a test can take "Upstash" away from a running edge and give it
 //! back.
+//!
+//! The edge gets a scoped token that runs only `GET` and `MGET` — what its one `/pipeline` per
+//! request needs — as the stack and the README give it, so the tests run the edge exactly as
+//! deployed; the full token stays with the harness (stats, fixtures).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,13 +13,18 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tollgate_rest_bridge::{Bridge, Config, Stats, Token};
+use tollgate_rest_bridge::{Bridge, Config, ScopedToken, Stats, Token};
+
+/// The only commands the edge runs: its validation pipeline's `GET`s (`MGET` for a client that
+/// batches them into one command).
+pub const EDGE_COMMANDS: [&str; 2] = ["GET", "MGET"];
 
 /// A bridge serving on a fixed address; stopped on drop.
 #[derive(Debug)]
 pub struct BridgeHandle {
     pub addr: SocketAddr,
     token: String,
+    edge_token: String,
     bridge: Bridge,
     running: Option<Running>,
 }
@@ -27,10 +36,14 @@ struct Running {
 }
 
 impl BridgeHandle {
-    /// Starts a bridge over `redis_url` on a free port, with a fresh random token.
+    /// Starts a bridge over `redis_url` on a free port, with fresh random full and edge tokens.
     pub async fn start(redis_url: &str) -> anyhow::Result<Self> {
         let token = format!("bridge-{}", uuid::Uuid::new_v4().simple());
-        let bridge = tollgate_rest_bridge::build(Config::new(redis_url, Token::new(&token)))
+        let edge_token = format!("bridge-edge-{}", uuid::Uuid::new_v4().simple());
+        let mut config = Config::new(redis_url, Token::new(&token));
+        config.scoped_tokens = vec![ScopedToken::new(&edge_token, &EDGE_COMMANDS)
+            .map_err(|e| anyhow::anyhow!("edge token: {e}"))?];
+        let bridge = tollgate_rest_bridge::build(config)
             .await
             .context("Failed to build the bridge")?;
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -40,6 +53,7 @@ impl BridgeHandle {
         let mut handle = Self {
             addr,
             token,
+            edge_token,
             bridge,
             running: None,
         };
@@ -52,9 +66,14 @@ impl BridgeHandle {
         format!("http://{}", self.addr)
     }
 
-    /// `UPSTASH_REDIS_REST_TOKEN` for the edge.
+    /// The full token (stats, fixtures): never given to the edge.
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// `UPSTASH_REDIS_REST_TOKEN` for the edge: `GET` and `MGET` only.
+    pub fn edge_token(&self) -> &str {
+        &self.edge_token
     }
 
     fn serve(&mut self, listener: TcpListener) {

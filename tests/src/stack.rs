@@ -319,7 +319,7 @@ fn edge_config(
         .var("ALLOW_INSECURE_HTTP", "true")
         .var("UPSTASH_REDIS_REST_URL", bridge.url())
         .var("REDIS_KEY_PREFIX", origin.prefix.clone())
-        .secret("UPSTASH_REDIS_REST_TOKEN", bridge.token())
+        .secret("UPSTASH_REDIS_REST_TOKEN", bridge.edge_token())
         .secret("TOLLGATE_JWKS", origin.jwks_json())
         .secret("EDGE_SIGNING_KEYS", edge_keys.private_jwks.clone());
     config

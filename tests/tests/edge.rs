@@ -227,6 +227,71 @@ async fn logout_all_version_bump_refuses_a_resurrected_jti_record() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaked_edge_token_cannot_unrevoke_a_token() {
+    let stack = Stack::start().await;
+    let (a, _b) = two_devices(&stack).await;
+    let mut redis = stack.redis_conn().await;
+    let key = stack.keys.jti(&a.jti);
+    let record: String = redis.get(&key).await.expect("jti record");
+    let r = stack.post_auth("/api/users/logout", &a.access).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_refused_at_edge(&stack, &a, Rejection::Revoked).await;
+
+    // Whoever holds the Worker's UPSTASH_REDIS_REST_TOKEN tries every way back in through the
+    // bridge: re-create the record, as a command, a pipeline, a transaction, a script, a path.
+    let bridge = stack.bridge.url();
+    let edge_token = stack.bridge.edge_token();
+    let command = serde_json::json!(["SET", key, record, "EX", 600]);
+    let script = serde_json::json!([
+        "EVAL",
+        "return redis.call('SET', KEYS[1], ARGV[1])",
+        1,
+        key,
+        record
+    ]);
+    for (path, body) in [
+        ("/", command.clone()),
+        ("/pipeline", serde_json::json!([command.clone()])),
+        ("/multi-exec", serde_json::json!([command])),
+        ("/", script),
+    ] {
+        let r = stack
+            .client
+            .post(format!("{bridge}{path}"))
+            .bearer_auth(edge_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("bridge");
+        let text = r.text().await.expect("body");
+        assert!(text.contains("NOPERM"), "{path} {body} → {text}");
+    }
+    let r = stack
+        .client
+        .get(format!("{bridge}/set/{key}/{}", urlencoding(&record)))
+        .bearer_auth(edge_token)
+        .send()
+        .await
+        .expect("bridge");
+    assert!(r.text().await.expect("body").contains("NOPERM"));
+    let exists: bool = redis.exists(&key).await.expect("exists");
+    assert!(!exists, "the revoked token's record came back");
+    assert_refused_at_edge(&stack, &a, Rejection::Revoked).await;
+}
+
+/// Percent-encodes every byte but unreserved ones, for a path segment.
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_rotation_through_the_edge_retires_the_old_access_token() {
     let stack = Stack::start().await;
     let (a, _b) = two_devices(&stack).await;

@@ -20,7 +20,10 @@ pub fn router() -> Router<AppState> {
         .route("/ready", get(ready))
 }
 
-/// Admins only: Redis counts (by `SCAN`) and memory, database counts.
+/// Admins only: Redis counts and memory (computed by `SCAN` at most every
+/// `TOKEN_STATS_MAX_AGE_SECS`, with `computedAt`), database counts. The role is read from the
+/// database on every call — never from the token or a memo — so a promotion or demotion holds
+/// from the next request.
 async fn token_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
     let user = state.db.user_by_id(&auth.identity.user_id).await?;
     if user.is_none_or(|u| u.role != "admin") {
@@ -29,13 +32,18 @@ async fn token_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult
             "admin role required".into(),
         ));
     }
-    let redis = state.cache.stats().await?;
-    let db = state.db.session_counts(crate::domain::now()).await?;
+    let now = crate::domain::now();
+    let (redis, computed_at) = state
+        .redis_stats
+        .get(&state.cache, now, state.settings.token_stats_max_age)
+        .await?;
+    let db = state.db.session_counts(now).await?;
     Ok(Json(json!({
         "redis": {
             "totalJtis": redis.total_jtis,
             "totalRefreshTokens": redis.total_refresh_tokens,
             "memoryUsage": redis.memory_usage,
+            "computedAt": crate::domain::rfc3339(computed_at),
         },
         "database": {
             "totalRefreshTokens": db.total,

@@ -15,6 +15,7 @@ use crate::domain::{
     self, Presented, MAX_DEVICE_NAME_CHARS, MAX_NAME_CHARS, MAX_REFRESH_TOKEN_BYTES,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::limits::{self, LoginAttempt};
 use crate::routes::json::ApiJson;
 use crate::state::{AppState, Profile};
 use crate::tokens::{self, Grace, Grant};
@@ -35,8 +36,11 @@ struct RegisterBody {
     name: Option<String>,
 }
 
+/// Creates an account with the `user` role, whatever the email: roles are granted only by
+/// `tollgate-origin user promote`. Limited per client address before any hashing.
 async fn register(
     State(state): State<AppState>,
+    client: ClientInfo,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     domain::validate_email(&body.email)?;
@@ -44,11 +48,7 @@ async fn register(
     let name = domain::optional_text("name", body.name, MAX_NAME_CHARS)?;
     let email = body.email.trim().to_owned();
     let normalized = domain::normalize_email(&email);
-    let role = if state.settings.admin_emails.contains(&normalized) {
-        "admin"
-    } else {
-        "user"
-    };
+    limits::check_registration(&state, &client).await?;
     let hash = state
         .hasher
         .hash(body.password)
@@ -63,7 +63,7 @@ async fn register(
             email_normalized: &normalized,
             name: name.as_deref(),
             password_hash: &hash,
-            role,
+            role: "user",
             now: domain::now(),
         })
         .await?;
@@ -115,7 +115,7 @@ async fn login(
         return Err(invalid_credentials());
     }
     let normalized = domain::normalize_email(&body.email);
-    rate_limit(&state, &client, &normalized).await?;
+    let attempt = LoginAttempt::check(&state, &client, &normalized).await?;
 
     let user = state.db.user_by_email(&normalized).await?;
     let verified = state
@@ -128,7 +128,10 @@ async fn login(
         .map_err(ApiError::Internal)?;
     let user = match user {
         Some(user) if verified => user,
-        _ => return Err(invalid_credentials()),
+        _ => {
+            attempt.failed(&state).await?;
+            return Err(invalid_credentials());
+        }
     };
 
     let now = domain::now();
@@ -186,30 +189,6 @@ fn invalid_credentials() -> ApiError {
         ErrorCode::InvalidCredentials,
         "email or password is incorrect".into(),
     )
-}
-
-/// Fixed-window limits per client IP and per account, checked before any password work.
-async fn rate_limit(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<()> {
-    let s = &state.settings;
-    let ip = client.ip.as_deref().unwrap_or("unknown");
-    let (ip_hits, ip_ttl) = state.cache.hit("login:ip", ip, s.login_window).await?;
-    // The email is hashed so the key does not store addresses in clear.
-    let email_key = domain::hash_refresh_secret(email);
-    let (email_hits, email_ttl) = state
-        .cache
-        .hit("login:email", &email_key, s.login_window)
-        .await?;
-    if ip_hits > s.login_limit_per_ip {
-        return Err(ApiError::RateLimited {
-            retry_after: ip_ttl,
-        });
-    }
-    if email_hits > s.login_limit_per_email {
-        return Err(ApiError::RateLimited {
-            retry_after: email_ttl,
-        });
-    }
-    Ok(())
 }
 
 fn token_response(

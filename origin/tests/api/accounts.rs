@@ -5,15 +5,13 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{error_code, spawn_app, spawn_app_with, Backend, PASSWORD};
+use crate::helpers::{error_code, spawn_app, Backend, PASSWORD};
 
 both_backends!(
     register_then_login_then_me,
     duplicate_email_in_any_case_or_normalisation_is_409,
     register_rejects_bad_input_with_422_or_413,
     unknown_email_and_wrong_password_answer_identically,
-    login_is_rate_limited_per_email_with_retry_after,
-    login_is_rate_limited_per_ip,
     twenty_concurrent_logins_make_twenty_sessions,
     sessions_list_marks_the_current_device,
     token_stats_is_admin_only_and_counts_state,
@@ -169,57 +167,6 @@ async fn unknown_email_and_wrong_password_answer_identically(b: Backend) {
     assert_eq!(wrong["error"]["code"], "invalid_credentials");
 }
 
-async fn login_is_rate_limited_per_email_with_retry_after(b: Backend) {
-    let app = spawn_app_with(b, &[("LOGIN_RATE_LIMIT_PER_EMAIL", "3")]).await;
-    let email = app.new_user().await;
-    for _ in 0..3 {
-        let r = app
-            .post_json(
-                "/api/users/login",
-                &json!({"email": email, "password": "wrong password"}),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    }
-    // Even the right password is refused once the account's window is spent.
-    let r = app
-        .post_json(
-            "/api/users/login",
-            &json!({"email": email.to_uppercase(), "password": PASSWORD}),
-        )
-        .await;
-    let retry: u64 = r
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .expect("Retry-After header");
-    assert!((1..=60).contains(&retry));
-    assert_eq!(
-        error_code(r, StatusCode::TOO_MANY_REQUESTS).await,
-        "rate_limited"
-    );
-    // Another account is not affected.
-    let other = app.new_user().await;
-    app.login(&other, "d").await;
-}
-
-async fn login_is_rate_limited_per_ip(b: Backend) {
-    let app = spawn_app_with(b, &[("LOGIN_RATE_LIMIT_PER_IP", "4")]).await;
-    let mut statuses = Vec::new();
-    for i in 0..6 {
-        let r = app
-            .post_json(
-                "/api/users/login",
-                &json!({"email": format!("nobody{i}@example.com"), "password": PASSWORD}),
-            )
-            .await;
-        statuses.push(r.status());
-    }
-    assert_eq!(&statuses[..4], &[StatusCode::UNAUTHORIZED; 4]);
-    assert_eq!(&statuses[4..], &[StatusCode::TOO_MANY_REQUESTS; 2]);
-}
-
 async fn twenty_concurrent_logins_make_twenty_sessions(b: Backend) {
     let app = spawn_app(b).await;
     let email = app.new_user().await;
@@ -293,7 +240,7 @@ async fn sessions_list_marks_the_current_device(b: Backend) {
 }
 
 async fn token_stats_is_admin_only_and_counts_state(b: Backend) {
-    let app = spawn_app_with(b, &[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let app = spawn_app(b).await;
     let user = app.new_user().await;
     let t = app.login(&user, "d").await;
     let r = app.get_auth("/api/users/token-stats", &t.access).await;
@@ -306,6 +253,9 @@ async fn token_stats_is_admin_only_and_counts_state(b: Backend) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
+    // The only way to the admin role: what `tollgate-origin user promote` runs.
+    app.exec_sql("UPDATE users SET role = 'admin' WHERE email_normalized = 'boss@example.com'")
+        .await;
     let boss = app.login("boss@example.com", "admin").await;
     let second = app.login(&user, "d2").await;
     app.post_auth("/api/users/logout", &second.access).await;

@@ -95,8 +95,6 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         ("REDIS_KEY_PREFIX", prefix.clone()),
         ("KEYS_FILE", keys_file.display().to_string()),
         ("CLEANUP_INTERVAL_SECS", "0".into()),
-        ("LOGIN_RATE_LIMIT_PER_IP", "1000".into()),
-        ("LOGIN_RATE_LIMIT_PER_EMAIL", "1000".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -146,6 +144,72 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `post_json` from another loopback address (`127.0.0.2`, …): a different client address
+    /// as the origin sees it, for the per-address limits.
+    pub async fn post_json_from(&self, ip: &str, path: &str, body: &Value) -> Response {
+        let local: std::net::IpAddr = ip.parse().expect("an IP address");
+        reqwest::Client::builder()
+            .local_address(local)
+            .build()
+            .expect("client")
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Logs in with the right password from `ip`; returns the status.
+    pub async fn login_status_from(&self, ip: &str, email: &str) -> StatusCode {
+        self.post_json_from(
+            ip,
+            "/api/users/login",
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await
+        .status()
+    }
+
+    /// Logs in with a wrong password from `ip`; returns the status.
+    pub async fn wrong_password_from(&self, ip: &str, email: &str) -> StatusCode {
+        self.post_json_from(
+            ip,
+            "/api/users/login",
+            &json!({"email": email, "password": "not the password"}),
+        )
+        .await
+        .status()
+    }
+
+    /// The test database's URL (for the CLI).
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
+    /// Every key under this test's prefix that starts with `kind` (after the prefix), by `SCAN`.
+    pub async fn keys_of_kind(&self, kind: &str) -> Vec<String> {
+        let mut conn = self.redis_conn().await;
+        let pattern = format!("{}{kind}*", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .expect("SCAN");
+            keys.extend(batch);
+            if next == 0 {
+                return keys;
+            }
+            cursor = next;
+        }
+    }
+
     pub async fn get_auth(&self, path: &str, access: &str) -> Response {
         self.client
             .get(self.url(path))
@@ -166,9 +230,15 @@ impl TestApp {
 
     /// Registers a fresh user with a unique email; returns the email.
     pub async fn new_user(&self) -> String {
+        self.new_user_from("127.0.0.1").await
+    }
+
+    /// Registers a fresh user from client address `ip`; returns the email.
+    pub async fn new_user_from(&self, ip: &str) -> String {
         let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
         let r = self
-            .post_json(
+            .post_json_from(
+                ip,
                 "/api/users/register",
                 &json!({"email": email, "password": PASSWORD, "name": "Test"}),
             )

@@ -657,20 +657,34 @@ async fn forged_identity_and_forwarded_for_headers_change_nothing(b: Backend) {
     assert_eq!(me["data"]["id"], claims_of(&attacker.access).sub.as_str());
     assert_eq!(me["data"]["token_version"], 1);
 
-    // One login so far from 127.0.0.1; three more fit, then the limit holds whatever
-    // X-Forwarded-For claims.
+    // Only failures count, so the attacker's login above used nothing: four failures fit, then
+    // the limit holds whatever X-Forwarded-For claims.
     let mut statuses = Vec::new();
-    for i in 0..5 {
+    for i in 0..6 {
         let r = app
             .client
             .post(app.url("/api/users/login"))
             .header("X-Forwarded-For", format!("203.0.113.{i}"))
-            .json(&json!({"email": "nobody@example.com", "password": PASSWORD}))
+            .json(&json!({"email": format!("nobody{i}@example.com"), "password": PASSWORD}))
             .send()
             .await
             .expect("request");
         statuses.push(r.status());
     }
-    assert_eq!(&statuses[..3], &[StatusCode::UNAUTHORIZED; 3]);
-    assert_eq!(&statuses[3..], &[StatusCode::TOO_MANY_REQUESTS; 2]);
+    assert_eq!(&statuses[..4], &[StatusCode::UNAUTHORIZED; 4]);
+    assert_eq!(&statuses[4..], &[StatusCode::TOO_MANY_REQUESTS; 2]);
+    // And the address that sent them is the one refused, whatever header it adds.
+    let r = app
+        .client
+        .post(app.url("/api/users/login"))
+        .header("X-Forwarded-For", "198.51.100.7")
+        .json(&json!({"email": attacker_email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.login_status_from("127.0.0.2", &attacker_email).await,
+        StatusCode::OK
+    );
 }

@@ -9,6 +9,7 @@ mod eviction;
 mod faults;
 mod hostile;
 mod keys;
+mod limits;
 mod logout;
 mod logs;
 mod memory;

@@ -21,7 +21,7 @@ both_backends!(
 );
 
 /// Upper bound on Redis bytes per live session (jti record, refresh mirror, and the session's
-/// share of the per-user index, version key and rate-limit counters).
+/// share of the per-user index and version key; a successful login leaves no counter).
 const MAX_BYTES_PER_SESSION: u64 = 2048;
 
 /// Redis as a test sees it, over one connection held for the whole test (a connection per
@@ -170,7 +170,7 @@ impl Probe {
     }
 }
 
-/// Registers `users` users (no Redis writes: registration touches only the database).
+/// Registers `users` users (in Redis, only the registration counter for 127.0.0.1).
 async fn register(app: &TestApp, users: usize) -> Vec<(String, Vec<Tokens>)> {
     let mut out = Vec::new();
     for _ in 0..users {
@@ -201,18 +201,32 @@ async fn redis_returns_to_baseline_once_access_tokens_expire(b: Backend) {
     let redis = RedisProcess::start();
     let url = redis.url();
     let access_ttl = 10;
+    // The failure and registration counters lapse soon after the access tokens.
+    let counter_window = (access_ttl + 4).to_string();
     let app = spawn_app_with(
         b,
         &[
             ("REDIS_URL", &url),
             ("ACCESS_TOKEN_TTL_SECS", &access_ttl.to_string()),
-            ("LOGIN_RATE_WINDOW_SECS", &access_ttl.to_string()),
+            ("LOGIN_RATE_WINDOW_SECS", &counter_window),
+            ("REGISTER_RATE_WINDOW_SECS", &counter_window),
         ],
     )
     .await;
     let mut probe = Probe::new(&app).await;
     let mut sessions = register(&app, 5).await;
-    assert_eq!(probe.dbsize().await, 0, "baseline: a fresh private Redis");
+    // Baseline: a fresh private Redis holding only the registrations' counter for 127.0.0.1.
+    assert_eq!(probe.dbsize().await, 1);
+    assert_eq!(count(&probe.kinds().await, "rate_limit"), 1);
+    // Three wrong passwords for one user: its three failure counters (address, email and
+    // address, email). The 50 successful logins below add no counter at all.
+    for _ in 0..3 {
+        assert_eq!(
+            app.wrong_password_from("127.0.0.1", &sessions[0].0).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(count(&probe.kinds().await, "rate_limit"), 4);
 
     let started = Instant::now();
     // The first round also loads the Lua scripts: a fixed cost, so the memory per session is
@@ -231,11 +245,11 @@ async fn redis_returns_to_baseline_once_access_tokens_expire(b: Backend) {
         ("user_tokens", 5),    // one index per user
         ("refresh", 50),       // one mirror per device session
         ("user_version", 5),   // one version per user
-        ("rate_limit", 1 + 5), // one per client IP, one per account
+        ("rate_limit", 1 + 3), // registrations from the address; the three failure counters
         ("refresh_grace", 0),  // only refreshes leave these
     ]);
     assert_eq!(peak, expected_peak);
-    assert_eq!(probe.dbsize().await, 116, "no key outside the schema");
+    assert_eq!(probe.dbsize().await, 114, "no key outside the schema");
     probe.assert_every_key_expires(2_592_000).await;
 
     let full = probe.memory().await;
@@ -243,7 +257,7 @@ async fn redis_returns_to_baseline_once_access_tokens_expire(b: Backend) {
     let per_session = key_bytes / 50;
     let marginal = full.dataset.saturating_sub(warm.dataset) / 45;
     println!(
-        "redis bytes per active session: {per_session} B (MEMORY USAGE of all 116 keys = \
+        "redis bytes per active session: {per_session} B (MEMORY USAGE of all 114 keys = \
          {key_bytes} B, over 50 sessions); growth of used_memory_dataset per added session: \
          {marginal} B (used_memory {} -> {} B, Lua heap {} -> {} B)",
         warm.used, full.used, warm.lua, full.lua
@@ -294,7 +308,8 @@ async fn redis_is_empty_again_once_refresh_lifetimes_pass(b: Backend) {
             ("ACCESS_TOKEN_TTL_SECS", "2"),
             ("REFRESH_TOKEN_TTL_SECS", "6"),
             ("REFRESH_GRACE_SECS", "3"),
-            ("LOGIN_RATE_WINDOW_SECS", "2"),
+            // The registrations' counter lapses too (logins leave none).
+            ("REGISTER_RATE_WINDOW_SECS", "2"),
         ],
     )
     .await;
