@@ -125,6 +125,7 @@ fn cases() -> Vec<(&'static str, String, Requires, &'static str)> {
         ("typ_access_token", e1.sign_jws("at+jwt", &valid()), Identity, "Malformed"),
         ("typ_missing", header(r#"{"alg":"EdDSA","kid":"e1"}"#), Identity, "Malformed"),
         ("crit_empty", header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1","crit":[]}"#), Identity, "Malformed"),
+        ("crit_b64_understood_by_jose", header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1","b64":true,"crit":["b64"]}"#), Identity, "Malformed"),
         ("crit_null", header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1","crit":null}"#), Identity, "Malformed"),
         ("header_duplicate_alg", header(r#"{"alg":"HS256","alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1"}"#), Identity, "Malformed"),
         ("signature_non_canonical_base64", sig_non_canonical.join("."), Identity, "Malformed"),
