@@ -86,7 +86,13 @@ fn cases() -> Vec<(&'static str, String, Requires, &'static str)> {
         c.sign(&e1)
     };
     let header = |h: &str| raw(h, &payload_of(&valid()), &e1_raw);
-    let payload = |p: &str| raw(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1"}"#, p, &e1_raw);
+    let payload = |p: &str| {
+        raw(
+            r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1"}"#,
+            p,
+            &e1_raw,
+        )
+    };
     let valid_payload = payload_of(&valid());
 
     let token = valid().sign(&e1);
@@ -107,58 +113,341 @@ fn cases() -> Vec<(&'static str, String, Requires, &'static str)> {
     vec![
         ("valid", token.clone(), Identity, "ok"),
         ("valid_claims_mode", token.clone(), Claims, "ok"),
-        ("valid_typ_as_media_type", header(r#"{"alg":"EdDSA","typ":"application/Tollgate-Assertion+JWT","kid":"e1"}"#), Identity, "ok"),
-        ("valid_iat_within_leeway", with(&|c| { c.iat = NOW + 5; c.exp = NOW + 35; }), Identity, "ok"),
-        ("valid_lifetime_exactly_60", with(&|c| { c.iat = NOW - 30; c.exp = NOW + 30; }), Identity, "ok"),
-        ("valid_last_second", with(&|c| c.exp = NOW + 1), Identity, "ok"),
+        (
+            "valid_typ_as_media_type",
+            header(r#"{"alg":"EdDSA","typ":"application/Tollgate-Assertion+JWT","kid":"e1"}"#),
+            Identity,
+            "ok",
+        ),
+        (
+            "valid_iat_within_leeway",
+            with(&|c| {
+                c.iat = NOW + 5;
+                c.exp = NOW + 35;
+            }),
+            Identity,
+            "ok",
+        ),
+        (
+            "valid_lifetime_exactly_60",
+            with(&|c| {
+                c.iat = NOW - 30;
+                c.exp = NOW + 30;
+            }),
+            Identity,
+            "ok",
+        ),
+        (
+            "valid_last_second",
+            with(&|c| c.exp = NOW + 1),
+            Identity,
+            "ok",
+        ),
         ("valid_without_ip", with(&|c| c.ip = None), Identity, "ok"),
-        ("valid_sub_null_in_claims_mode", payload(&valid_payload.replace(r#""sub":"0b7c6f1e-2f43-4c1a-9d51-3c2f9e4a8b10""#, r#""sub":null"#)), Claims, "ok"),
-        ("anonymous_in_claims_mode", with(&|c| { (c.sub, c.sid, c.jti, c.ver, c.ver_checked) = (None, None, None, None, false); }), Claims, "ok"),
-        ("unchecked_in_claims_mode", with(&|c| c.ver_checked = false), Claims, "ok"),
-        ("forged_other_key_same_kid", valid().sign(&edge_key("e1", 2)), Identity, "Signature"),
-        ("unknown_kid", valid().sign(&edge_key("e9", 1)), Identity, "Signature"),
-        ("no_kid", header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt"}"#), Identity, "Signature"),
-        ("kid_null", header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":null}"#), Identity, "Signature"),
-        ("alg_none", format!("{}.{}.", b64(br#"{"alg":"none","typ":"tollgate-assertion+jwt","kid":"e1"}"#), segments[1]), Identity, "Signature"),
-        ("alg_hs256", header(r#"{"alg":"HS256","typ":"tollgate-assertion+jwt","kid":"e1"}"#), Identity, "Signature"),
-        ("tampered_payload", tampered.join("."), Identity, "Signature"),
-        ("typ_access_token", e1.sign_jws("at+jwt", &valid()), Identity, "Malformed"),
-        ("typ_missing", header(r#"{"alg":"EdDSA","kid":"e1"}"#), Identity, "Malformed"),
-        ("crit_empty", header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1","crit":[]}"#), Identity, "Malformed"),
-        ("crit_b64_understood_by_jose", header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1","b64":true,"crit":["b64"]}"#), Identity, "Malformed"),
-        ("crit_null", header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1","crit":null}"#), Identity, "Malformed"),
-        ("header_duplicate_alg", header(r#"{"alg":"HS256","alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1"}"#), Identity, "Malformed"),
-        ("signature_non_canonical_base64", sig_non_canonical.join("."), Identity, "Malformed"),
+        (
+            "valid_sub_null_in_claims_mode",
+            payload(&valid_payload.replace(
+                r#""sub":"0b7c6f1e-2f43-4c1a-9d51-3c2f9e4a8b10""#,
+                r#""sub":null"#,
+            )),
+            Claims,
+            "ok",
+        ),
+        (
+            "anonymous_in_claims_mode",
+            with(&|c| {
+                (c.sub, c.sid, c.jti, c.ver, c.ver_checked) = (None, None, None, None, false);
+            }),
+            Claims,
+            "ok",
+        ),
+        (
+            "unchecked_in_claims_mode",
+            with(&|c| c.ver_checked = false),
+            Claims,
+            "ok",
+        ),
+        (
+            "forged_other_key_same_kid",
+            valid().sign(&edge_key("e1", 2)),
+            Identity,
+            "Signature",
+        ),
+        (
+            "unknown_kid",
+            valid().sign(&edge_key("e9", 1)),
+            Identity,
+            "Signature",
+        ),
+        (
+            "no_kid",
+            header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt"}"#),
+            Identity,
+            "Signature",
+        ),
+        (
+            "kid_null",
+            header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":null}"#),
+            Identity,
+            "Signature",
+        ),
+        (
+            "alg_none",
+            format!(
+                "{}.{}.",
+                b64(br#"{"alg":"none","typ":"tollgate-assertion+jwt","kid":"e1"}"#),
+                segments[1]
+            ),
+            Identity,
+            "Signature",
+        ),
+        (
+            "alg_hs256",
+            header(r#"{"alg":"HS256","typ":"tollgate-assertion+jwt","kid":"e1"}"#),
+            Identity,
+            "Signature",
+        ),
+        (
+            "tampered_payload",
+            tampered.join("."),
+            Identity,
+            "Signature",
+        ),
+        (
+            "typ_access_token",
+            e1.sign_jws("at+jwt", &valid()),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "typ_missing",
+            header(r#"{"alg":"EdDSA","kid":"e1"}"#),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "crit_empty",
+            header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1","crit":[]}"#),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "crit_b64_understood_by_jose",
+            header(
+                r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1","b64":true,"crit":["b64"]}"#,
+            ),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "crit_null",
+            header(r#"{"alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1","crit":null}"#),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "header_duplicate_alg",
+            header(r#"{"alg":"HS256","alg":"EdDSA","typ":"tollgate-assertion+jwt","kid":"e1"}"#),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "signature_non_canonical_base64",
+            sig_non_canonical.join("."),
+            Identity,
+            "Malformed",
+        ),
         ("empty", String::new(), Identity, "Malformed"),
-        ("two_segments", segments[..2].join("."), Identity, "Malformed"),
-        ("four_segments", format!("{token}.{}", segments[2]), Identity, "Malformed"),
-        ("too_long", with(&|c| c.ip = Some("x".repeat(4000))), Identity, "Malformed"),
-        ("expired", with(&|c| { c.iat = NOW - 30; c.exp = NOW; }), Identity, "Expired"),
-        ("not_yet_valid", with(&|c| { c.iat = NOW + 6; c.exp = NOW + 36; }), Identity, "Expired"),
-        ("lifetime_61", with(&|c| { c.iat = NOW - 1; c.exp = NOW + 60; }), Identity, "Lifetime"),
-        ("other_audience", with(&|c| c.aud = "billing".into()), Identity, "Audience"),
-        ("other_issuer", with(&|c| c.iss = "not-the-edge".into()), Identity, "Audience"),
-        ("other_method", with(&|c| c.htm = "POST".into()), Identity, "Binding"),
-        ("other_path", with(&|c| c.htu = "/api/notes/2".into()), Identity, "Binding"),
-        ("path_with_query", with(&|c| c.htu = "/api/notes/1?all=1".into()), Identity, "Binding"),
-        ("path_other_case", with(&|c| c.htu = "/API/notes/1".into()), Identity, "Binding"),
-        ("method_lowercase", with(&|c| c.htm = "get".into()), Identity, "Binding"),
-        ("ver_unchecked", with(&|c| c.ver_checked = false), Identity, "Unchecked"),
-        ("anonymous", with(&|c| { (c.sub, c.sid, c.jti, c.ver, c.ver_checked) = (None, None, None, None, false); }), Identity, "Unchecked"),
-        ("anonymous_marked_checked", with(&|c| { (c.sub, c.sid, c.jti, c.ver) = (None, None, None, None); }), Identity, "Unchecked"),
-        ("missing_sid", with(&|c| c.sid = None), Identity, "Unchecked"),
-        ("missing_ver", with(&|c| c.ver = None), Identity, "Unchecked"),
-        ("unknown_claim", payload(&valid_payload.replacen('{', r#"{"admin":true,"#, 1)), Identity, "Malformed"),
-        ("unknown_claim_nbf", payload(&valid_payload.replacen('{', &format!(r#"{{"nbf":{},"#, NOW - 2), 1)), Claims, "Malformed"),
-        ("duplicate_claim", payload(&valid_payload.replacen('{', r#"{"aud":"billing","#, 1)), Identity, "Malformed"),
-        ("missing_ver_checked", payload(&valid_payload.replace(r#""ver_checked":true,"#, "")), Claims, "Malformed"),
-        ("missing_htu", payload(&valid_payload.replace(r#","htu":"/api/notes/1""#, "")), Claims, "Malformed"),
-        ("ver_checked_string", payload(&valid_payload.replace(r#""ver_checked":true"#, r#""ver_checked":"true""#)), Identity, "Malformed"),
-        ("ver_string", payload(&valid_payload.replace(r#""ver":4"#, r#""ver":"4""#)), Identity, "Malformed"),
-        ("ver_negative", payload(&valid_payload.replace(r#""ver":4"#, r#""ver":-1"#)), Identity, "Malformed"),
-        ("exp_fraction", payload(&valid_payload.replace(&format!(r#""exp":{}"#, NOW + 28), &format!(r#""exp":{}.5"#, NOW + 28))), Identity, "Malformed"),
-        ("iss_number", payload(&valid_payload.replace(r#""iss":"tollgate-edge""#, r#""iss":7"#)), Identity, "Malformed"),
-        ("aud_array", payload(&valid_payload.replace(r#""aud":"notes""#, r#""aud":["notes"]"#)), Identity, "Malformed"),
+        (
+            "two_segments",
+            segments[..2].join("."),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "four_segments",
+            format!("{token}.{}", segments[2]),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "too_long",
+            with(&|c| c.ip = Some("x".repeat(4000))),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "expired",
+            with(&|c| {
+                c.iat = NOW - 30;
+                c.exp = NOW;
+            }),
+            Identity,
+            "Expired",
+        ),
+        (
+            "not_yet_valid",
+            with(&|c| {
+                c.iat = NOW + 6;
+                c.exp = NOW + 36;
+            }),
+            Identity,
+            "Expired",
+        ),
+        (
+            "lifetime_61",
+            with(&|c| {
+                c.iat = NOW - 1;
+                c.exp = NOW + 60;
+            }),
+            Identity,
+            "Lifetime",
+        ),
+        (
+            "other_audience",
+            with(&|c| c.aud = "billing".into()),
+            Identity,
+            "Audience",
+        ),
+        (
+            "other_issuer",
+            with(&|c| c.iss = "not-the-edge".into()),
+            Identity,
+            "Audience",
+        ),
+        (
+            "other_method",
+            with(&|c| c.htm = "POST".into()),
+            Identity,
+            "Binding",
+        ),
+        (
+            "other_path",
+            with(&|c| c.htu = "/api/notes/2".into()),
+            Identity,
+            "Binding",
+        ),
+        (
+            "path_with_query",
+            with(&|c| c.htu = "/api/notes/1?all=1".into()),
+            Identity,
+            "Binding",
+        ),
+        (
+            "path_other_case",
+            with(&|c| c.htu = "/API/notes/1".into()),
+            Identity,
+            "Binding",
+        ),
+        (
+            "method_lowercase",
+            with(&|c| c.htm = "get".into()),
+            Identity,
+            "Binding",
+        ),
+        (
+            "ver_unchecked",
+            with(&|c| c.ver_checked = false),
+            Identity,
+            "Unchecked",
+        ),
+        (
+            "anonymous",
+            with(&|c| {
+                (c.sub, c.sid, c.jti, c.ver, c.ver_checked) = (None, None, None, None, false);
+            }),
+            Identity,
+            "Unchecked",
+        ),
+        (
+            "anonymous_marked_checked",
+            with(&|c| {
+                (c.sub, c.sid, c.jti, c.ver) = (None, None, None, None);
+            }),
+            Identity,
+            "Unchecked",
+        ),
+        (
+            "missing_sid",
+            with(&|c| c.sid = None),
+            Identity,
+            "Unchecked",
+        ),
+        (
+            "missing_ver",
+            with(&|c| c.ver = None),
+            Identity,
+            "Unchecked",
+        ),
+        (
+            "unknown_claim",
+            payload(&valid_payload.replacen('{', r#"{"admin":true,"#, 1)),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "unknown_claim_nbf",
+            payload(&valid_payload.replacen('{', &format!(r#"{{"nbf":{},"#, NOW - 2), 1)),
+            Claims,
+            "Malformed",
+        ),
+        (
+            "duplicate_claim",
+            payload(&valid_payload.replacen('{', r#"{"aud":"billing","#, 1)),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "missing_ver_checked",
+            payload(&valid_payload.replace(r#""ver_checked":true,"#, "")),
+            Claims,
+            "Malformed",
+        ),
+        (
+            "missing_htu",
+            payload(&valid_payload.replace(r#","htu":"/api/notes/1""#, "")),
+            Claims,
+            "Malformed",
+        ),
+        (
+            "ver_checked_string",
+            payload(&valid_payload.replace(r#""ver_checked":true"#, r#""ver_checked":"true""#)),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "ver_string",
+            payload(&valid_payload.replace(r#""ver":4"#, r#""ver":"4""#)),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "ver_negative",
+            payload(&valid_payload.replace(r#""ver":4"#, r#""ver":-1"#)),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "exp_fraction",
+            payload(&valid_payload.replace(
+                &format!(r#""exp":{}"#, NOW + 28),
+                &format!(r#""exp":{}.5"#, NOW + 28),
+            )),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "iss_number",
+            payload(&valid_payload.replace(r#""iss":"tollgate-edge""#, r#""iss":7"#)),
+            Identity,
+            "Malformed",
+        ),
+        (
+            "aud_array",
+            payload(&valid_payload.replace(r#""aud":"notes""#, r#""aud":["notes"]"#)),
+            Identity,
+            "Malformed",
+        ),
         ("payload_array", payload("[]"), Claims, "Malformed"),
         ("payload_not_json", payload("not json"), Claims, "Malformed"),
     ]
@@ -205,7 +494,9 @@ pub fn generate() -> String {
             });
             match result {
                 Ok(value) => vector["result"] = value,
-                Err(assertion::AssertionError::Missing) => vector["code"] = json!("assertion_missing"),
+                Err(assertion::AssertionError::Missing) => {
+                    vector["code"] = json!("assertion_missing")
+                }
                 Err(_) => vector["code"] = json!("assertion_invalid"),
             }
             vector

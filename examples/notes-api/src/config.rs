@@ -87,8 +87,11 @@ mod tests {
 
     #[test]
     fn defaults_need_only_the_edge_keys() {
-        let s = load(&[("EDGE_JWKS_URL", "http://127.0.0.1:8787/.well-known/tollgate-edge-jwks.json")])
-            .expect("valid");
+        let s = load(&[(
+            "EDGE_JWKS_URL",
+            "http://127.0.0.1:8787/.well-known/tollgate-edge-jwks.json",
+        )])
+        .expect("valid");
         assert_eq!(s.edge_audience, "notes");
         assert_eq!(s.edge_issuer, "tollgate-edge");
         assert_eq!(s.bind_addr, "127.0.0.1:8090");
@@ -124,7 +127,12 @@ mod tests {
         .expect("valid");
         assert_eq!(s.edge_keys, EdgeKeys::Jwks(r#"{"keys":[]}"#.into()));
         assert_eq!(
-            (s.bind_addr.as_str(), s.database_url.as_str(), s.edge_issuer.as_str(), s.edge_audience.as_str()),
+            (
+                s.bind_addr.as_str(),
+                s.database_url.as_str(),
+                s.edge_issuer.as_str(),
+                s.edge_audience.as_str()
+            ),
             ("0.0.0.0:9000", "sqlite:///tmp/n.db", "my-edge", "notes-eu")
         );
     }

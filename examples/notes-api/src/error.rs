@@ -46,7 +46,8 @@ impl IntoResponse for NotesError {
             }
             other => other.to_string(),
         };
-        let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(ErrorBody::new(code, message))).into_response()
     }
 }

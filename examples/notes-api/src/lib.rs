@@ -45,12 +45,10 @@ impl AppState {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let notes = db::Notes::connect(&settings.database_url).await?;
         let edge = match &settings.edge_keys {
-            config::EdgeKeys::Jwks(jwks) => EdgeVerifier::from_jwks_json(
-                &settings.edge_issuer,
-                &settings.edge_audience,
-                jwks,
-            )
-            .context("EDGE_JWKS")?,
+            config::EdgeKeys::Jwks(jwks) => {
+                EdgeVerifier::from_jwks_json(&settings.edge_issuer, &settings.edge_audience, jwks)
+                    .context("EDGE_JWKS")?
+            }
             config::EdgeKeys::Url(url) => EdgeVerifier::remote(
                 &settings.edge_issuer,
                 &settings.edge_audience,
@@ -67,8 +65,7 @@ pub async fn run() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let settings = Settings::from_env()?;

@@ -176,6 +176,10 @@ async fn garbage_in_the_header_is_refused_as_invalid() {
     let base = upstream().await;
     for value in ["", "x", "a.b.c", "Bearer abc"] {
         let (status, body) = call(&base, "GET", "/api/notes/1", &[value]).await;
-        assert_eq!(refusal_code(status, &body), "assertion_invalid", "{value:?}");
+        assert_eq!(
+            refusal_code(status, &body),
+            "assertion_invalid",
+            "{value:?}"
+        );
     }
 }

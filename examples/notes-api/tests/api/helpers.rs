@@ -156,7 +156,11 @@ impl Drop for TestApp {
 /// The error code of an answer, asserting the status and Tollgate's error shape.
 pub fn error_code(answer: &Answer, status: u16) -> String {
     assert_eq!(answer.status, status, "{}", answer.body);
-    assert!(answer.body["error"]["message"].is_string(), "{}", answer.body);
+    assert!(
+        answer.body["error"]["message"].is_string(),
+        "{}",
+        answer.body
+    );
     answer.body["error"]["code"]
         .as_str()
         .expect("code")

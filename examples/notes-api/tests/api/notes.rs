@@ -8,7 +8,12 @@ use crate::helpers::{assertion_claims, edge_key, error_code, spawn_app, spawn_on
 async fn a_note_is_created_listed_read_replaced_and_deleted() {
     let app = spawn_app().await;
     let created = app
-        .call("alice", "POST", "/api/notes", Some(json!({"title": "Groceries", "body": "eggs"})))
+        .call(
+            "alice",
+            "POST",
+            "/api/notes",
+            Some(json!({"title": "Groceries", "body": "eggs"})),
+        )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["id"].as_str().expect("id").to_owned();
@@ -25,49 +30,87 @@ async fn a_note_is_created_listed_read_replaced_and_deleted() {
     assert_eq!((read.status, &read.body["body"]), (200, &json!("eggs")));
 
     let replaced = app
-        .call("alice", "PUT", &path, Some(json!({"title": "Groceries", "body": "eggs, milk"})))
+        .call(
+            "alice",
+            "PUT",
+            &path,
+            Some(json!({"title": "Groceries", "body": "eggs, milk"})),
+        )
         .await;
     assert_eq!(replaced.status, 200, "{}", replaced.body);
     assert_eq!(replaced.body["body"], "eggs, milk");
-    assert_eq!(app.call("alice", "GET", &path, None).await.body["body"], "eggs, milk");
+    assert_eq!(
+        app.call("alice", "GET", &path, None).await.body["body"],
+        "eggs, milk"
+    );
 
     let deleted = app.call("alice", "DELETE", &path, None).await;
     assert_eq!(deleted.status, 204);
-    assert_eq!(error_code(&app.call("alice", "GET", &path, None).await, 404), "not_found");
-    assert_eq!(app.call("alice", "GET", "/api/notes", None).await.body, json!([]));
+    assert_eq!(
+        error_code(&app.call("alice", "GET", &path, None).await, 404),
+        "not_found"
+    );
+    assert_eq!(
+        app.call("alice", "GET", "/api/notes", None).await.body,
+        json!([])
+    );
 }
 
 #[tokio::test]
 async fn another_users_note_does_not_exist_for_them() {
     let app = spawn_app().await;
     let created = app
-        .call("alice", "POST", "/api/notes", Some(json!({"title": "Diary", "body": "secret"})))
+        .call(
+            "alice",
+            "POST",
+            "/api/notes",
+            Some(json!({"title": "Diary", "body": "secret"})),
+        )
         .await;
     let id = created.body["id"].as_str().expect("id").to_owned();
     let path = format!("/api/notes/{id}");
     app.call("bob", "POST", "/api/notes", Some(json!({"title": "Bob's"})))
         .await;
 
-    assert_eq!(error_code(&app.call("bob", "GET", &path, None).await, 404), "not_found");
+    assert_eq!(
+        error_code(&app.call("bob", "GET", &path, None).await, 404),
+        "not_found"
+    );
     let put = app
-        .call("bob", "PUT", &path, Some(json!({"title": "mine now", "body": ""})))
+        .call(
+            "bob",
+            "PUT",
+            &path,
+            Some(json!({"title": "mine now", "body": ""})),
+        )
         .await;
     assert_eq!(error_code(&put, 404), "not_found");
-    assert_eq!(error_code(&app.call("bob", "DELETE", &path, None).await, 404), "not_found");
+    assert_eq!(
+        error_code(&app.call("bob", "DELETE", &path, None).await, 404),
+        "not_found"
+    );
     let bobs = app.call("bob", "GET", "/api/notes", None).await.body;
     assert_eq!(bobs.as_array().expect("array").len(), 1);
     assert_eq!(bobs[0]["title"], "Bob's");
 
     // Alice's note is untouched by all of it.
     let read = app.call("alice", "GET", &path, None).await;
-    assert_eq!((read.body["title"].as_str(), read.body["body"].as_str()), (Some("Diary"), Some("secret")));
+    assert_eq!(
+        (read.body["title"].as_str(), read.body["body"].as_str()),
+        (Some("Diary"), Some("secret"))
+    );
 }
 
 #[tokio::test]
 async fn notes_outlive_a_restart() {
     let first = spawn_app().await;
     let created = first
-        .call("carol", "POST", "/api/notes", Some(json!({"title": "Kept"})))
+        .call(
+            "carol",
+            "POST",
+            "/api/notes",
+            Some(json!({"title": "Kept"})),
+        )
         .await;
     assert_eq!(created.status, 201);
     let db = first.db.clone();
@@ -86,10 +129,19 @@ async fn without_an_assertion_nothing_is_reached() {
         ("PUT", "/api/notes/x"),
         ("DELETE", "/api/notes/x"),
     ] {
-        let answer = app.send(method, path, None, Some(r#"{"title":"t"}"#.into())).await;
-        assert_eq!(error_code(&answer, 401), "assertion_missing", "{method} {path}");
+        let answer = app
+            .send(method, path, None, Some(r#"{"title":"t"}"#.into()))
+            .await;
+        assert_eq!(
+            error_code(&answer, 401),
+            "assertion_missing",
+            "{method} {path}"
+        );
     }
-    assert_eq!(app.call("dave", "GET", "/api/notes", None).await.body, json!([]));
+    assert_eq!(
+        app.call("dave", "GET", "/api/notes", None).await.body,
+        json!([])
+    );
 }
 
 #[tokio::test]
@@ -120,7 +172,10 @@ async fn bad_input_is_refused_with_the_error_body() {
         let assertion = app.sign(&assertion_claims("frank", "POST", "/api/notes"));
         let body = body.to_owned();
         let app = &app;
-        async move { app.send("POST", "/api/notes", Some(&assertion), Some(body)).await }
+        async move {
+            app.send("POST", "/api/notes", Some(&assertion), Some(body))
+                .await
+        }
     };
     for bad in [
         "not json",
@@ -135,13 +190,19 @@ async fn bad_input_is_refused_with_the_error_body() {
     assert_eq!(error_code(&post(&long_title).await, 422), "invalid_input");
     let huge = json!({ "title": "t", "body": "x".repeat(70 * 1024) }).to_string();
     assert_eq!(error_code(&post(&huge).await, 413), "payload_too_large");
-    assert_eq!(app.call("frank", "GET", "/api/notes", None).await.body, json!([]));
+    assert_eq!(
+        app.call("frank", "GET", "/api/notes", None).await.body,
+        json!([])
+    );
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_json() {
     let app = spawn_app().await;
-    assert_eq!(error_code(&app.call("gina", "GET", "/api/nope", None).await, 404), "not_found");
+    assert_eq!(
+        error_code(&app.call("gina", "GET", "/api/nope", None).await, 404),
+        "not_found"
+    );
     assert_eq!(
         error_code(&app.call("gina", "PATCH", "/api/notes", None).await, 405),
         "method_not_allowed"
