@@ -1,7 +1,7 @@
 //! `EdgeVerifier::remote`: keys fetched from the edge's JWKS URL, cached, refetched at most once
 //! per `min_refetch` for unknown kids, and kept through an outage of the JWKS server.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ use crate::helpers::{self, call, claims, key, key_set, refusal_code, AUDIENCE, I
 struct JwksServer {
     keys: Arc<Mutex<KeySet>>,
     fetches: Arc<AtomicUsize>,
+    /// Answer 503 instead of the keys.
+    failing: Arc<AtomicBool>,
 }
 
 impl JwksServer {
@@ -32,8 +34,11 @@ impl JwksServer {
     }
 }
 
-async fn jwks(State(server): State<JwksServer>) -> impl IntoResponse {
+async fn jwks(State(server): State<JwksServer>) -> axum::response::Response {
     server.fetches.fetch_add(1, Ordering::SeqCst);
+    if server.failing.load(Ordering::SeqCst) {
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let body = serde_json::to_string(&server.keys.lock().expect("lock").to_jwks()).expect("json");
     // No keep-alive: once the server task is stopped, the endpoint is really gone.
     (
@@ -43,6 +48,7 @@ async fn jwks(State(server): State<JwksServer>) -> impl IntoResponse {
         ],
         body,
     )
+        .into_response()
 }
 
 /// Starts a JWKS server publishing `keys`; returns it, its URL and its task.
@@ -155,6 +161,20 @@ async fn with_the_jwks_server_down_known_kids_verify_and_unknown_ones_are_refuse
     let (status, body) = status_with(&base, &key("e2", 2)).await;
     assert_eq!(refusal_code(status, &body), "assertion_invalid");
     assert_eq!(server.fetches(), 1, "the stopped server answered");
+}
+
+#[tokio::test]
+async fn while_fetches_fail_a_flood_still_costs_one_fetch_per_min_refetch() {
+    let (server, url, _task) = jwks_server(&[&key("e1", 1)]).await;
+    server.failing.store(true, Ordering::SeqCst);
+    let base = upstream(&url, options(60_000, 60_000)).await;
+    for i in 0..20 {
+        let (status, body) = status_with(&base, &key(&format!("made-up-{i}"), 1)).await;
+        assert_eq!(refusal_code(status, &body), "assertion_invalid");
+    }
+    let (status, body) = status_with(&base, &key("e1", 1)).await;
+    assert_eq!(refusal_code(status, &body), "assertion_invalid");
+    assert_eq!(server.fetches(), 1);
 }
 
 #[tokio::test]
