@@ -38,7 +38,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -288,11 +288,22 @@ where
         let verifier = EdgeVerifier::from_ref(state);
         let value = assertion_header(parts)?;
         verifier
-            .verify(value, parts.method.as_str(), parts.uri.path())
+            .verify(value, parts.method.as_str(), received_path(parts))
             .await
             .map(EdgeUser)
             .map_err(EdgeRejection)
     }
+}
+
+/// The path the request arrived with, which is what the edge bound the assertion to. Inside a
+/// router mounted with `Router::nest`, `parts.uri` has lost the mount prefix (axum keeps the
+/// original in [`OriginalUri`]); comparing with it would refuse every valid assertion there and
+/// accept one signed for the same path under another mount point.
+pub fn received_path(parts: &Parts) -> &str {
+    parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(parts.uri.path(), |original| original.0.path())
 }
 
 /// The assertion header's value: `None` when absent, refused when not visible ASCII or sent twice.
