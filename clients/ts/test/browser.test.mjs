@@ -162,3 +162,26 @@ test("without the cross-tab lock each tab refreshes on its own (only the grace w
   assert.equal(refreshes.length, 2);
   assert.equal(refreshes[0].answer, refreshes[1].answer, "the second got the first one's answer");
 });
+
+test("the sessionStorage store keeps the refresh token out of storage unless told otherwise", async () => {
+  const user = newUser();
+  const { page } = await openTab("storage");
+  const seen = await page.evaluate(async (user) => {
+    const { TollgateClient, webStorageStore } = window.tollgate;
+    const client = new TollgateClient({ crossTab: false, store: webStorageStore(sessionStorage) });
+    await client.register(user);
+    const tokens = await client.login({ email: user.email, password: user.password });
+    const stored = sessionStorage.getItem("tollgate.tokens");
+    const me = await client.me();
+    // A reload loses the in-memory refresh token: the stored access token alone is not a session.
+    const reloaded = await webStorageStore(sessionStorage).load();
+    const opted = webStorageStore(sessionStorage, { key: "opted", persistRefreshToken: true });
+    await opted.save(tokens);
+    return { tokens, stored, me, reloaded, opted: sessionStorage.getItem("opted") };
+  }, user);
+  assert.equal(seen.me.email, user.email);
+  assert.ok(seen.stored.includes(seen.tokens.accessToken));
+  assert.ok(!seen.stored.includes(seen.tokens.refreshToken));
+  assert.equal(seen.reloaded, null);
+  assert.ok(seen.opted.includes(seen.tokens.refreshToken));
+});
