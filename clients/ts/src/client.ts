@@ -11,7 +11,7 @@
  *    After the window a repeat is a replay and ends the session, so the SDK stops retrying.
  */
 
-import { TollgateError, type ErrorCode } from "./errors.js";
+import { TollgateError } from "./errors.js";
 import { memoryStore, type TokenSet, type TokenStore } from "./storage.js";
 import { TabCoordinator, tabCoordinationAvailable } from "./tabs.js";
 
@@ -382,6 +382,7 @@ export class TollgateClient {
     try {
       return await this.fetchImpl(url, { ...init, headers });
     } catch (e) {
+      if (init.signal?.aborted) throw e; // the caller's own abort stays an AbortError
       throw networkError(e);
     }
   }
@@ -459,8 +460,7 @@ function notLoggedIn(): TollgateError {
 }
 
 function networkError(cause: unknown): TollgateError {
-  const code: ErrorCode = "network_error";
-  return new TollgateError(code, "no answer from the server", 0, { cause });
+  return new TollgateError("network_error", "no answer from the server", 0, { cause });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -185,3 +185,27 @@ test("the sessionStorage store keeps the refresh token out of storage unless tol
   assert.equal(seen.reloaded, null);
   assert.ok(seen.opted.includes(seen.tokens.refreshToken));
 });
+
+test("a logout in one tab ends the session in the other tab too", async () => {
+  const user = newUser();
+  const one = await openTab("logout 1");
+  await one.page.evaluate(async (user) => {
+    const { client } = window.tollgate;
+    await client.register(user);
+    await client.login({ email: user.email, password: user.password, deviceName: "chromium" });
+  }, user);
+  const two = await openTab("logout 2");
+  assert.ok(await two.page.evaluate(() => window.tollgate.client.syncFromOtherTabs(3000)));
+
+  await one.page.evaluate(() => window.tollgate.client.logout());
+  const cleared = await two.page.evaluate(async () => {
+    for (let i = 0; i < 100; i += 1) {
+      if ((await window.tollgate.client.tokens()) === null) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  });
+  assert.ok(cleared, "the other tab dropped the tokens");
+  const code = await two.page.evaluate(() => window.tollgate.client.me().then(() => "ok", (e) => e.code));
+  assert.equal(code, "not_logged_in");
+});
