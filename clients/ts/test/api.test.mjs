@@ -3,6 +3,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 
 import { TollgateClient, TollgateError, isTollgateError, memoryStore } from "../dist/index.js";
 import { newUser, startStack } from "./support/stack.mjs";
@@ -172,4 +173,23 @@ test("logout-device ends that device session; naming one's own logs this client 
   await laptop.logoutDevice((await laptop.tokens()).tokenId);
   assert.equal(await laptop.tokens(), null);
   await rejectsWith(laptopCopy.me(), "token_revoked");
+});
+
+test("an answer that is not the documented error body is invalid_response, with its status", async () => {
+  // What a misconfigured load balancer in front of the API might say.
+  const gateway = createServer((_req, res) => {
+    res.writeHead(502, { "content-type": "text/html", "retry-after": "7" });
+    res.end("<html><body>Bad Gateway</body></html>");
+  });
+  await new Promise((ok) => gateway.listen(0, "127.0.0.1", ok));
+  try {
+    const client = new TollgateClient({ baseUrl: `http://127.0.0.1:${gateway.address().port}` });
+    const e = await client.login({ email: "a@example.com", password: "whatever it is" }).catch((e) => e);
+    assert.ok(isTollgateError(e, "invalid_response"), String(e));
+    assert.equal(e.status, 502);
+    assert.equal(e.retryAfter, 7);
+  } finally {
+    gateway.closeAllConnections();
+    await new Promise((ok) => gateway.close(ok));
+  }
 });
