@@ -23,6 +23,8 @@ echo "[test] tollgate-shared builds for wasm32"
 cargo build -q -p tollgate-shared --target wasm32-unknown-unknown
 echo "[test] cargo nextest"
 cargo nextest run --workspace --no-fail-fast "$@"
+# The TypeScript client SDK against the real origin, in Node and in Chromium.
+scripts/test-clients.sh
 # A short fuzzing pass over every target (longer by hand: scripts/fuzz.sh 600).
 echo "[test] fuzz (${FUZZ_SECONDS:-30} s per target)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
