@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole stack locally (README's first command): Redis (if none answers), the Upstash
-# REST bridge, the origin (SQLite) and the edge Worker in workerd via `wrangler dev`. Installs
-# what is missing first, prints the URLs, and stops everything on Ctrl-C.
+# REST bridge, the origin (SQLite), the example notes API, and the edge Worker in workerd via
+# `wrangler dev` in front of both. Installs what is missing first, prints the URLs, and stops
+# everything on Ctrl-C.
 #
-# Ports: EDGE_PORT (8787), ORIGIN_PORT (8080), BRIDGE_PORT (8079). State lives in .run/.
+# Ports: EDGE_PORT (8787), ORIGIN_PORT (8080), BRIDGE_PORT (8079), NOTES_PORT (8090). State
+# lives in .run/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -13,6 +15,7 @@ source scripts/services.sh
 EDGE_PORT="${EDGE_PORT:-8787}"
 ORIGIN_PORT="${ORIGIN_PORT:-8080}"
 BRIDGE_PORT="${BRIDGE_PORT:-8079}"
+NOTES_PORT="${NOTES_PORT:-8090}"
 RUN="$ROOT/.run"
 mkdir -p "$RUN"
 
@@ -20,7 +23,7 @@ ensure_packages
 ensure_redis
 scripts/build-edge.sh
 echo "[stack] building origin and bridge (release)"
-cargo build -q --release -p tollgate-origin -p tollgate-rest-bridge
+cargo build -q --release -p tollgate-origin -p tollgate-rest-bridge -p tollgate-notes-api
 # shellcheck source=/dev/null
 source .tools/env.sh
 
@@ -32,15 +35,23 @@ for name in bridge-token bridge-edge-token; do
 done
 TOKEN="$(cat "$RUN/bridge-token")"
 EDGE_TOKEN="$(cat "$RUN/bridge-edge-token")"
+# The edge's assertion key, made once and kept: the Worker signs with it, the origin and the
+# notes API verify with its public half.
+[ -s "$RUN/edge-signing-keys.json" ] ||
+  target/release/tollgate-origin edge-key generate --kid edge-local-1 >"$RUN/edge-signing-keys.json"
+EDGE_SIGNING_KEYS="$(cat "$RUN/edge-signing-keys.json")"
+EDGE_JWKS="$(target/release/tollgate-origin edge-key public <"$RUN/edge-signing-keys.json")"
 
 export DATABASE_URL="${DATABASE_URL:-sqlite://$RUN/tollgate.db?mode=rwc}"
 export KEYS_FILE="${KEYS_FILE:-$RUN/keys.json}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export REDIS_KEY_PREFIX="${REDIS_KEY_PREFIX:-}"
 export BIND_ADDR="127.0.0.1:$ORIGIN_PORT"
-# The edge overwrites X-Forwarded-For with the real client address; the origin listens on
-# loopback only, so it can trust it.
-export TRUST_FORWARDED_FOR=true
+# The origin trusts the edge's signed assertion (and so needs no Redis call for a request the
+# edge let through); a client address comes from the assertion, or from X-Forwarded-For only
+# when the peer is the loopback proxy.
+export EDGE_JWKS
+export TRUSTED_PROXIES=127.0.0.1/32
 
 pids=()
 cleanup() {
@@ -68,17 +79,38 @@ target/release/tollgate-origin migrate >/dev/null
 JWKS="$(target/release/tollgate-origin keys jwks)"
 target/release/tollgate-origin serve >"$RUN/origin.log" 2>&1 &
 pids+=($!)
+BIND_ADDR="127.0.0.1:$NOTES_PORT" DATABASE_URL="sqlite://$RUN/notes.db?mode=rwc" \
+  EDGE_JWKS="$EDGE_JWKS" target/release/tollgate-notes-api >"$RUN/notes.log" 2>&1 &
+pids+=($!)
 wait_http "http://127.0.0.1:$ORIGIN_PORT/ready" origin
+wait_http "http://127.0.0.1:$NOTES_PORT/health" notes
+
+# The route table: the origin's own routes, and /api/notes on the notes API.
+ROUTES=$(cat <<JSON
+{"upstreams":{"origin":{"url":"http://127.0.0.1:$ORIGIN_PORT"},"notes":{"url":"http://127.0.0.1:$NOTES_PORT"}},
+ "routes":[{"prefix":"/api/users","upstream":"origin"},
+  {"path":"/api/users/register","methods":["POST"],"upstream":"origin","access":"public_signed"},
+  {"path":"/api/users/login","methods":["POST"],"upstream":"origin","access":"public_signed"},
+  {"path":"/api/users/refresh","methods":["POST"],"upstream":"origin","access":"public_signed"},
+  {"path":"/health","methods":["GET"],"upstream":"origin","access":"public"},
+  {"path":"/ready","methods":["GET"],"upstream":"origin","access":"public"},
+  {"path":"/.well-known/jwks.json","methods":["GET"],"upstream":"origin","access":"public"},
+  {"prefix":"/api/notes","upstream":"notes"}]}
+JSON
+)
 
 # Secrets for wrangler dev come from a git-ignored env file.
 {
   echo "UPSTASH_REDIS_REST_TOKEN=$EDGE_TOKEN"
   echo "TOLLGATE_JWKS=$JWKS"
+  echo "EDGE_SIGNING_KEYS=$EDGE_SIGNING_KEYS"
   [ -n "${JWT_SECRET:-}" ] && echo "JWT_SECRET=$JWT_SECRET"
 } >"$RUN/edge.vars"
 "$WRANGLER" dev --ip 127.0.0.1 --port "$EDGE_PORT" --env-file "$RUN/edge.vars" \
   --persist-to "$RUN/wrangler-state" --log-level warn \
-  --var "ORIGIN_URL:http://127.0.0.1:$ORIGIN_PORT" \
+  --var "TOLLGATE_ROUTES:$(echo "$ROUTES" | tr -d '\n')" \
+  --var "JWKS_URL:http://127.0.0.1:$ORIGIN_PORT/.well-known/jwks.json" \
+  --var "ALLOW_INSECURE_HTTP:true" \
   --var "UPSTASH_REDIS_REST_URL:http://127.0.0.1:$BRIDGE_PORT" \
   --var "REDIS_KEY_PREFIX:$REDIS_KEY_PREFIX" \
   >"$RUN/edge.log" 2>&1 &
@@ -90,6 +122,7 @@ cat <<MSG
 Tollgate is running:
   edge (use this)  http://127.0.0.1:$EDGE_PORT
   origin           http://127.0.0.1:$ORIGIN_PORT
+  notes API        http://127.0.0.1:$NOTES_PORT  (behind the edge at /api/notes)
   REST bridge      http://127.0.0.1:$BRIDGE_PORT  (full token in .run/bridge-token; the edge's, GET/MGET only, in .run/bridge-edge-token)
   redis            redis://127.0.0.1:6379
 Logs in .run/*.log. Ctrl-C stops everything.

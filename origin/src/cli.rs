@@ -1,6 +1,7 @@
 //! The command line: `serve | migrate | cleanup | keys generate|activate|retire|prune|list|jwks |
 //! user promote | user demote | user delete`.
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
@@ -31,6 +32,25 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The edge's assertion keys (its `EDGE_SIGNING_KEYS` secret).
+    EdgeKey {
+        #[command(subcommand)]
+        command: EdgeKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EdgeKeyCommand {
+    /// Print a new Ed25519 private key as a one-key JWKS, for `EDGE_SIGNING_KEYS` (a secret:
+    /// `wrangler secret put EDGE_SIGNING_KEYS`). To rotate, put the new key second (published,
+    /// not signing), wait for upstreams' JWKS caches, then move it first and drop the old one.
+    Generate {
+        /// The key id (default: `edge-` and the current Unix time).
+        #[arg(long)]
+        kid: Option<String>,
+    },
+    /// Read `EDGE_SIGNING_KEYS` on standard input and print its public JWKS (for `EDGE_JWKS`).
+    Public,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +81,9 @@ pub enum UserCommand {
 
 /// Runs the parsed command with settings from the environment.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::EdgeKey { command } = cli.command {
+        return edge_key(command);
+    }
     let settings = Settings::from_env()?;
     crate::telemetry::init(settings.log_format);
     match cli.command {
@@ -88,6 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys(&settings, command),
+        Command::EdgeKey { command } => edge_key(command),
         Command::User {
             command: UserCommand::Promote { email },
         } => set_role(&settings, &email, "admin", "is now an admin").await,
@@ -119,6 +143,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The edge's key pair, kept apart from the origin's own keys: the origin only ever needs the
+/// public half (`EDGE_JWKS`), so its private half lives in the Worker's secrets alone.
+fn edge_key(command: EdgeKeyCommand) -> anyhow::Result<()> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    match command {
+        EdgeKeyCommand::Generate { kid } => {
+            let kid = kid.unwrap_or_else(|| format!("edge-{}", crate::domain::now()));
+            let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+            let jwk = serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "kid": kid,
+                "d": URL_SAFE_NO_PAD.encode(key.to_bytes()),
+                "x": URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+            });
+            println!("{}", serde_json::json!({ "keys": [jwk] }));
+        }
+        EdgeKeyCommand::Public => {
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)?;
+            let private: serde_json::Value =
+                serde_json::from_str(&input).context("EDGE_SIGNING_KEYS is not JSON")?;
+            let mut public = Vec::new();
+            for jwk in private["keys"].as_array().into_iter().flatten() {
+                let (Some(kid), Some(x)) = (jwk["kid"].as_str(), jwk["x"].as_str()) else {
+                    anyhow::bail!("every key needs a kid and its public x");
+                };
+                public.push(serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "kid": kid, "x": x, "alg": "EdDSA", "use": "sig",
+                }));
+            }
+            println!("{}", serde_json::json!({ "keys": public }));
+        }
+    }
+    Ok(())
 }
 
 /// Grants or takes away a role; it holds from the user's next request (roles are read from SQL
