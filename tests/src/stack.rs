@@ -77,7 +77,7 @@ impl Stack {
             .tempdir()
             .expect("temp dir");
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let prefix = format!("e2e:{id}:");
+        let prefix = format!("e2e-{id}:");
         let redis_url = crate::redis_url();
         let (origin, bridge) = tokio::join!(
             Origin::start(dir.path(), &prefix, &redis_url),

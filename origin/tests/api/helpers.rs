@@ -86,7 +86,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db = DbGuard::create(backend, &id).await;
-    let prefix = format!("test:{id}:");
+    let prefix = format!("test-{id}:");
     let keys_file = std::env::temp_dir().join(format!("tollgate-test-keys-{id}.json"));
     let mut env: HashMap<String, String> = [
         ("BIND_ADDR", "127.0.0.1:0".to_owned()),
