@@ -446,3 +446,13 @@ impl Drop for RedisProcess {
         self.stop();
     }
 }
+
+/// Hex SHA-256 of `text`, computed here with `sha2` rather than by the origin's helper, so a test
+/// of what the database stores does not take its expected value from the code under test.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
