@@ -63,5 +63,9 @@ async fn official_upstash_client_passes_against_the_bridge() {
         "unexpected summary\n{stdout}"
     );
     let passed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ok - ")).collect();
-    assert_eq!(passed.len(), CHECKS, "checks that ran and passed: {passed:#?}");
+    assert_eq!(
+        passed.len(),
+        CHECKS,
+        "checks that ran and passed: {passed:#?}"
+    );
 }

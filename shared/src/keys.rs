@@ -38,8 +38,14 @@ pub struct KeySchema {
 /// The first word of every fixed part. A configured prefix may not be one of them, or an
 /// unprefixed deployment's key could read as that prefix's (`refresh:` + `token:jti:x` is
 /// `refresh:token:jti:x`, a refresh key with the id `token:jti:x`).
-pub const RESERVED_PREFIX_NAMES: &[&str] =
-    &["token", "tokens", "refresh", "refresh_grace", "user", "ratelimit"];
+pub const RESERVED_PREFIX_NAMES: &[&str] = &[
+    "token",
+    "tokens",
+    "refresh",
+    "refresh_grace",
+    "user",
+    "ratelimit",
+];
 
 /// Why a key prefix was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,10 +75,7 @@ impl KeySchema {
         }
         let name = prefix.strip_suffix(':').ok_or(PrefixError)?;
         let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
-        if name.is_empty()
-            || !name.bytes().all(allowed)
-            || RESERVED_PREFIX_NAMES.contains(&name)
-        {
+        if name.is_empty() || !name.bytes().all(allowed) || RESERVED_PREFIX_NAMES.contains(&name) {
             return Err(PrefixError);
         }
         Ok(Self::new(prefix))
@@ -156,8 +159,23 @@ mod tests {
             assert!(KeySchema::configured(good).is_ok(), "{good:?}");
         }
         for bad in [
-            "a*:", "a?:", "[ab]:", "a\\b:", "a b:", "a\nb:", "prod", ":", "a::", "a:tokens:",
-            "a:b", "tokens:", "user:", "refresh:", "ratelimit:", "token:", "refresh_grace:",
+            "a*:",
+            "a?:",
+            "[ab]:",
+            "a\\b:",
+            "a b:",
+            "a\nb:",
+            "prod",
+            ":",
+            "a::",
+            "a:tokens:",
+            "a:b",
+            "tokens:",
+            "user:",
+            "refresh:",
+            "ratelimit:",
+            "token:",
+            "refresh_grace:",
             "é:",
         ] {
             assert_eq!(KeySchema::configured(bad), Err(PrefixError), "{bad:?}");

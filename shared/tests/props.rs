@@ -422,8 +422,19 @@ fn key_of(k: &KeySchema, kind: usize, id: &str) -> String {
 
 /// The words the key schema is made of, plus two plain names.
 const SCHEMA_WORDS: &[&str] = &[
-    "token", "tokens", "jti", "user", "ver", "refresh", "refresh_grace", "ratelimit", "login",
-    "ip", "email", "a", "b",
+    "token",
+    "tokens",
+    "jti",
+    "user",
+    "ver",
+    "refresh",
+    "refresh_grace",
+    "ratelimit",
+    "login",
+    "ip",
+    "email",
+    "a",
+    "b",
 ];
 
 /// A prefix of any shape a deployment might configure: empty, one name, one of the schema's
@@ -517,7 +528,10 @@ fn any_pipeline_body() -> impl Strategy<Value = PipelineBody> {
         Just(Vec::new()),
         proptest::collection::vec(any::<u8>(), 0..40),
     ]
-    .prop_map(|bytes| PipelineBody { bytes, replies: None });
+    .prop_map(|bytes| PipelineBody {
+        bytes,
+        replies: None,
+    });
     prop_oneof![4 => array, 1 => other]
 }
 

@@ -77,7 +77,12 @@ pub fn prebuilt() -> anyhow::Result<PathBuf> {
     // verifier. scripts/build-edge.sh (which CI runs first) rebuilds when an input's content
     // changed and touches the bundle when none did, so after it this always passes.
     let built = mtime(&wasm)?;
-    for input in ["edge/src", "edge/Cargo.toml", "shared/src", "shared/Cargo.toml"] {
+    for input in [
+        "edge/src",
+        "edge/Cargo.toml",
+        "shared/src",
+        "shared/Cargo.toml",
+    ] {
         if let Some(newer) = newer_than(&root.join(input), built) {
             bail!(
                 "the edge bundle is older than {}: run scripts/build-edge.sh",

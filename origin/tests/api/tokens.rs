@@ -164,9 +164,15 @@ async fn hs256_jwt_secret_mode_signs_and_verifies(b: Backend) {
     let keys = jwks["keys"].as_array().expect("keys");
     for key in keys {
         assert_ne!(key["kty"], "oct", "a symmetric key is published: {key}");
-        assert_eq!(key["kty"], "OKP", "only Ed25519 public keys belong here: {key}");
+        assert_eq!(
+            key["kty"], "OKP",
+            "only Ed25519 public keys belong here: {key}"
+        );
         for private in ["k", "d", "p", "q", "dp", "dq", "qi"] {
-            assert!(key.get(private).is_none(), "`{private}` is published: {key}");
+            assert!(
+                key.get(private).is_none(),
+                "`{private}` is published: {key}"
+            );
         }
         assert_ne!(key["alg"], "HS256", "{key}");
         for value in key.as_object().expect("a JWK is an object").values() {
@@ -220,11 +226,7 @@ async fn the_per_user_token_index_does_not_grow_as_tokens_expire(b: Backend) {
     );
     let mut members: Vec<String> = redis.zrange(&index, 0, -1).await.expect("zrange");
     members.sort();
-    let mut expected: Vec<String> = young
-        .iter()
-        .chain([&late])
-        .map(|t| t.jti.clone())
-        .collect();
+    let mut expected: Vec<String> = young.iter().chain([&late]).map(|t| t.jti.clone()).collect();
     expected.sort();
     assert_eq!(members, expected, "expired jtis were not pruned");
     let ttl: i64 = redis.ttl(&index).await.expect("ttl");
