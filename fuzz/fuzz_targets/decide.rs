@@ -54,5 +54,9 @@ fuzz_target!(|data: &[u8]| {
         .parse::<u64>()
         .ok()
         .filter(|v| v.to_string() == record);
-    assert_eq!(parse_version(Some(&record)), canonical, "version {record:?}");
+    assert_eq!(
+        parse_version(Some(&record)),
+        canonical,
+        "version {record:?}"
+    );
 });
