@@ -46,6 +46,9 @@ HASH="$(inputs_hash)"
 if [ "${1:-}" != "--force" ] && [ -f "$OUT/index.js" ] && [ -f "$OUT/index_bg.wasm" ] &&
    [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]; then
   log "up to date (inputs unchanged; --force to rebuild)"
+  # Inputs may carry newer mtimes with the same content (a checkout, a revert): the bundle is
+  # current, and saying so in its mtime is what tests/src/edge.rs checks.
+  touch "$OUT/index.js" "$OUT/index_bg.wasm"
   report
   exit 0
 fi

@@ -92,7 +92,7 @@ impl BenchOrigin {
             .database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", db_path.display()));
-        let prefix = format!("bench:{id}:");
+        let prefix = format!("bench-{id}:");
         let mut env: HashMap<&str, String> = HashMap::from([
             ("BIND_ADDR", "127.0.0.1:0".to_owned()),
             ("DATABASE_URL", database_url.clone()),

@@ -70,10 +70,18 @@ pub struct Identity {
     pub token_version: u64,
 }
 
-/// Parses the raw value of `user:ver:{userId}`; anything but a plain integer counts as missing,
-/// so the caller re-seeds it from SQL rather than trusting it.
+/// Parses the raw value of `user:ver:{userId}`. Tollgate writes it as a `u64` in its canonical
+/// decimal form (ASCII digits, no sign, no whitespace, no leading zero except `0` itself), so
+/// only that form is read; anything else — `+7`, ` 7`, `07`, `7x`, past `u64::MAX` — counts as
+/// missing and the caller re-seeds it from SQL rather than guessing. (`u64::from_str` alone
+/// would take `+7`, and a value we never wrote is not one to trust.)
 pub fn parse_version(raw: Option<&str>) -> Option<u64> {
-    raw.and_then(|s| s.parse().ok())
+    let s = raw?;
+    let canonical = s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if !canonical {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// The outcome of layers 3–5 for one verified token.

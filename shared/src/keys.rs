@@ -15,6 +15,19 @@
 //!
 //! Every key is prefixed by a deployment-chosen prefix (empty by default) so several
 //! deployments or test runs can share one Redis without colliding.
+//!
+//! # Why no two keys meet
+//! A key is `prefix + fixed part + id`. A configured prefix ([`KeySchema::configured`]) is empty
+//! or one segment `NAME:` — `NAME` made of `[A-Za-z0-9_.-]`, not one of the fixed parts' first
+//! words ([`RESERVED_PREFIX_NAMES`]) — so, whatever the ids hold (colons included):
+//! - the text before a key's first `:` is `NAME` for a prefixed key and a reserved word for an
+//!   unprefixed one, so it tells the prefix: two deployments never share a key, nor match each
+//!   other's `SCAN` patterns;
+//! - under one prefix the fixed parts are prefix-free (none starts another), so the fixed part
+//!   and then the id follow: two kinds or two ids never share a key.
+//!
+//! Nested prefixes would break the first point: with `a:` and `a:tokens:`,
+//! `user_tokens("ver:b")` and `user_version("b")` are both `a:tokens:user:ver:b`.
 
 /// Builds every Redis key Tollgate uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,9 +35,25 @@ pub struct KeySchema {
     prefix: String,
 }
 
+/// The first word of every fixed part. A configured prefix may not be one of them, or an
+/// unprefixed deployment's key could read as that prefix's (`refresh:` + `token:jti:x` is
+/// `refresh:token:jti:x`, a refresh key with the id `token:jti:x`).
+pub const RESERVED_PREFIX_NAMES: &[&str] = &[
+    "token",
+    "tokens",
+    "refresh",
+    "refresh_grace",
+    "user",
+    "ratelimit",
+];
+
 /// Why a key prefix was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("must not contain glob characters (* ? [ ] \\), whitespace or control characters")]
+#[error(
+    "must be empty or one name of letters, digits, `_`, `.` or `-` followed by a single `:` \
+     (e.g. `prod:`), and the name must not be one of the key schema's own words \
+     (token, tokens, refresh, refresh_grace, user, ratelimit)"
+)]
 pub struct PrefixError;
 
 impl KeySchema {
@@ -35,14 +64,18 @@ impl KeySchema {
         }
     }
 
-    /// A schema with a configured prefix. Glob characters are refused because the prefix also
+    /// A schema with a configured prefix: empty, or `NAME:` with `NAME` of `[A-Za-z0-9_.-]+` and
+    /// not in [`RESERVED_PREFIX_NAMES`]. That makes keys injective across deployments (see the
+    /// module doc), and it leaves no glob character, which matters because the prefix also
     /// starts the `SCAN MATCH` patterns: `a*` would count another deployment's keys as ours.
     pub fn configured(prefix: impl Into<String>) -> Result<Self, PrefixError> {
         let prefix = prefix.into();
-        let bad = |c: char| {
-            matches!(c, '*' | '?' | '[' | ']' | '\\') || c.is_whitespace() || c.is_control()
-        };
-        if prefix.chars().any(bad) {
+        if prefix.is_empty() {
+            return Ok(Self::new(prefix));
+        }
+        let name = prefix.strip_suffix(':').ok_or(PrefixError)?;
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+        if name.is_empty() || !name.bytes().all(allowed) || RESERVED_PREFIX_NAMES.contains(&name) {
             return Err(PrefixError);
         }
         Ok(Self::new(prefix))
@@ -121,11 +154,47 @@ mod tests {
     }
 
     #[test]
-    fn configured_prefixes_refuse_glob_characters() {
-        assert!(KeySchema::configured("prod:").is_ok());
-        assert!(KeySchema::configured("").is_ok());
-        for bad in ["a*", "a?", "[ab]", "a\\b", "a b", "a\nb"] {
+    fn configured_prefixes_are_empty_or_one_unreserved_name_and_a_colon() {
+        for good in ["", "prod:", "Tenant_1.eu-west:", "e2e-0f8fad5b:"] {
+            assert!(KeySchema::configured(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "a*:",
+            "a?:",
+            "[ab]:",
+            "a\\b:",
+            "a b:",
+            "a\nb:",
+            "prod",
+            ":",
+            "a::",
+            "a:tokens:",
+            "a:b",
+            "tokens:",
+            "user:",
+            "refresh:",
+            "ratelimit:",
+            "token:",
+            "refresh_grace:",
+            "é:",
+        ] {
             assert_eq!(KeySchema::configured(bad), Err(PrefixError), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_fixed_part_starts_with_a_reserved_word() {
+        let k = KeySchema::default();
+        for key in [
+            k.jti("x"),
+            k.user_tokens("x"),
+            k.refresh("x"),
+            k.refresh_grace("x"),
+            k.user_version("x"),
+            k.rate_limit("login:ip", "x"),
+        ] {
+            let first = key.split(':').next().unwrap_or_default();
+            assert!(RESERVED_PREFIX_NAMES.contains(&first), "{key}");
         }
     }
 

@@ -2,6 +2,8 @@
 //! no single-byte change to a signed token is ever accepted, the key schema's prefixing and
 //! injectivity, and the validation decision against a model of the five layers.
 
+use std::collections::{BTreeSet, HashMap};
+
 use proptest::prelude::*;
 use tollgate_shared::decision::decide_reseeded;
 use tollgate_shared::decision::parse_version;
@@ -73,6 +75,54 @@ fn valid_claims() -> impl Strategy<Value = AccessClaims> {
         })
 }
 
+/// A claim name that is mostly ours and otherwise a near miss (case, a trailing space, one
+/// character short) or anything at all.
+fn claim_name(ours: &'static str) -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => Just(ours.to_owned()),
+        1 => Just(ours.to_uppercase()),
+        1 => Just(format!("{ours} ")),
+        1 => Just(ours[..ours.len() - 1].to_owned()),
+        1 => "\\PC{0,12}",
+    ]
+}
+
+/// A time mostly within three seconds of `edge`, otherwise anywhere.
+fn around(edge: i64) -> impl Strategy<Value = i64> {
+    prop_oneof![
+        4 => (edge - 3)..=(edge + 3),
+        1 => (edge - 100_000)..=(edge + 100_000),
+        1 => any::<i64>(),
+    ]
+}
+
+/// Claims on and around each rule's edge: `iss`/`aud` mostly ours, `exp` around `NOW`, `iat` and
+/// `nbf` around `NOW + LEEWAY` — so every branch of the verdict, acceptance included, is drawn.
+fn claims_at_the_rules_edges() -> impl Strategy<Value = AccessClaims> {
+    (
+        ("\\PC{0,20}", "\\PC{0,20}", any::<u64>(), "\\PC{0,20}"),
+        (
+            around(NOW + LEEWAY),
+            around(NOW),
+            proptest::option::of(around(NOW + LEEWAY)),
+        ),
+        (claim_name("tollgate"), claim_name("tollgate-api")),
+    )
+        .prop_map(
+            |((sub, jti, ver, sid), (iat, exp, nbf), (iss, aud))| AccessClaims {
+                sub,
+                jti,
+                ver,
+                sid,
+                iat,
+                exp,
+                nbf,
+                iss,
+                aud,
+            },
+        )
+}
+
 /// Either algorithm, with arbitrary key material.
 fn any_signer() -> impl Strategy<Value = Signer> {
     prop_oneof![
@@ -118,7 +168,10 @@ proptest! {
     }
 
     #[test]
-    fn verify_follows_the_rules_for_any_well_signed_claims(signer in any_signer(), c in any_claims()) {
+    fn verify_follows_the_rules_for_any_well_signed_claims(
+        signer in any_signer(),
+        c in prop_oneof![1 => any_claims(), 3 => claims_at_the_rules_edges()],
+    ) {
         let token = signer.sign_claims(&c);
         let got = verify(&token, &signer.key_set(), &validation(), NOW);
         match model_verdict(&c, token.len()) {
@@ -199,33 +252,53 @@ proptest! {
     /// Distinct (kind, id) pairs never share a key, across every kind a deployment writes,
     /// so no id chosen by a client can overwrite or read another kind's key.
     #[test]
-    fn distinct_inputs_make_distinct_keys(prefix in "[a-z0-9:]{0,8}", a in "\\PC{0,20}", b in "\\PC{0,20}", ka in 0usize..7, kb in 0usize..7) {
+    fn distinct_inputs_make_distinct_keys(prefix in "[a-z0-9:]{0,8}", a in "\\PC{0,20}", b in "\\PC{0,20}", ka in 0..KINDS, kb in 0..KINDS) {
         prop_assume!((ka, &a) != (kb, &b));
         let k = KeySchema::new(prefix);
-        let key = |kind: usize, id: &str| match kind {
-            0 => k.jti(id),
-            1 => k.user_tokens(id),
-            2 => k.refresh(id),
-            3 => k.refresh_grace(id),
-            4 => k.user_version(id),
-            5 => k.rate_limit("login:ip", id),
-            _ => k.rate_limit("login:email", id),
-        };
-        prop_assert_ne!(key(ka, &a), key(kb, &b));
+        prop_assert_ne!(key_of(&k, ka, &a), key_of(&k, kb, &b));
     }
 
-    /// Two deployments whose prefixes are distinct and `:`-terminated never collide.
+    /// Any two prefixes `KeySchema::configured` accepts — drawn to include nested ones and the
+    /// schema's own words — and ids that continue another key's layout (`ver:b`, a fixed part
+    /// followed by an id): no two (prefix, kind, id) share a key, and no key of one deployment
+    /// matches another's `SCAN` patterns.
     #[test]
-    fn distinct_prefixes_isolate_deployments(p in "[a-z0-9]{1,8}", q in "[a-z0-9]{1,8}", a in "\\PC{0,20}", b in "\\PC{0,20}") {
-        prop_assume!(p != q);
-        let (kp, kq) = (KeySchema::new(format!("{p}:")), KeySchema::new(format!("{q}:")));
-        for (x, y) in [
-            (kp.jti(&a), kq.jti(&b)),
-            (kp.user_version(&a), kq.user_version(&b)),
-            (kp.refresh(&a), kq.refresh(&b)),
-            (kp.user_tokens(&a), kq.jti(&b)),
-        ] {
-            prop_assert_ne!(x, y);
+    fn configured_prefixes_never_share_a_key_or_a_scan_pattern(
+        (p, q) in prefix_pair(),
+        base in "[a-z:]{0,4}",
+    ) {
+        let prefixes: BTreeSet<String> = [p, q]
+            .into_iter()
+            .filter(|x| KeySchema::configured(x.as_str()).is_ok())
+            .collect();
+        let bare = KeySchema::default();
+        let mut ids = vec![base.clone()];
+        ids.extend(SCHEMA_WORDS.iter().map(|w| format!("{w}:{base}")));
+        ids.extend((0..KINDS).map(|kind| format!("{}{base}", key_of(&bare, kind, ""))));
+        let mut seen: HashMap<String, (String, usize, String)> = HashMap::new();
+        for prefix in &prefixes {
+            let k = KeySchema::new(prefix.clone());
+            for kind in 0..KINDS {
+                for id in &ids {
+                    let key = key_of(&k, kind, id);
+                    let origin = (prefix.clone(), kind, id.clone());
+                    if let Some(other) = seen.get(&key) {
+                        prop_assert_eq!(other, &origin, "two inputs share {}", key);
+                    }
+                    seen.insert(key, origin);
+                }
+            }
+        }
+        for (key, (owner, _, _)) in &seen {
+            for prefix in prefixes.iter().filter(|p| *p != owner) {
+                let k = KeySchema::new(prefix.clone());
+                for pattern in [k.jti_pattern(), k.refresh_pattern()] {
+                    prop_assert!(
+                        !key.starts_with(pattern.trim_end_matches('*')),
+                        "{key} of {owner:?} matches {pattern}"
+                    );
+                }
+            }
         }
     }
 
@@ -289,38 +362,228 @@ proptest! {
         }
     }
 
+    /// Against an oracle written separately from `parse_version`: a version key is read only in
+    /// the canonical decimal form Tollgate writes. The strategy draws signs, spaces, leading
+    /// zeros and values past `u64::MAX` as well as anything at all.
     #[test]
-    fn version_keys_parse_only_as_plain_integers(raw in "\\PC{0,24}") {
-        let parsed = parse_version(Some(&raw));
-        prop_assert_eq!(parsed, raw.parse::<u64>().ok());
-        if let Some(v) = parsed {
-            prop_assert_eq!(parse_version(Some(&v.to_string())), Some(v));
-        }
+    fn version_keys_parse_only_in_the_form_we_write_them(
+        raw in prop_oneof![
+            3 => "[+ -]?0?[0-9]{1,21}[ x]?",
+            1 => "\\PC{0,24}",
+        ],
+    ) {
+        prop_assert_eq!(parse_version(Some(&raw)), canonical_decimal(&raw), "{:?}", raw);
     }
 
-    /// Two replies of null or string are read back exactly; any other shape is an error, never
-    /// a guess (the edge fails closed on it).
+    /// Exactly two replies of null or string are read back exactly; every other body — an
+    /// error reply, a result of another type, a malformed reply, one, three or four replies, an
+    /// empty array, a body that is not an array or not JSON — is an error, never a guess (the
+    /// edge fails closed on it).
     #[test]
-    fn upstash_validation_replies_round_trip(
-        a in proptest::option::of("\\PC{0,30}"),
-        b in proptest::option::of("\\PC{0,30}"),
-        extra in proptest::option::of(any::<i64>()),
-    ) {
-        let reply = |v: &Option<String>| serde_json::json!({"result": v});
-        let mut body = vec![reply(&a), reply(&b)];
-        if let Some(n) = extra {
-            body.push(serde_json::json!({"result": n}));
-        }
-        let bytes = serde_json::to_vec(&body).expect("json");
-        match parse_validation_replies(&bytes) {
-            Ok(lookup) => {
-                prop_assert!(extra.is_none());
-                prop_assert_eq!(lookup.jti_record, a);
-                prop_assert_eq!(lookup.user_version, b);
+    fn upstash_validation_replies_are_read_only_when_exactly_two_values(body in any_pipeline_body()) {
+        let got = parse_validation_replies(&body.bytes);
+        match body.expected() {
+            Some((jti_record, user_version)) => {
+                let lookup = got.expect("two usable replies are read");
+                prop_assert_eq!(lookup.jti_record, jti_record);
+                prop_assert_eq!(lookup.user_version, user_version);
             }
-            Err(_) => prop_assert!(extra.is_some()),
+            None => prop_assert!(got.is_err(), "read {:?} from {}", got, String::from_utf8_lossy(&body.bytes)),
         }
     }
+}
+
+/// The oracle for version keys: non-empty ASCII digits, no leading zero unless the value is `0`,
+/// accumulated digit by digit so a value past `u64::MAX` is refused.
+fn canonical_decimal(raw: &str) -> Option<u64> {
+    let digits = raw.as_bytes();
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |value, &d| {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// The number of key kinds [`key_of`] builds.
+const KINDS: usize = 7;
+
+/// Every key a deployment writes, by kind.
+fn key_of(k: &KeySchema, kind: usize, id: &str) -> String {
+    match kind {
+        0 => k.jti(id),
+        1 => k.user_tokens(id),
+        2 => k.refresh(id),
+        3 => k.refresh_grace(id),
+        4 => k.user_version(id),
+        5 => k.rate_limit("login:ip", id),
+        _ => k.rate_limit("login:email", id),
+    }
+}
+
+/// The words the key schema is made of, plus two plain names.
+const SCHEMA_WORDS: &[&str] = &[
+    "token",
+    "tokens",
+    "jti",
+    "user",
+    "ver",
+    "refresh",
+    "refresh_grace",
+    "ratelimit",
+    "login",
+    "ip",
+    "email",
+    "a",
+    "b",
+];
+
+/// A prefix of any shape a deployment might configure: empty, one name, one of the schema's
+/// words, several segments, or anything.
+fn any_prefix() -> impl Strategy<Value = String> {
+    let word = proptest::sample::select(SCHEMA_WORDS).prop_map(str::to_owned);
+    prop_oneof![
+        1 => Just(String::new()),
+        2 => "[a-z0-9_.-]{1,4}".prop_map(|n| format!("{n}:")),
+        2 => word.clone().prop_map(|w| format!("{w}:")),
+        2 => proptest::collection::vec(word, 1..4).prop_map(|ws| ws.join(":") + ":"),
+        1 => "\\PC{0,8}",
+    ]
+}
+
+/// Two prefixes, half the time the second nested in the first (`p` then more segments).
+fn prefix_pair() -> impl Strategy<Value = (String, String)> {
+    let word = proptest::sample::select(SCHEMA_WORDS);
+    (
+        any_prefix(),
+        any_prefix(),
+        proptest::collection::vec(word, 1..3),
+        any::<bool>(),
+    )
+        .prop_map(|(p, q, more, nested)| {
+            if nested {
+                let q = format!("{p}{}:", more.join(":"));
+                (p, q)
+            } else {
+                (p, q)
+            }
+        })
+}
+
+/// One element of a `/pipeline` answer, and its value if it is usable (`Some(None)`: null).
+fn any_reply() -> impl Strategy<Value = (serde_json::Value, Option<Option<String>>)> {
+    use serde_json::json;
+    prop_oneof![
+        4 => Just((json!({"result": null}), Some(None))),
+        4 => "\\PC{0,30}".prop_map(|s| (json!({"result": s.clone()}), Some(Some(s)))),
+        2 => "\\PC{0,20}".prop_map(|e| (json!({"error": e}), None)),
+        1 => any::<i64>().prop_map(|n| (json!({"result": n}), None)),
+        1 => any::<f64>().prop_map(|n| (json!({"result": n}), None)),
+        1 => any::<bool>().prop_map(|b| (json!({"result": b}), None)),
+        1 => "\\PC{0,8}".prop_map(|s| (json!({"result": [s]}), None)),
+        1 => "\\PC{0,8}".prop_map(|s| (json!({"result": {"value": s}}), None)),
+        1 => Just((json!({}), None)),
+        1 => "\\PC{0,8}".prop_map(|s| (json!(s), None)),
+        1 => Just((json!(null), None)),
+    ]
+}
+
+/// A `/pipeline` answer's bytes and, when it holds exactly two usable replies, their values.
+#[derive(Debug, Clone)]
+struct PipelineBody {
+    bytes: Vec<u8>,
+    replies: Option<Vec<Option<Option<String>>>>,
+}
+
+impl PipelineBody {
+    fn expected(&self) -> Option<(Option<String>, Option<String>)> {
+        match self.replies.as_deref()? {
+            [Some(jti_record), Some(user_version)] => {
+                Some((jti_record.clone(), user_version.clone()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Arrays of zero to four replies (two most often), and bodies that are not an array of
+/// replies at all.
+fn any_pipeline_body() -> impl Strategy<Value = PipelineBody> {
+    use serde_json::json;
+    let array = prop_oneof![
+        1 => proptest::collection::vec(any_reply(), 0..=4),
+        3 => proptest::collection::vec(any_reply(), 2),
+    ]
+    .prop_map(|replies| {
+        let (values, usable): (Vec<_>, Vec<_>) = replies.into_iter().unzip();
+        PipelineBody {
+            bytes: serde_json::to_vec(&values).expect("json"),
+            replies: Some(usable),
+        }
+    });
+    let other = prop_oneof![
+        any_reply().prop_map(|(single, _)| serde_json::to_vec(&single).expect("json")),
+        Just(serde_json::to_vec(&json!({"result": ["a", "b"]})).expect("json")),
+        Just(br#"[{"result":"a"},{"result":"b"}"#.to_vec()),
+        Just(b"\xff".to_vec()),
+        Just(Vec::new()),
+        proptest::collection::vec(any::<u8>(), 0..40),
+    ]
+    .prop_map(|bytes| PipelineBody {
+        bytes,
+        replies: None,
+    });
+    prop_oneof![4 => array, 1 => other]
+}
+
+/// The collision the prefix rule closes, by hand: with nested prefixes two kinds were one key.
+#[test]
+fn nested_prefixes_are_refused_because_they_collide() {
+    assert_eq!(
+        KeySchema::new("a:").user_tokens("ver:b"),
+        KeySchema::new("a:tokens:").user_version("b")
+    );
+    assert!(KeySchema::configured("a:").is_ok());
+    assert_eq!(
+        KeySchema::configured("a:tokens:"),
+        Err(tollgate_shared::keys::PrefixError)
+    );
+}
+
+/// The decision on each shape by hand: only what Tollgate writes (`to_string` of a `u64`) is a
+/// version.
+#[test]
+fn version_keys_by_hand() {
+    let table: &[(&str, Option<u64>)] = &[
+        ("0", Some(0)),
+        ("7", Some(7)),
+        ("42", Some(42)),
+        ("18446744073709551615", Some(u64::MAX)),
+        ("18446744073709551616", None),
+        ("99999999999999999999", None),
+        ("+7", None),
+        ("-7", None),
+        ("-0", None),
+        (" 7", None),
+        ("7 ", None),
+        ("7\n", None),
+        ("07", None),
+        ("00", None),
+        ("7x", None),
+        ("0x7", None),
+        ("7.0", None),
+        ("1e3", None),
+        ("\u{667}", None),
+        ("", None),
+    ];
+    for (raw, expected) in table {
+        assert_eq!(parse_version(Some(raw)), *expected, "{raw:?}");
+        assert_eq!(canonical_decimal(raw), *expected, "the oracle on {raw:?}");
+    }
+    assert_eq!(parse_version(None), None);
 }
 
 /// What `token:jti:{jti}` holds in the decision model.

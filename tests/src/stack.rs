@@ -89,7 +89,7 @@ impl Stack {
             .tempdir()
             .expect("temp dir");
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let prefix = format!("e2e:{id}:");
+        let prefix = format!("e2e-{id}:");
         let redis_url = crate::redis_url();
         let edge_keys = EdgeKeys::generate("edge-test-1");
         let origin_env = [

@@ -9,13 +9,18 @@
 //!   while Redis is down);
 //! - a refresh answering a dead access token;
 //! - a session whose database state disagrees with the model, or that ended without a recorded
-//!   reason (a login cut short by the outage must be recorded as `login_incomplete`).
+//!   reason (a login cut short by the outage must be recorded as `login_incomplete`);
+//! - at the edge, where the origin's own re-check would hide a lapse: a dead token (its logout
+//!   or rotation completed before the call) that got past the edge — the recording tap between
+//!   edge and origin sees every forwarded request, each marked with its own `x-soak-request` —
+//!   and a protected call answered anything but 503 while the bridge was down (failing open).
 //!
 //! Runs `TOLLGATE_SOAK_SECS` seconds (default 20, the CI mode; 60 or more by hand, with
 //! `--no-capture` to see the figures), against its own redis-server so the restart touches
 //! nobody else. Prints requests served, outcomes by kind and violations; fails on any violation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +37,8 @@ const MAX_DEVICES: usize = 5;
 /// How long after a fault ends its effects may still be seen (pooled connections recycling,
 /// the origin's Redis connection reconnecting).
 const SETTLE: Duration = Duration::from_secs(2);
+/// Names each request sent to the edge, so the tap's record tells which ones reached the origin.
+const MARKER: &str = "x-soak-request";
 
 #[derive(Debug, Clone)]
 struct Hops {
@@ -79,6 +86,13 @@ impl Window {
         })
     }
 
+    /// Whether `[start, end]` lies wholly inside the fault (no settling time: strictly while it
+    /// lasted).
+    fn contains(&self, start: Instant, end: Instant) -> bool {
+        let window = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        window.is_some_and(|(down, up)| start >= down && up.is_none_or(|u| end <= u))
+    }
+
     /// Whether a token issued at `issued` may have been wiped by this fault before `end`.
     fn wiped(&self, issued: Instant, end: Instant) -> bool {
         let window = *self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,8 +102,12 @@ impl Window {
 
 #[derive(Debug, Default)]
 struct Faults {
-    /// The bridge (Upstash) is down: the edge fails closed on protected routes.
+    /// The bridge (Upstash) is going away, down, or coming back: the edge fails closed on
+    /// protected routes.
     bridge: Window,
+    /// From the moment the bridge's port is closed to the moment it is reopened: every
+    /// protected call at the edge must be a 503.
+    bridge_down: Window,
     /// Redis is down, then back empty: every hop fails closed, then older tokens are gone.
     redis: Window,
 }
@@ -98,6 +116,11 @@ struct Faults {
 struct Tally {
     outcomes: Mutex<BTreeMap<String, u64>>,
     violations: Mutex<Vec<String>>,
+    /// Markers of edge calls carrying a token that was dead when sent: the tap must see none.
+    dead_at_edge: Mutex<Vec<(String, String)>>,
+    /// Markers of edge calls the edge answered 200: the tap must see every one (proof that the
+    /// markers arrive, so an absent marker means the edge stopped the request).
+    accepted_at_edge: Mutex<Vec<String>>,
 }
 
 impl Tally {
@@ -162,6 +185,9 @@ impl User {
 }
 
 struct Worker {
+    id: usize,
+    /// Requests this worker sent, for the markers.
+    sent: AtomicU64,
     /// This worker's requests in order (its users act one step at a time).
     journal: Mutex<Vec<String>>,
     redis: redis::Client,
@@ -180,6 +206,8 @@ struct Answer {
     body: Value,
     start: Instant,
     end: Instant,
+    /// The request's `x-soak-request` (edge requests only).
+    marker: Option<String>,
 }
 
 impl Worker {
@@ -210,6 +238,13 @@ impl Worker {
         if let Some(b) = body {
             req = req.json(&b);
         }
+        let marker = (hop == Hop::Edge).then(|| {
+            let n = self.sent.fetch_add(1, Ordering::Relaxed);
+            format!("{}-{n}", self.id)
+        });
+        if let Some(m) = &marker {
+            req = req.header(MARKER, m);
+        }
         let start = Instant::now();
         let (status, body) = match req.send().await {
             Ok(r) => {
@@ -231,6 +266,22 @@ impl Worker {
             body,
             start,
             end: Instant::now(),
+            marker,
+        }
+    }
+
+    /// A protected call at the edge while the bridge was down must be refused with 503: the
+    /// edge cannot know whether the token is revoked, and anything else is failing open (the
+    /// origin's own check would otherwise hide it).
+    fn check_fails_closed(&self, what: &str, hop: Hop, a: &Answer) {
+        if hop == Hop::Edge
+            && self.faults.bridge_down.contains(a.start, a.end)
+            && a.status != StatusCode::SERVICE_UNAVAILABLE
+        {
+            self.tally.violation(format!(
+                "{what} at the edge answered {} while the bridge was down: {}",
+                a.status, a.body
+            ));
         }
     }
 
@@ -310,6 +361,23 @@ impl Worker {
         let hop = self.hop();
         let a = self.send(hop, "GET", path, Some(&access), None).await;
         self.tally.count("call", a.status);
+        self.check_fails_closed("call", hop, &a);
+        if let Some(marker) = &a.marker {
+            // `dead_since` is in the past: the token was dead before this call was sent.
+            if dead_since.is_some() {
+                self.tally
+                    .dead_at_edge
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((marker.clone(), format!("GET {path} with a dead token")));
+            } else if a.status == StatusCode::OK {
+                self.tally
+                    .accepted_at_edge
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(marker.clone());
+            }
+        }
         if self.server_error("call", hop, &a) {
             return;
         }
@@ -388,6 +456,7 @@ impl Worker {
         let issued = self.users[u].devices[by].issued;
         let a = self.send(hop, "POST", &path, Some(&access), None).await;
         self.tally.count("logout", a.status);
+        self.check_fails_closed("logout", hop, &a);
         if self.server_error("logout", hop, &a) {
             // Refused at the edge for want of Upstash, nothing happened; failed at the origin
             // for want of Redis, the database may already have revoked: either is right.
@@ -446,6 +515,7 @@ impl Worker {
         );
         self.tally.count("race-refresh", r.status);
         self.tally.count("race-logout", l.status);
+        self.check_fails_closed("race logout", h2, &l);
         // A 5xx on one side (the logout refused at the edge while Upstash is down) says nothing
         // about the other, so each is judged on its own.
         let refresh_failed = self.server_error("race refresh", h1, &r);
@@ -502,6 +572,7 @@ impl Worker {
             )
             .await;
         self.tally.count("idor", a.status);
+        self.check_fails_closed("idor", hop, &a);
         let own_token_wiped = a.status == StatusCode::UNAUTHORIZED && self.wiped(issued, &a);
         if !self.server_error("idor", hop, &a)
             && a.status != StatusCode::NOT_FOUND
@@ -590,14 +661,8 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
     // The harness reads the Redis URL from the environment; this process is this test's alone
     // (nextest runs each test in its own process).
     std::env::set_var("TEST_REDIS_URL", redis_server.url());
-    let mut stack = Stack::start_with(
-        StackOptions {
-            tap: false,
-            ..StackOptions::default()
-        },
-        |_| {},
-    )
-    .await;
+    // With the taps: the only way to tell what the edge let through to an upstream.
+    let mut stack = Stack::start_with(StackOptions::default(), |_| {}).await;
     let hops = Hops {
         client: stack.client.clone(),
         edge: stack.url(""),
@@ -628,6 +693,8 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
             });
         }
         let mut worker = Worker {
+            id: w,
+            sent: AtomicU64::new(0),
             journal: Mutex::default(),
             redis: stack.redis.clone(),
             prefix: stack.origin.prefix.clone(),
@@ -653,7 +720,9 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
     tokio::time::sleep(Duration::from_secs(secs / 3)).await;
     faults.bridge.open();
     stack.bridge.stop().await;
+    faults.bridge_down.open();
     tokio::time::sleep(Duration::from_secs(2)).await;
+    faults.bridge_down.close();
     stack.bridge.restart().await.expect("bridge restarts");
     faults.bridge.close();
     // Two thirds of the way in, Redis itself stops for two seconds and comes back empty.
@@ -704,6 +773,35 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
         }
     }
 
+    // What got past the edge: a dead token must never have; every accepted call must have (so
+    // the markers do arrive and their absence means something).
+    let forwarded: HashSet<String> = stack
+        .tap()
+        .seen()
+        .iter()
+        .flat_map(|seen| seen.values(MARKER).into_iter().map(str::to_owned))
+        .collect();
+    let dead_at_edge = tally
+        .dead_at_edge
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let accepted_at_edge = tally
+        .accepted_at_edge
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for (marker, what) in &dead_at_edge {
+        if forwarded.contains(marker) {
+            tally.violation(format!("{what} got past the edge to the origin ({marker})"));
+        }
+    }
+    let unseen = accepted_at_edge
+        .iter()
+        .filter(|m| !forwarded.contains(*m))
+        .count();
+    assert_eq!(unseen, 0, "edge calls answered 200 that the tap never saw");
+
     let outcomes = tally
         .outcomes
         .lock()
@@ -726,10 +824,19 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
     for (kind, n) in &outcomes {
         println!("soak:   {kind:<20} {n}");
     }
+    println!(
+        "soak: dead tokens sent to the edge {}, edge calls accepted {}",
+        dead_at_edge.len(),
+        accepted_at_edge.len()
+    );
     println!("soak: violations {}", violations.len());
     assert!(
         served > secs * 10,
         "the soak did too little work: {served} requests"
+    );
+    assert!(
+        !dead_at_edge.is_empty() && !accepted_at_edge.is_empty(),
+        "the edge checks saw no dead or no accepted token"
     );
     for expected in ["logout 200", "refresh 200", "call 503"] {
         assert!(

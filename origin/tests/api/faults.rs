@@ -79,11 +79,20 @@ async fn redis_flushed_refuses_old_tokens_and_reseeds_versions(b: Backend) {
     let a = app.login(&email, "a").await;
     let r = app.post_auth("/api/users/logout-all", &a.access).await;
     assert_eq!(r.status(), StatusCode::OK);
+    // A token of the new version, live right up to the flush.
+    let live = app.login(&email, "live").await;
+    assert_eq!(app.me_status(&live.access).await.0, StatusCode::OK);
     let mut conn = app.redis_conn().await;
     let _: () = redis::cmd("FLUSHALL")
         .query_async(&mut conn)
         .await
         .expect("flush");
+    // Its jti record went with the flush: refused as revoked, even though its version is the
+    // database's current one — a flush never brings a token back, nor keeps one alive.
+    assert_eq!(
+        app.me_status(&live.access).await,
+        (StatusCode::UNAUTHORIZED, "token_revoked".into())
+    );
     assert_eq!(app.me_status(&a.access).await.0, StatusCode::UNAUTHORIZED);
     // A new login writes version 2 from the database, not 1.
     let fresh = app.login(&email, "b").await;
@@ -99,18 +108,31 @@ async fn redis_flushed_refuses_old_tokens_and_reseeds_versions(b: Backend) {
 async fn cleanup_deletes_expired_and_revoked_sessions(b: Backend) {
     let app = spawn_app(b).await;
     let email = app.new_user().await;
+    let stale = app.login(&email, "stale").await;
+    let stale_login = tollgate_origin::domain::now();
+    // Two seconds on, so `keep` expires at least two seconds after `stale`.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let keep = app.login(&email, "keep").await;
     let gone = app.login(&email, "gone").await;
-    app.post_auth("/api/users/logout", &gone.access).await;
+    let r = app.post_auth("/api/users/logout", &gone.access).await;
+    assert_eq!(r.status(), StatusCode::OK);
     let db = &app.state.db;
-    let now = tollgate_origin::domain::now();
-    // Retention 0: a session revoked before now is deleted; the live one stays.
-    let deleted = tollgate_origin::cleanup::run_once(db, 0, 3600, now + 1)
+    let refresh_ttl = app.state.settings.refresh_ttl;
+    // Cleanup as if run one second after `stale` expired (it expires `refresh_ttl` after its
+    // login), with retention 0: the expired and the revoked session go, `keep` (younger by two
+    // seconds) stays, and so does its current secret (issued after the secret cutoff).
+    let then = stale_login + refresh_ttl as i64 + 1;
+    let deleted = tollgate_origin::cleanup::run_once(db, 0, refresh_ttl, then)
         .await
         .expect("cleanup");
-    assert_eq!(deleted, 1);
+    assert_eq!(deleted, 2);
+    let now = tollgate_origin::domain::now();
     let counts = db.session_counts(now).await.expect("counts");
     assert_eq!((counts.total, counts.active, counts.revoked), (1, 1, 0));
     assert_eq!(app.refresh(&keep.refresh).await.status(), StatusCode::OK);
-    let _ = spawn_app;
+    // The expired session is gone, not merely unused: its secret no longer refreshes.
+    assert_eq!(
+        error_code(app.refresh(&stale.refresh).await, StatusCode::UNAUTHORIZED).await,
+        "invalid_refresh_token"
+    );
 }

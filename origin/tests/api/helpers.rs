@@ -86,7 +86,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db = DbGuard::create(backend, &id).await;
-    let prefix = format!("test:{id}:");
+    let prefix = format!("test-{id}:");
     let keys_file = std::env::temp_dir().join(format!("tollgate-test-keys-{id}.json"));
     let mut env: HashMap<String, String> = [
         ("BIND_ADDR", "127.0.0.1:0".to_owned()),
@@ -532,4 +532,14 @@ impl Drop for RedisProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Hex SHA-256 of `text`, computed here with `sha2` rather than by the origin's helper, so a test
+/// of what the database stores does not take its expected value from the code under test.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -31,7 +31,7 @@ async fn no_secret_reaches_the_logs() {
         .env("REDIS_URL", redis_url())
         .env(
             "REDIS_KEY_PREFIX",
-            format!("logs:{}:", uuid::Uuid::new_v4().simple()),
+            format!("logs-{}:", uuid::Uuid::new_v4().simple()),
         )
         .env("KEYS_FILE", dir.join("keys.json"))
         .env("JWT_SECRET", &jwt_secret)

@@ -151,38 +151,88 @@ async fn hs256_jwt_secret_mode_signs_and_verifies(b: Backend) {
         .as_str()
         .is_some_and(|k| k.starts_with("hs256-")));
     assert_eq!(app.me_status(&t.access).await.0, StatusCode::OK);
-    // The JWKS never carries the secret.
-    let jwks = app
+    // The JWKS never carries the secret, in any encoding: no symmetric key at all, nothing
+    // private, and no value that decodes to the secret.
+    let jwks: serde_json::Value = app
         .client
         .get(app.url("/.well-known/jwks.json"))
         .send()
         .await
         .expect("r")
-        .text()
+        .json()
         .await
-        .expect("text");
-    assert!(!jwks.contains(&secret) && !jwks.contains("HS256"));
+        .expect("JWKS is JSON");
+    let keys = jwks["keys"].as_array().expect("keys");
+    for key in keys {
+        assert_ne!(key["kty"], "oct", "a symmetric key is published: {key}");
+        assert_eq!(
+            key["kty"], "OKP",
+            "only Ed25519 public keys belong here: {key}"
+        );
+        for private in ["k", "d", "p", "q", "dp", "dq", "qi"] {
+            assert!(
+                key.get(private).is_none(),
+                "`{private}` is published: {key}"
+            );
+        }
+        assert_ne!(key["alg"], "HS256", "{key}");
+        for value in key.as_object().expect("a JWK is an object").values() {
+            let text = value.as_str().unwrap_or_default();
+            let decoded = URL_SAFE_NO_PAD.decode(text).unwrap_or_default();
+            assert!(
+                text != secret && decoded != secret.as_bytes(),
+                "the secret is published: {key}"
+            );
+        }
+    }
 }
 
 async fn the_per_user_token_index_does_not_grow_as_tokens_expire(b: Backend) {
-    let app = spawn_app_with(b, &[("ACCESS_TOKEN_TTL_SECS", "3")]).await;
+    // Logins are staggered so the index key stays alive (a younger token keeps it from
+    // expiring) while the older tokens lapse: only pruning can bring the count back down.
+    const TTL: i64 = 6;
+    let ttl = TTL.to_string();
+    let app = spawn_app_with(b, &[("ACCESS_TOKEN_TTL_SECS", &ttl)]).await;
     let email = app.new_user().await;
-    let first = app.login(&email, "d").await;
-    for i in 0..4 {
-        app.login(&email, &format!("d{i}")).await;
+    let mut old = Vec::new();
+    for i in 0..3 {
+        old.push(app.login(&email, &format!("old{i}")).await);
     }
-    let user_id = decode_claims(&first.access).sub;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut young = Vec::new();
+    for i in 0..2 {
+        young.push(app.login(&email, &format!("young{i}")).await);
+    }
+    let user_id = decode_claims(&old[0].access).sub;
     let index = format!("{}tokens:user:{user_id}", app.prefix);
     let mut redis = app.redis_conn().await;
     let n: u64 = redis.zcard(&index).await.expect("zcard");
     assert_eq!(n, 5);
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
-    app.login(&email, "late").await;
-    let n: u64 = redis.zcard(&index).await.expect("zcard");
-    assert_eq!(n, 1, "expired jtis were not pruned");
+    // Sleep until the old tokens have expired (exp is whole seconds: a little past TTL after
+    // the last old login).
+    let last_old_exp = old.iter().map(|t| decode_claims(&t.access).exp).max();
+    let last_old_exp = last_old_exp.expect("old tokens");
+    let wait = last_old_exp - tollgate_origin::domain::now();
+    tokio::time::sleep(std::time::Duration::from_millis(
+        u64::try_from(wait).unwrap_or(0) * 1000 + 100,
+    ))
+    .await;
+    let late = app.login(&email, "late").await;
+    let now = decode_claims(&late.access).iat;
+    // The premise, from the tokens' own claims: the old ones lapsed, the young ones live on.
+    assert!(old.iter().all(|t| decode_claims(&t.access).exp <= now));
+    assert!(
+        young.iter().all(|t| decode_claims(&t.access).exp > now),
+        "the machine was too slow for the young tokens to outlive the old ones"
+    );
+    let mut members: Vec<String> = redis.zrange(&index, 0, -1).await.expect("zrange");
+    members.sort();
+    let mut expected: Vec<String> = young.iter().chain([&late]).map(|t| t.jti.clone()).collect();
+    expected.sort();
+    assert_eq!(members, expected, "expired jtis were not pruned");
     let ttl: i64 = redis.ttl(&index).await.expect("ttl");
     assert!(
-        (1..=3).contains(&ttl),
+        (1..=TTL).contains(&ttl),
         "index must expire with its newest token, ttl={ttl}"
     );
 }
