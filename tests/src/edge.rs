@@ -39,6 +39,12 @@ impl EdgeConfig {
         self
     }
 
+    /// Drops a secret the default configuration sets.
+    pub fn without_secret(&mut self, name: &str) -> &mut Self {
+        self.secrets.remove(name);
+        self
+    }
+
     pub fn secret(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
         self.secrets.insert(name.to_owned(), value.into());
         self

@@ -17,6 +17,8 @@ pub struct Origin {
     pub state: AppState,
     /// Its `REDIS_KEY_PREFIX`, which the edge must share.
     pub prefix: String,
+    /// Its `KEYS_FILE`, for tests that rotate keys as the CLI would.
+    pub keys_file: std::path::PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -62,6 +64,7 @@ impl Origin {
             base,
             state,
             prefix: prefix.to_owned(),
+            keys_file: keys,
             shutdown: Some(tx),
         })
     }

@@ -15,13 +15,18 @@ use crate::{BridgeHandle, EchoUpstream, Edge, EdgeConfig, EdgeKeys, Origin, Tap}
 pub const PASSWORD: &str = "correct horse battery";
 
 /// How to assemble a [`Stack`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StackOptions {
     /// Put the recording [`Tap`]s between the edge and its upstreams (default). Off for latency
     /// figures.
     pub tap: bool,
     /// Start the origin with `REQUIRE_EDGE=true`.
     pub require_edge: bool,
+    /// More origin settings.
+    pub origin_env: Vec<(&'static str, String)>,
+    /// The edge learns the origin's keys from its `JWKS_URL` (cached 2 s, refetch at most every
+    /// second) instead of a static `TOLLGATE_JWKS`.
+    pub jwks_url: bool,
 }
 
 impl Default for StackOptions {
@@ -29,6 +34,8 @@ impl Default for StackOptions {
         Self {
             tap: true,
             require_edge: false,
+            origin_env: Vec::new(),
+            jwks_url: false,
         }
     }
 }
@@ -92,10 +99,11 @@ impl Stack {
         let prefix = format!("e2e-{id}:");
         let redis_url = crate::redis_url();
         let edge_keys = EdgeKeys::generate("edge-test-1");
-        let origin_env = [
+        let mut origin_env = vec![
             ("EDGE_JWKS", edge_keys.public_jwks.clone()),
             ("REQUIRE_EDGE", options.require_edge.to_string()),
         ];
+        origin_env.extend(options.origin_env.iter().cloned());
         let (origin, bridge, echo) = tokio::join!(
             Origin::start(dir.path(), &prefix, &redis_url, &origin_env),
             BridgeHandle::start(&redis_url),
@@ -115,6 +123,13 @@ impl Stack {
             .as_ref()
             .map_or_else(|| echo.base.clone(), Tap::url);
         let mut config = edge_config(&origin, &bridge, &edge_keys, &origin_url, &echo_url);
+        if options.jwks_url {
+            config
+                .without_secret("TOLLGATE_JWKS")
+                .var("JWKS_URL", origin.url("/.well-known/jwks.json"))
+                .var("JWKS_CACHE_SECS", "2")
+                .var("JWKS_MIN_REFETCH_SECS", "1");
+        }
         tweak(&mut config);
         let edge = Edge::start(&config)
             .await
