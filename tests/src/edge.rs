@@ -138,8 +138,8 @@ impl Edge {
         write_env_file(&env_file, &config.secrets)?;
         let log = dir.path().join("wrangler.log");
         let out = File::create(&log).context("wrangler log file")?;
-        let port = crate::free_port()?;
-        let inspector = crate::free_port()?;
+        let port = crate::child_port()?;
+        let inspector = crate::child_port()?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut command = Command::new(&wrangler);
         command
