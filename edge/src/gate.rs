@@ -87,16 +87,26 @@ pub(crate) async fn authorize(
     settings: &Settings,
     now: i64,
 ) -> Result<Access, Denied> {
-    let kid = jwt::bearer_token(authorization)
-        .ok()
-        .and_then(jwt::header_kid);
-    let keys = match keys::for_kid(settings, kid.as_deref()).await {
-        Keys::Ready(keys) => keys,
+    // Only a JWKS_URL deployment needs the kid before verifying (to decide on a fetch); with
+    // static keys the header is parsed once, by the verifier.
+    let kid = match settings.jwks {
+        Some(_) => jwt::bearer_token(authorization)
+            .ok()
+            .and_then(jwt::header_kid),
+        None => None,
+    };
+    let fetched;
+    let keys: &KeySet = match keys::for_kid(settings, kid.as_deref()).await {
+        Keys::Static(keys) => keys,
+        Keys::Ready(keys) => {
+            fetched = keys;
+            &fetched
+        }
         Keys::Unavailable => return Err(Denied::KeysUnavailable),
     };
     let checked = check_bearer(
         authorization,
-        |token| verified_claims(token, &keys, settings, now),
+        |token| verified_claims(token, keys, settings, now),
         &Upstash::new(settings),
     )
     .await

@@ -37,7 +37,9 @@ pub(crate) struct JwksSource {
 
 /// The keys to verify one token with.
 #[derive(Debug)]
-pub(crate) enum Keys {
+pub(crate) enum Keys<'a> {
+    /// The configured keys, borrowed: a token whose kid they know costs no copy and no fetch.
+    Static(&'a KeySet),
     Ready(Rc<KeySet>),
     /// The kid is unknown and the JWKS could not be fetched: fail closed with 503.
     Unavailable,
@@ -65,12 +67,12 @@ fn within(at: Option<u64>, span: Duration, now: u64) -> bool {
 }
 
 /// The keys for a token naming `kid`.
-pub(crate) async fn for_kid(settings: &Settings, kid: Option<&str>) -> Keys {
+pub(crate) async fn for_kid<'a>(settings: &'a Settings, kid: Option<&str>) -> Keys<'a> {
     let Some(source) = &settings.jwks else {
-        return Keys::Ready(Rc::new(settings.key_set.clone()));
+        return Keys::Static(&settings.key_set);
     };
     if kid.is_some_and(|k| settings.key_set.get(k).is_some()) {
-        return Keys::Ready(Rc::new(settings.key_set.clone()));
+        return Keys::Static(&settings.key_set);
     }
     let now = now_ms();
     let (cached, fresh, known, tried_lately, last_failed) = FETCHED.with(|f| {
@@ -103,7 +105,7 @@ pub(crate) async fn for_kid(settings: &Settings, kid: Option<&str>) -> Keys {
         Some(jwks) => Ok(jwks),
         None => fetch(source).await,
     };
-    let keys = FETCHED.with(|f| {
+    let (keys, last_failed) = FETCHED.with(|f| {
         let mut f = f.borrow_mut();
         f.attempted_ms = Some(now);
         match fetched {
@@ -126,15 +128,16 @@ pub(crate) async fn for_kid(settings: &Settings, kid: Option<&str>) -> Keys {
                 f.last_failed = true;
             }
         }
-        f.keys
+        let keys = f
+            .keys
             .clone()
-            .unwrap_or_else(|| Rc::new(settings.key_set.clone()))
+            .unwrap_or_else(|| Rc::new(settings.key_set.clone()));
+        (keys, f.last_failed)
     });
-    let last_failed = FETCHED.with(|f| f.borrow().last_failed);
     ready_or_unavailable(keys, kid, last_failed)
 }
 
-fn ready_or_unavailable(keys: Rc<KeySet>, kid: Option<&str>, last_failed: bool) -> Keys {
+fn ready_or_unavailable(keys: Rc<KeySet>, kid: Option<&str>, last_failed: bool) -> Keys<'static> {
     let known = kid.is_some_and(|k| keys.get(k).is_some());
     if !known && last_failed {
         Keys::Unavailable
