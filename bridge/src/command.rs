@@ -8,7 +8,12 @@ use std::collections::BTreeSet;
 use percent_encoding::percent_decode_str;
 use serde_json::Value as Json;
 
-use crate::error::BridgeError;
+/// A request whose body or path is not a command: Redis-style text (`ERR …`), answered as a 400
+/// by [`BridgeError`](crate::BridgeError). The parser owns this type so it needs nothing from
+/// the HTTP layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ERR {0}")]
+pub struct SyntaxError(&'static str);
 
 /// One command as Redis will receive it: the name, then its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,29 +273,29 @@ const READ_ONLY_COMMANDS: &[&str] = &[
 ];
 
 /// `POST /` body: one JSON array such as `["SET","k","v","EX",100]`.
-pub(crate) fn parse_one(body: &[u8]) -> Result<Command, BridgeError> {
+pub(crate) fn parse_one(body: &[u8]) -> Result<Command, SyntaxError> {
     from_json(parse_json(body)?)
 }
 
 /// `/pipeline` and `/multi-exec` body: a non-empty array of commands. One malformed command
 /// rejects the whole request, as Upstash treats it as a syntax error of the request.
-pub(crate) fn parse_many(body: &[u8]) -> Result<Vec<Command>, BridgeError> {
+pub(crate) fn parse_many(body: &[u8]) -> Result<Vec<Command>, SyntaxError> {
     let Json::Array(commands) = parse_json(body)? else {
-        return Err(syntax("the body must be a JSON array of commands"));
+        return Err(SyntaxError("the body must be a JSON array of commands"));
     };
     if commands.is_empty() {
-        return Err(syntax("the body must hold at least one command"));
+        return Err(SyntaxError("the body must hold at least one command"));
     }
     commands.into_iter().map(from_json).collect()
 }
 
-fn parse_json(body: &[u8]) -> Result<Json, BridgeError> {
-    serde_json::from_slice(body).map_err(|_| syntax("the body is not valid JSON"))
+fn parse_json(body: &[u8]) -> Result<Json, SyntaxError> {
+    serde_json::from_slice(body).map_err(|_| SyntaxError("the body is not valid JSON"))
 }
 
-fn from_json(command: Json) -> Result<Command, BridgeError> {
+fn from_json(command: Json) -> Result<Command, SyntaxError> {
     let Json::Array(items) = command else {
-        return Err(syntax("a command must be a JSON array"));
+        return Err(SyntaxError("a command must be a JSON array"));
     };
     let parts = items
         .into_iter()
@@ -298,12 +303,12 @@ fn from_json(command: Json) -> Result<Command, BridgeError> {
             Json::String(s) => Ok(s.into_bytes()),
             Json::Number(n) => Ok(n.to_string().into_bytes()),
             Json::Bool(b) => Ok(b.to_string().into_bytes()),
-            Json::Null | Json::Array(_) | Json::Object(_) => Err(syntax(
+            Json::Null | Json::Array(_) | Json::Object(_) => Err(SyntaxError(
                 "command arguments must be strings, numbers or booleans",
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Command::new(parts).ok_or_else(|| syntax("a command must not be empty"))
+    Command::new(parts).ok_or(SyntaxError("a command must not be empty"))
 }
 
 /// The path form `/set/k/v?EX=100`: URL-decoded segments, then the body if there is one (how
@@ -313,14 +318,14 @@ pub(crate) fn from_path(
     path: &str,
     query: Option<&str>,
     body: &[u8],
-) -> Result<Command, BridgeError> {
+) -> Result<Command, SyntaxError> {
     let mut parts: Vec<Vec<u8>> = path
         .trim_start_matches('/')
         .split('/')
         .map(|segment| percent_decode_str(segment).collect())
         .collect();
     if parts.first().is_none_or(|name| name.is_empty()) {
-        return Err(syntax("the path must start with a command name"));
+        return Err(SyntaxError("the path must start with a command name"));
     }
     if !body.is_empty() {
         parts.push(body.to_vec());
@@ -334,7 +339,7 @@ pub(crate) fn from_path(
             parts.push(value.into_owned().into_bytes());
         }
     }
-    Command::new(parts).ok_or_else(|| syntax("a command must not be empty"))
+    Command::new(parts).ok_or(SyntaxError("a command must not be empty"))
 }
 
 /// A command decoded from a request without touching Redis: its raw parts and what the policy
@@ -360,7 +365,7 @@ impl From<Command> for Decoded {
 
 /// Decodes a JSON body as `POST /` (`many = false`) or `/pipeline` and `/multi-exec`
 /// (`many = true`) do.
-pub fn decode_json(body: &[u8], many: bool) -> Result<Vec<Decoded>, BridgeError> {
+pub fn decode_json(body: &[u8], many: bool) -> Result<Vec<Decoded>, SyntaxError> {
     if many {
         Ok(parse_many(body)?.into_iter().map(Decoded::from).collect())
     } else {
@@ -369,12 +374,8 @@ pub fn decode_json(body: &[u8], many: bool) -> Result<Vec<Decoded>, BridgeError>
 }
 
 /// Decodes the path form (`/set/k/v?EX=100` plus a body) as `/{*command}` does.
-pub fn decode_path(path: &str, query: Option<&str>, body: &[u8]) -> Result<Decoded, BridgeError> {
+pub fn decode_path(path: &str, query: Option<&str>, body: &[u8]) -> Result<Decoded, SyntaxError> {
     from_path(path, query, body).map(Decoded::from)
-}
-
-fn syntax(why: &str) -> BridgeError {
-    BridgeError::BadRequest(format!("ERR {why}"))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use axum::Json;
 use tollgate_shared::error::WWW_AUTHENTICATE_INVALID_TOKEN;
 use tollgate_shared::ErrorCode;
 
+use crate::command::SyntaxError;
 use crate::upstream::Unavailable;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,12 @@ impl From<Unavailable> for BridgeError {
     fn from(cause: Unavailable) -> Self {
         tracing::warn!(%cause, "Redis unavailable");
         Self::Unavailable
+    }
+}
+
+impl From<SyntaxError> for BridgeError {
+    fn from(e: SyntaxError) -> Self {
+        Self::BadRequest(e.to_string())
     }
 }
 

@@ -22,7 +22,8 @@
 //! - [`config`]: [`Config`] (flags and environment) and the redacted [`Token`].
 //! - `auth`: the `Authorized` extractor (bearer header or `_token`).
 //! - `command`: request → Redis command parsing, refused commands, token scopes;
-//!   [`decode_json`] and [`decode_path`] expose it without Redis, for fuzzing.
+//!   [`decode_json`] and [`decode_path`] expose it without Redis, for fuzzing; it fails with its
+//!   own [`SyntaxError`], which `error` maps to a 400 (so the parser needs nothing of HTTP).
 //! - `upstream`: the shared Redis connection, deadlines, pipelines and transactions.
 //! - `reply`: Redis values → Upstash JSON, with and without base64.
 //! - `routes`: the handlers and [`app`].
@@ -46,7 +47,7 @@ mod reply;
 mod routes;
 mod upstream;
 
-pub use command::{decode_json, decode_path, Decoded, Scope, ADMIN_COMMANDS};
+pub use command::{decode_json, decode_path, Decoded, Scope, SyntaxError, ADMIN_COMMANDS};
 pub use config::{CommandName, Config, ScopedToken, Token};
 pub use error::BridgeError;
 pub use routes::app;
