@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Which engine the pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+enum Backend {
     Sqlite,
     Postgres,
 }
@@ -26,7 +26,6 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
-    backend: Backend,
     /// SQLite has one writer at a time. Queueing writers here, in FIFO order, keeps them out of
     /// SQLite's busy handler, whose sleep-and-retry backoff turned refresh p99 into hundreds of
     /// milliseconds under load (BENCHMARKS.md). PostgreSQL locks rows and needs none.
@@ -217,11 +216,7 @@ impl Db {
                 .context("Failed to enable SQLite WAL mode")?;
         }
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self {
-            pool,
-            backend,
-            write_gate,
-        })
+        Ok(Self { pool, write_gate })
     }
 
     /// Waits for this process's turn to write (SQLite only).
@@ -230,10 +225,6 @@ impl Db {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
         }
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     /// Applies pending migrations.

@@ -41,13 +41,6 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
         map.insert(key, (value, expires));
     }
 
-    pub fn remove(&self, key: &K) {
-        self.map
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-    }
-
     pub fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|e| e.into_inner()).len()
     }
