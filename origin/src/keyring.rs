@@ -36,6 +36,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use tollgate_shared::digest::sha256_hex;
 use tollgate_shared::jwt::{HmacSecret, Jwks, KeySet, SigningKey, VerifyingKey};
 
 use crate::config::Settings;
@@ -476,10 +477,9 @@ fn find(file: &KeyFile, kid: &str) -> anyhow::Result<usize> {
 
 fn new_key(created: i64, signs_from: i64) -> StoredKey {
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-    let digest = Sha256::digest(key.verifying_key().as_bytes());
-    let kid: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let digest = sha256_hex(key.verifying_key().as_bytes());
     StoredKey {
-        kid: format!("ed25519-{kid}"),
+        kid: format!("ed25519-{}", &digest[..16]),
         alg: "EdDSA".into(),
         private: URL_SAFE_NO_PAD.encode(key.to_bytes()),
         created,

@@ -27,7 +27,7 @@ use base64::Engine as _;
 use ed25519_dalek::Signer as _;
 use hmac::{Mac as _, SimpleHmac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 
 use crate::claims::AccessClaims;
 use crate::decision::Rejection;
@@ -79,9 +79,7 @@ impl HmacSecret {
     /// A stable key id derived from the secret, so the origin and the edge agree on it without
     /// configuring one. 64 bits of SHA-256 reveal nothing usable about a 256-bit secret.
     pub fn kid(&self) -> String {
-        let digest = Sha256::digest(&self.0);
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        format!("hs256-{hex}")
+        format!("hs256-{}", &crate::digest::sha256_hex(&self.0)[..16])
     }
 
     fn mac(&self) -> HmacSha256 {

@@ -15,6 +15,7 @@
 //! - [`assertion`]: the edge's signed identity assertion that upstreams verify without Redis.
 //! - [`error`]: the API error codes and the JSON error body.
 //! - [`upstash`]: Upstash REST request/response types and the validation pipeline.
+//! - [`digest`]: SHA-256 in hex, for hashes and ids that must not reveal their input.
 //! - [`redact`]: connection URLs with their credentials removed, for `Debug` and logs.
 //! - `hostile` (feature `hostile-cases`, tests only): the table of hostile tokens every
 //!   verifier is tested against.
@@ -22,6 +23,7 @@
 pub mod assertion;
 pub mod claims;
 pub mod decision;
+pub mod digest;
 pub mod error;
 #[cfg(feature = "hostile-cases")]
 pub mod hostile;
