@@ -291,7 +291,7 @@ impl BenchOrigin {
         Ok(Session {
             user_id: user_id.to_owned(),
             access: minted.access_token,
-            refresh,
+            refresh: refresh.into_exposed(),
             jti,
             token_id,
         })

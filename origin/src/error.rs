@@ -63,6 +63,13 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The one place a refused input becomes the documented 400.
+impl From<crate::domain::InvalidInput> for ApiError {
+    fn from(e: crate::domain::InvalidInput) -> Self {
+        Self::invalid_input(e.0)
+    }
+}
+
 impl From<crate::cache::CacheError> for ApiError {
     fn from(e: crate::cache::CacheError) -> Self {
         Self::Unavailable(anyhow::Error::new(e))

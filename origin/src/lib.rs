@@ -14,7 +14,9 @@
 //! - [`tokens`]: minting access tokens, revoking device sessions, deleting accounts.
 //! - [`cache`]: Redis, with the multi-key steps as Lua scripts.
 //! - [`db`]: SQL through sqlx's `Any` driver.
-//! - [`keyring`], [`password`], [`domain`]: keys, Argon2id, input rules.
+//! - [`keyring`], [`password`]: keys, Argon2id.
+//! - [`domain`]: the pure helpers, a module a job: input rules, refresh secrets and their
+//!   hashes, sealing, the clock, ids.
 //! - [`limits`]: login (failures only) and registration limits.
 //! - [`memo`]: the bounded in-process caches (verified signatures, profiles).
 //! - [`cleanup`], [`cli`], [`telemetry`], [`error`], [`state`].

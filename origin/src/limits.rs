@@ -23,7 +23,7 @@
 
 use std::net::IpAddr;
 
-use sha2::{Digest as _, Sha256};
+use tollgate_shared::digest::sha256_hex;
 
 use crate::auth::ClientInfo;
 use crate::error::{ApiError, ApiResult};
@@ -51,18 +51,26 @@ pub fn address_subject(ip: Option<&str>) -> String {
     }
 }
 
-/// SHA-256 hex: counters name emails without storing them in clear.
-fn digest(parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.len().to_be_bytes());
-        hasher.update(part.as_bytes());
-    }
-    hex(&hasher.finalize())
-}
+/// What names an email in a counter key and in the log: SHA-256 hex over length-prefixed
+/// parts, so neither Redis nor a log line holds the address in clear, and ("ab", "c") never
+/// names the same counter as ("a", "bc"). A type of its own so a raw email cannot be passed
+/// where a counter subject is meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EmailDigest(String);
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+impl EmailDigest {
+    fn of(parts: &[&str]) -> Self {
+        let mut input = Vec::new();
+        for part in parts {
+            input.extend_from_slice(&part.len().to_be_bytes());
+            input.extend_from_slice(part.as_bytes());
+        }
+        Self(sha256_hex(&input))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// One login attempt's counters, checked before the password is verified and counted only if
@@ -70,8 +78,8 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Debug)]
 pub struct LoginAttempt {
     address: String,
-    email_address: String,
-    email: String,
+    email_address: EmailDigest,
+    email: EmailDigest,
 }
 
 impl LoginAttempt {
@@ -80,8 +88,8 @@ impl LoginAttempt {
     pub async fn check(state: &AppState, client: &ClientInfo, email: &str) -> ApiResult<Self> {
         let address = address_subject(client.ip.as_deref());
         let attempt = Self {
-            email_address: digest(&[email, &address]),
-            email: digest(&[email]),
+            email_address: EmailDigest::of(&[email, &address]),
+            email: EmailDigest::of(&[email]),
             address,
         };
         let s = &state.settings;
@@ -89,8 +97,8 @@ impl LoginAttempt {
             .cache
             .counters(&[
                 (FAIL_IP, &attempt.address),
-                (FAIL_EMAIL_IP, &attempt.email_address),
-                (FAIL_EMAIL, &attempt.email),
+                (FAIL_EMAIL_IP, attempt.email_address.as_str()),
+                (FAIL_EMAIL, attempt.email.as_str()),
             ])
             .await?;
         let limits = [
@@ -115,14 +123,14 @@ impl LoginAttempt {
             .cache
             .count_failure(&[
                 (FAIL_IP, &self.address, window),
-                (FAIL_EMAIL_IP, &self.email_address, window),
-                (FAIL_EMAIL, &self.email, window),
+                (FAIL_EMAIL_IP, self.email_address.as_str(), window),
+                (FAIL_EMAIL, self.email.as_str(), window),
             ])
             .await?;
         if counts.get(2) == Some(&state.settings.login_failure_cap_per_email) {
             // Once per window: the count passes the cap exactly once.
             tracing::warn!(
-                email_hash = %self.email,
+                email_hash = self.email.as_str(),
                 address = %self.address,
                 cap = state.settings.login_failure_cap_per_email,
                 window,
@@ -172,7 +180,7 @@ mod tests {
 
     #[test]
     fn digests_separate_their_parts() {
-        assert_ne!(digest(&["ab", "c"]), digest(&["a", "bc"]));
-        assert_eq!(digest(&["a"]).len(), 64);
+        assert_ne!(EmailDigest::of(&["ab", "c"]), EmailDigest::of(&["a", "bc"]));
+        assert_eq!(EmailDigest::of(&["a"]).as_str().len(), 64);
     }
 }

@@ -8,7 +8,7 @@ use crate::cache::{Cache, Issue, NewToken};
 use crate::db::Db;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{self, rfc3339};
+use crate::domain::{self, rfc3339, RefreshHash, RefreshSecret};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -82,7 +82,7 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
         let grace_entry = grace.as_ref().map(|g| {
             let replay = GraceReplay {
                 access_token: access_token.clone(),
-                refresh_token: g.new_refresh.to_owned(),
+                refresh_token: g.new_refresh.expose().to_owned(),
                 jti: jti.to_owned(),
             };
             let plaintext = serde_json::to_vec(&replay).unwrap_or_default();
@@ -150,9 +150,9 @@ pub struct GraceReplay {
 pub struct Grace<'a> {
     /// The presented (now rotated-away) secret: the sealing key is derived from it, so only its
     /// holder can open the entry, and Redis never holds a usable token.
-    pub presented_secret: &'a str,
-    pub presented_hash: &'a str,
-    pub new_refresh: &'a str,
+    pub presented_secret: &'a RefreshSecret,
+    pub presented_hash: &'a RefreshHash,
+    pub new_refresh: &'a RefreshSecret,
     /// How long Redis keeps the entry, in milliseconds: at least the window as measured from
     /// the rotation's instant. Only SQL's clock decides whether a repeat is inside the window;
     /// an entry outliving it is never consulted, and one lost early means a refusal.
@@ -162,8 +162,8 @@ pub struct Grace<'a> {
 /// Opens the sealed answer of an earlier refresh of `presented_secret`, if one is kept.
 pub async fn grace_replay(
     state: &AppState,
-    presented_secret: &str,
-    presented_hash: &str,
+    presented_secret: &RefreshSecret,
+    presented_hash: &RefreshHash,
 ) -> ApiResult<Option<GraceReplay>> {
     let sealed = state.cache.grace_entry(presented_hash).await?;
     Ok(sealed

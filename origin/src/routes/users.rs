@@ -12,7 +12,7 @@ use tollgate_shared::ErrorCode;
 use crate::auth::{AuthUser, ClientInfo};
 use crate::db::{CreateUser, NewSession, NewUser};
 use crate::domain::{
-    self, Presented, MAX_DEVICE_NAME_CHARS, MAX_NAME_CHARS, MAX_REFRESH_TOKEN_BYTES,
+    self, Presented, RefreshSecret, MAX_DEVICE_NAME_CHARS, MAX_NAME_CHARS, MAX_REFRESH_TOKEN_BYTES,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{self, LoginAttempt};
@@ -181,7 +181,12 @@ async fn login(
         }
     };
     tracing::info!(user_id = %user.id, token_id, "login");
-    Ok(token_response(&state, minted, refresh_token, token_id))
+    Ok(token_response(
+        &state,
+        minted,
+        refresh_token.into_exposed(),
+        token_id,
+    ))
 }
 
 fn invalid_credentials() -> ApiError {
@@ -231,11 +236,11 @@ async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<Json<Value>> {
-    let secret = body.refresh_token;
-    if secret.is_empty() || secret.len() > MAX_REFRESH_TOKEN_BYTES {
+    if body.refresh_token.is_empty() || body.refresh_token.len() > MAX_REFRESH_TOKEN_BYTES {
         return Err(invalid_refresh());
     }
-    let presented = domain::hash_refresh_secret(&secret);
+    let secret = RefreshSecret::presented(body.refresh_token);
+    let presented = secret.hash();
     let lock = match state.db.lock_session_by_secret(&presented).await {
         Ok(Some(lock)) => lock,
         Ok(None) => return Err(invalid_refresh()),
@@ -261,8 +266,8 @@ async fn refresh(
     if class == Presented::InGrace {
         let replay = tokens::grace_replay(&state, &secret, &presented).await?;
         // Only the answer that made the current secret: anything else would fork the chain.
-        if let Some(replay) =
-            replay.filter(|r| domain::hash_refresh_secret(&r.refresh_token) == session.current_hash)
+        if let Some(replay) = replay
+            .filter(|r| *domain::hash_refresh_secret(&r.refresh_token) == session.current_hash)
         {
             lock.release().await?;
             let minted = tokens::Minted {
@@ -330,7 +335,7 @@ async fn refresh(
     Ok(token_response(
         &state,
         minted,
-        refresh_token,
+        refresh_token.into_exposed(),
         session.token_id,
     ))
 }

@@ -103,7 +103,7 @@ async fn a_secret_never_issued_revokes_nothing(b: Backend) {
     let email = app.new_user().await;
     let t = app.login(&email, "d").await;
     let (guess, _) = tollgate_origin::domain::new_refresh_secret();
-    let r = app.refresh(&guess).await;
+    let r = app.refresh(guess.expose()).await;
     assert_eq!(
         error_code(r, StatusCode::UNAUTHORIZED).await,
         "invalid_refresh_token"
