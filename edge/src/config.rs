@@ -12,6 +12,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Deserialize;
+use tollgate_shared::config::Vars;
 use tollgate_shared::jwt::{HmacSecret, Jwk, Jwks, KeySet, SigningKey, Validation, VerifyingKey};
 use tollgate_shared::KeySchema;
 use worker::wasm_bindgen::JsValue;
@@ -20,24 +21,7 @@ use worker::{js_sys, Env, Url};
 use crate::routes::RouteTable;
 
 /// Why the configuration was refused; names the variable (or route entry), never a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConfigError {
-    pub var: String,
-    pub reason: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid configuration: {}: {}", self.var, self.reason)
-    }
-}
-
-fn refuse(var: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var: var.into(),
-        reason: reason.into(),
-    }
-}
+pub(crate) use tollgate_shared::config::ConfigError;
 
 /// The Upstash REST token. `Debug` never prints it.
 #[derive(Clone)]
@@ -138,18 +122,16 @@ impl Settings {
 
     /// Reads configuration through `get`, so tests can supply a map.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        // Empty counts as unset, as at the origin.
-        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let required = |var: &str| get(var).ok_or_else(|| refuse(var, "is not set"));
-        let allow_http = match get("ALLOW_INSECURE_HTTP").as_deref().map(str::trim) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => return Err(refuse("ALLOW_INSECURE_HTTP", "must be true or false")),
-        };
+        // Empty counts as unset, as at the origin: both read through `Vars`.
+        let vars = Vars::new(get);
+        let get = |name: &str| vars.get(name);
+        let required = |var: &str| vars.required(var);
+        let allow_http = vars.flag("ALLOW_INSECURE_HTTP", false)?;
         let routes = match get("TOLLGATE_ROUTES") {
             Some(json) => {
-                let value: serde_json::Value = serde_json::from_str(&json)
-                    .map_err(|e| refuse("TOLLGATE_ROUTES", format!("is not JSON: {e}")))?;
+                let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
+                    ConfigError::new("TOLLGATE_ROUTES", format!("is not JSON: {e}"))
+                })?;
                 RouteTable::parse(&value, allow_http).map_err(|e| ConfigError {
                     var: format!("TOLLGATE_ROUTES: {}", e.entry),
                     reason: e.reason,
@@ -163,23 +145,22 @@ impl Settings {
             allow_http,
         )?;
         let upstash_token = UpstashToken(required("UPSTASH_REDIS_REST_TOKEN")?);
-        let upstash_timeout = Duration::from_millis(positive(&get, "UPSTASH_TIMEOUT_MS", 1000)?);
+        let upstash_timeout = Duration::from_millis(vars.positive("UPSTASH_TIMEOUT_MS", 1000)?);
         let jwks = match get("JWKS_URL") {
             None => None,
             Some(raw) => Some(crate::keys::JwksSource {
                 url: http_url("JWKS_URL", &raw, allow_http)?,
-                ttl: Duration::from_secs(positive(&get, "JWKS_CACHE_SECS", 300)?),
-                min_refetch: Duration::from_secs(positive(&get, "JWKS_MIN_REFETCH_SECS", 30)?),
+                ttl: Duration::from_secs(vars.positive("JWKS_CACHE_SECS", 300)?),
+                min_refetch: Duration::from_secs(vars.positive("JWKS_MIN_REFETCH_SECS", 30)?),
                 timeout: upstash_timeout,
             }),
         };
-        let key_set = key_set(get("TOLLGATE_JWKS"), get("JWT_SECRET"), jwks.is_some())?;
-        let keys = KeySchema::configured(get("REDIS_KEY_PREFIX").unwrap_or_default())
-            .map_err(|e| refuse("REDIS_KEY_PREFIX", e.to_string()))?;
-        let access_ttl = positive(&get, "ACCESS_TOKEN_TTL_SECS", 900)?;
-        let ttl = positive(&get, "ASSERTION_TTL_SECS", 30)?;
+        let key_set = key_set(get("TOLLGATE_JWKS"), vars.jwt_secret()?, jwks.is_some())?;
+        let keys = vars.key_schema()?;
+        let access_ttl = vars.positive("ACCESS_TOKEN_TTL_SECS", 900)?;
+        let ttl = vars.positive("ASSERTION_TTL_SECS", 30)?;
         if ttl > tollgate_shared::assertion::MAX_LIFETIME_SECS.unsigned_abs() {
-            return Err(refuse("ASSERTION_TTL_SECS", "must be at most 60"));
+            return Err(ConfigError::new("ASSERTION_TTL_SECS", "must be at most 60"));
         }
         let (signer, jwks_json) = signing_keys(&required("EDGE_SIGNING_KEYS")?)?;
         Ok(Self {
@@ -191,8 +172,8 @@ impl Settings {
             key_set,
             jwks,
             validation: Validation::new(
-                get("JWT_ISSUER").unwrap_or_else(|| "tollgate".into()),
-                get("JWT_AUDIENCE").unwrap_or_else(|| "tollgate-api".into()),
+                vars.issuer(),
+                vars.audience(),
                 i64::try_from(access_ttl).unwrap_or(i64::MAX),
             ),
             assertions: Assertions {
@@ -202,20 +183,6 @@ impl Settings {
                 ttl: i64::try_from(ttl).unwrap_or(30),
             },
         })
-    }
-}
-
-fn positive(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &str,
-    default: u64,
-) -> Result<u64, ConfigError> {
-    match get(var) {
-        None => Ok(default),
-        Some(raw) => match raw.trim().parse::<u64>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(refuse(var, "must be a whole number greater than 0")),
-        },
     }
 }
 
@@ -233,14 +200,15 @@ fn origin_routes(origin: &str, allow_http: bool) -> Result<RouteTable, ConfigErr
             { "path": "/.well-known/jwks.json", "methods": ["GET"], "upstream": "origin", "access": "public" }
         ]
     });
-    RouteTable::parse(&value, allow_http).map_err(|e| refuse("ORIGIN_URL", e.reason))
+    RouteTable::parse(&value, allow_http).map_err(|e| ConfigError::new("ORIGIN_URL", e.reason))
 }
 
 fn http_url(var: &str, raw: &str, allow_http: bool) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw.trim()).map_err(|e| refuse(var, format!("is not a URL: {e}")))?;
+    let url =
+        Url::parse(raw.trim()).map_err(|e| ConfigError::new(var, format!("is not a URL: {e}")))?;
     let scheme_ok = url.scheme() == "https" || (allow_http && url.scheme() == "http");
     if !scheme_ok || url.host_str().is_none() {
-        return Err(refuse(
+        return Err(ConfigError::new(
             var,
             "must be an https:// URL with a host (http:// only with ALLOW_INSECURE_HTTP=true)",
         ));
@@ -252,23 +220,21 @@ fn http_url(var: &str, raw: &str, allow_http: bool) -> Result<Url, ConfigError> 
 /// derives from it, so neither side needs a configured kid.
 fn key_set(
     jwks: Option<String>,
-    secret: Option<String>,
+    secret: Option<HmacSecret>,
     remote: bool,
 ) -> Result<KeySet, ConfigError> {
     let mut set = KeySet::new();
     if let Some(raw) = jwks {
         let jwks: Jwks = serde_json::from_str(&raw)
-            .map_err(|e| refuse("TOLLGATE_JWKS", format!("is not a JWKS: {e}")))?;
+            .map_err(|e| ConfigError::new("TOLLGATE_JWKS", format!("is not a JWKS: {e}")))?;
         set.extend_from_jwks(&jwks)
-            .map_err(|e| refuse("TOLLGATE_JWKS", e.to_string()))?;
+            .map_err(|e| ConfigError::new("TOLLGATE_JWKS", e.to_string()))?;
     }
-    if let Some(raw) = secret {
-        let secret =
-            HmacSecret::new(raw.into_bytes()).map_err(|e| refuse("JWT_SECRET", e.to_string()))?;
+    if let Some(secret) = secret {
         set.insert(secret.kid(), VerifyingKey::HS256(secret));
     }
     if set.is_empty() && !remote {
-        return Err(refuse(
+        return Err(ConfigError::new(
             "TOLLGATE_JWKS",
             "no verification key: set JWKS_URL, TOLLGATE_JWKS and/or JWT_SECRET",
         ));
@@ -297,27 +263,32 @@ struct PrivateJwks {
 /// one kept verifying while upstreams' caches turn over.
 fn signing_keys(raw: &str) -> Result<(SigningKey, String), ConfigError> {
     const VAR: &str = "EDGE_SIGNING_KEYS";
-    let parsed: PrivateJwks =
-        serde_json::from_str(raw).map_err(|_| refuse(VAR, "is not a JWKS of private keys"))?;
+    let parsed: PrivateJwks = serde_json::from_str(raw)
+        .map_err(|_| ConfigError::new(VAR, "is not a JWKS of private keys"))?;
     let mut signers = Vec::new();
     for jwk in parsed.keys {
         if jwk.kty != "OKP" || jwk.crv != "Ed25519" || jwk.kid.is_empty() {
-            return Err(refuse(VAR, "keys must be OKP/Ed25519 with a kid"));
+            return Err(ConfigError::new(VAR, "keys must be OKP/Ed25519 with a kid"));
         }
         let seed: [u8; 32] = URL_SAFE_NO_PAD
             .decode(jwk.d.as_bytes())
             .ok()
             .and_then(|d| d.try_into().ok())
-            .ok_or_else(|| refuse(VAR, format!("key {}: d is not 32 base64url bytes", jwk.kid)))?;
+            .ok_or_else(|| {
+                ConfigError::new(VAR, format!("key {}: d is not 32 base64url bytes", jwk.kid))
+            })?;
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
         if jwk.x.as_deref().is_some_and(|given| given != x) {
-            return Err(refuse(VAR, format!("key {}: x does not match d", jwk.kid)));
+            return Err(ConfigError::new(
+                VAR,
+                format!("key {}: x does not match d", jwk.kid),
+            ));
         }
         signers.push(SigningKey::EdDSA { kid: jwk.kid, key });
     }
     let Some(first) = signers.first().cloned() else {
-        return Err(refuse(VAR, "holds no key"));
+        return Err(ConfigError::new(VAR, "holds no key"));
     };
     let mut public = KeySet::new();
     for s in &signers {
@@ -325,7 +296,7 @@ fn signing_keys(raw: &str) -> Result<(SigningKey, String), ConfigError> {
     }
     let jwks: Vec<Jwk> = public.to_jwks().keys;
     let json = serde_json::to_string(&Jwks { keys: jwks })
-        .map_err(|_| refuse(VAR, "could not be published"))?;
+        .map_err(|_| ConfigError::new(VAR, "could not be published"))?;
     Ok((first, json))
 }
 

@@ -4,16 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tollgate_shared::config::Vars;
 use tollgate_shared::jwt::HmacSecret;
 use tollgate_shared::redact::redact_url;
 
-/// Why the configuration was refused; always names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {var}: {reason}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub reason: String,
-}
+/// Why the configuration was refused; always names the variable. The shape the edge shares.
+pub use tollgate_shared::config::ConfigError;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,66 +137,48 @@ impl Settings {
 
     /// Reads configuration through `get`, so tests can supply a map.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env(&get);
-        let redis_url = match env.string("REDIS_URL") {
+        let env = Vars::new(&get);
+        let redis_url = match env.get("REDIS_URL") {
             Some(url) => url,
             None => {
-                let host = env
-                    .string("REDIS_HOST")
-                    .unwrap_or_else(|| "127.0.0.1".into());
+                let host = env.get("REDIS_HOST").unwrap_or_else(|| "127.0.0.1".into());
                 let port: u16 = env.parse("REDIS_PORT", 6379)?;
-                match env.string("REDIS_PASSWORD") {
+                match env.get("REDIS_PASSWORD") {
                     Some(pw) => format!("redis://:{pw}@{host}:{port}"),
                     None => format!("redis://{host}:{port}"),
                 }
             }
         };
         if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
-            return Err(ConfigError {
-                var: "REDIS_URL",
-                reason: "must start with redis:// or rediss://".into(),
-            });
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "must start with redis:// or rediss://",
+            ));
         }
         let database_url = env
-            .string("DATABASE_URL")
+            .get("DATABASE_URL")
             .unwrap_or_else(|| "sqlite://tollgate.db?mode=rwc".into());
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
-            return Err(ConfigError {
-                var: "DATABASE_URL",
-                reason: "must be a sqlite: or postgres:// URL".into(),
-            });
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must be a sqlite: or postgres:// URL",
+            ));
         }
-        let jwt_secret = match env.string("JWT_SECRET") {
-            Some(s) => Some(HmacSecret::new(s.into_bytes()).map_err(|e| ConfigError {
-                var: "JWT_SECRET",
-                reason: e.to_string(),
-            })?),
-            None => None,
-        };
-        let log_format = match env.string("LOG_FORMAT").as_deref() {
+        let jwt_secret = env.jwt_secret()?;
+        let log_format = match env.get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
-            Some(_) => {
-                return Err(ConfigError {
-                    var: "LOG_FORMAT",
-                    reason: "must be text or json".into(),
-                })
-            }
+            Some(_) => return Err(ConfigError::new("LOG_FORMAT", "must be text or json")),
         };
-        if env.string("ADMIN_EMAILS").is_some() {
+        if env.get("ADMIN_EMAILS").is_some() {
             // Refused rather than ignored: an operator relying on it must learn it is gone.
-            return Err(ConfigError {
-                var: "ADMIN_EMAILS",
-                reason: "is no longer supported: registering never grants a role; use \
-                         `tollgate-origin user promote <email>`"
-                    .into(),
-            });
+            return Err(ConfigError::new(
+                "ADMIN_EMAILS",
+                "is no longer supported: registering never grants a role; use \
+                         `tollgate-origin user promote <email>`",
+            ));
         }
-        let redis_prefix = env.string("REDIS_KEY_PREFIX").unwrap_or_default();
-        tollgate_shared::KeySchema::configured(redis_prefix.as_str()).map_err(|e| ConfigError {
-            var: "REDIS_KEY_PREFIX",
-            reason: e.to_string(),
-        })?;
+        let redis_prefix = env.key_schema()?.prefix().to_owned();
         let settings = Self {
             bind: env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             database_url: SecretUrl(database_url),
@@ -209,17 +187,13 @@ impl Settings {
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 1000)?),
             jwt_secret,
             keys_file: env
-                .string("KEYS_FILE")
+                .get("KEYS_FILE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("tollgate-keys.json")),
             key_publish: env.positive("KEY_PUBLISH_SECS", 900)?,
             keys_reload: env.parse("KEYS_RELOAD_SECS", 10)?,
-            issuer: env
-                .string("JWT_ISSUER")
-                .unwrap_or_else(|| "tollgate".into()),
-            audience: env
-                .string("JWT_AUDIENCE")
-                .unwrap_or_else(|| "tollgate-api".into()),
+            issuer: env.issuer(),
+            audience: env.audience(),
             access_ttl: env.positive("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_ttl: env.positive("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             refresh_grace: env.parse("REFRESH_GRACE_SECS", 10)?,
@@ -237,33 +211,32 @@ impl Settings {
             log_format,
         };
         if settings.refresh_ttl <= settings.access_ttl {
-            return Err(ConfigError {
-                var: "REFRESH_TOKEN_TTL_SECS",
-                reason: "must be longer than ACCESS_TOKEN_TTL_SECS".into(),
-            });
+            return Err(ConfigError::new(
+                "REFRESH_TOKEN_TTL_SECS",
+                "must be longer than ACCESS_TOKEN_TTL_SECS",
+            ));
         }
         if settings.keys_reload >= settings.key_publish {
-            return Err(ConfigError {
-                var: "KEYS_RELOAD_SECS",
-                reason: "must be shorter than KEY_PUBLISH_SECS".into(),
-            });
+            return Err(ConfigError::new(
+                "KEYS_RELOAD_SECS",
+                "must be shorter than KEY_PUBLISH_SECS",
+            ));
         }
         Ok(settings)
     }
 }
 
 fn trusted_proxies<F: Fn(&str) -> Option<String>>(
-    env: &Env<'_, F>,
+    env: &Vars<F>,
 ) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-    if env.string("TRUST_FORWARDED_FOR").is_some() {
-        return Err(ConfigError {
-            var: "TRUST_FORWARDED_FOR",
-            reason: "is no longer supported: it trusted any caller's X-Forwarded-For; list the \
-                     proxies' networks in TRUSTED_PROXIES instead"
-                .into(),
-        });
+    if env.get("TRUST_FORWARDED_FOR").is_some() {
+        return Err(ConfigError::new(
+            "TRUST_FORWARDED_FOR",
+            "is no longer supported: it trusted any caller's X-Forwarded-For; list the \
+                     proxies' networks in TRUSTED_PROXIES instead",
+        ));
     }
-    let Some(raw) = env.string("TRUSTED_PROXIES") else {
+    let Some(raw) = env.get("TRUSTED_PROXIES") else {
         return Ok(Vec::new());
     };
     raw.split(',')
@@ -272,102 +245,61 @@ fn trusted_proxies<F: Fn(&str) -> Option<String>>(
         .map(|s| {
             s.parse::<ipnet::IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| ConfigError {
-                    var: "TRUSTED_PROXIES",
-                    reason: format!("{s:?} is not an address or a CIDR network"),
+                .map_err(|_| {
+                    ConfigError::new(
+                        "TRUSTED_PROXIES",
+                        format!("{s:?} is not an address or a CIDR network"),
+                    )
                 })
         })
         .collect()
 }
 
 fn edge_trust<F: Fn(&str) -> Option<String>>(
-    env: &Env<'_, F>,
+    env: &Vars<F>,
 ) -> Result<Option<EdgeTrust>, ConfigError> {
-    let keys = match (env.string("EDGE_JWKS"), env.string("EDGE_JWKS_URL")) {
+    let keys = match (env.get("EDGE_JWKS"), env.get("EDGE_JWKS_URL")) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError {
-                var: "EDGE_JWKS",
-                reason: "set EDGE_JWKS or EDGE_JWKS_URL, not both".into(),
-            })
+            return Err(ConfigError::new(
+                "EDGE_JWKS",
+                "set EDGE_JWKS or EDGE_JWKS_URL, not both",
+            ))
         }
         (Some(jwks), None) => {
             let mut set = tollgate_shared::jwt::KeySet::new();
             serde_json::from_str(&jwks)
                 .map_err(|e| e.to_string())
                 .and_then(|j| set.extend_from_jwks(&j).map_err(|e| e.to_string()))
-                .map_err(|reason| ConfigError {
-                    var: "EDGE_JWKS",
-                    reason,
-                })?;
+                .map_err(|reason| ConfigError::new("EDGE_JWKS", reason))?;
             if set.is_empty() {
-                return Err(ConfigError {
-                    var: "EDGE_JWKS",
-                    reason: "holds no key".into(),
-                });
+                return Err(ConfigError::new("EDGE_JWKS", "holds no key"));
             }
             EdgeKeys::Jwks(jwks)
         }
         (None, Some(url)) => {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(ConfigError {
-                    var: "EDGE_JWKS_URL",
-                    reason: "must be an http(s) URL".into(),
-                });
+                return Err(ConfigError::new("EDGE_JWKS_URL", "must be an http(s) URL"));
             }
             EdgeKeys::Url(url)
         }
         (None, None) => {
             if env.parse("REQUIRE_EDGE", false)? {
-                return Err(ConfigError {
-                    var: "REQUIRE_EDGE",
-                    reason: "needs the edge's keys: set EDGE_JWKS or EDGE_JWKS_URL".into(),
-                });
+                return Err(ConfigError::new(
+                    "REQUIRE_EDGE",
+                    "needs the edge's keys: set EDGE_JWKS or EDGE_JWKS_URL",
+                ));
             }
             return Ok(None);
         }
     };
     Ok(Some(EdgeTrust {
         issuer: env
-            .string("EDGE_ISSUER")
+            .get("EDGE_ISSUER")
             .unwrap_or_else(|| "tollgate-edge".into()),
-        audience: env
-            .string("EDGE_AUDIENCE")
-            .unwrap_or_else(|| "origin".into()),
+        audience: env.get("EDGE_AUDIENCE").unwrap_or_else(|| "origin".into()),
         keys,
         require: env.parse("REQUIRE_EDGE", false)?,
     }))
-}
-
-struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
-
-impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
-    /// The variable's value; empty counts as unset.
-    fn string(&self, var: &str) -> Option<String> {
-        (self.0)(var).filter(|v| !v.trim().is_empty())
-    }
-
-    fn parse<T: std::str::FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        match self.string(var) {
-            None => Ok(default),
-            Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError {
-                var,
-                reason: format!("{e}"),
-            }),
-        }
-    }
-
-    fn positive(&self, var: &'static str, default: u64) -> Result<u64, ConfigError> {
-        match self.parse(var, default)? {
-            0 => Err(ConfigError {
-                var,
-                reason: "must be greater than 0".into(),
-            }),
-            n => Ok(n),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //!
 //! # Layout
 //! - [`claims`]: the access-token claim set.
+//! - [`config`]: the configuration rules the origin and the edge share ([`config::Vars`]:
+//!   empty is unset, `JWT_SECRET`, `REDIS_KEY_PREFIX`, issuer and audience) and [`config::ConfigError`].
 //! - [`jwt`]: compact JWS parsing, verification (EdDSA, HS256) and signing; key sets and JWKS.
 //! - [`keys`]: the Redis key schema, one function per key.
 //! - [`records`]: the JSON stored under those keys.
@@ -22,6 +24,7 @@
 
 pub mod assertion;
 pub mod claims;
+pub mod config;
 pub mod decision;
 pub mod digest;
 pub mod error;
