@@ -1,7 +1,7 @@
 //! The edge's own answers: the documented error body, built from `tollgate_shared` so a client
 //! sees byte-for-byte what the origin would have sent for the same failure.
 
-use tollgate_shared::error::{ErrorBody, WWW_AUTHENTICATE_INVALID_TOKEN};
+use tollgate_shared::error::{error_headers, ErrorBody};
 use tollgate_shared::{ErrorCode, Rejection};
 use worker::web_sys;
 
@@ -71,11 +71,8 @@ pub(crate) fn jwks(json: &str) -> worker::Result<web_sys::Response> {
 fn error(code: ErrorCode, message: &str, status: u16) -> worker::Result<web_sys::Response> {
     let headers = web_sys::Headers::new()?;
     headers.set("content-type", "application/json")?;
-    if code.is_bearer_rejection() {
-        headers.set("www-authenticate", WWW_AUTHENTICATE_INVALID_TOKEN)?;
-    }
-    if code == ErrorCode::Unavailable {
-        headers.set("retry-after", "1")?;
+    for (name, value) in error_headers(code, None) {
+        headers.set(name, &value)?;
     }
     let init = web_sys::ResponseInit::new();
     init.set_status(status);

@@ -2,7 +2,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tollgate_shared::error::{ErrorBody, WWW_AUTHENTICATE_INVALID_TOKEN};
+use tollgate_shared::error::{error_headers, ErrorBody};
 use tollgate_shared::{ErrorCode, Rejection};
 
 /// Everything a handler can fail with. Internal causes are logged here, once, and never sent.
@@ -101,21 +101,15 @@ impl IntoResponse for ApiError {
             ErrorBody::new(code, message).to_json(),
         )
             .into_response();
+        let rate_limit = match self {
+            Self::RateLimited { retry_after } => Some(retry_after),
+            _ => None,
+        };
         let headers = response.headers_mut();
-        if code.is_bearer_rejection() {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(WWW_AUTHENTICATE_INVALID_TOKEN),
-            );
-        }
-        match self {
-            Self::RateLimited { retry_after } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+        for (name, value) in error_headers(code, rate_limit) {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
             }
-            Self::Unavailable(_) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
         }
         response
     }

@@ -145,3 +145,27 @@ impl ErrorBody {
 
 /// The `WWW-Authenticate` value sent with every bearer-token rejection (RFC 6750 §3).
 pub const WWW_AUTHENTICATE_INVALID_TOKEN: &str = r#"Bearer error="invalid_token""#;
+
+/// The headers an error answer with `code` carries beside its body, the same from the origin
+/// and the edge: `WWW-Authenticate` on a bearer rejection, and `Retry-After` (seconds, at
+/// least 1) when retrying can help — after `rate_limit_secs` for `rate_limited` (1 if not
+/// known), after 1 s for `unavailable`. Lowercase names, as HTTP/2 and the Workers runtime
+/// want them.
+pub fn error_headers(code: ErrorCode, rate_limit_secs: Option<u64>) -> Vec<(&'static str, String)> {
+    let mut headers = Vec::new();
+    if code.is_bearer_rejection() {
+        headers.push((
+            "www-authenticate",
+            WWW_AUTHENTICATE_INVALID_TOKEN.to_owned(),
+        ));
+    }
+    let retry_after = match code {
+        ErrorCode::RateLimited => Some(rate_limit_secs.unwrap_or(1).max(1)),
+        ErrorCode::Unavailable => Some(1),
+        _ => None,
+    };
+    if let Some(secs) = retry_after {
+        headers.push(("retry-after", secs.to_string()));
+    }
+    headers
+}

@@ -42,6 +42,11 @@ async fn redis_down_fails_closed_with_503_then_recovers(b: Backend) {
     );
     let r = app.client.get(app.url("/ready")).send().await.expect("r");
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Like every 503, it says when to try again (load balancers and clients back off by it).
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
 
     // Redis comes back empty (it keeps nothing on disk): the old token's jti is gone, so it
     // stays refused, but logins work again without restarting the origin.
