@@ -14,42 +14,14 @@ use argon2::Argon2;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tollgate_shared::decision::decide_reseeded;
 use tollgate_shared::jwt::{self, HmacSecret, KeySet, SigningKey, Validation};
-use tollgate_shared::records::{DeviceInfo, JtiRecord};
 use tollgate_shared::AccessClaims;
+use tollgate_testkit::claims as fixture;
 
 const NOW: i64 = 1_780_000_000;
 
-/// A claim set shaped like the origin's: UUID ids, default issuer and audience.
-fn claims() -> AccessClaims {
-    AccessClaims {
-        sub: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
-        jti: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
-        ver: 3,
-        sid: "16fd2706-8baf-433b-82eb-8c7fada847da".into(),
-        iat: NOW,
-        exp: NOW + 900,
-        nbf: None,
-        iss: "tollgate".into(),
-        aud: "tollgate-api".into(),
-    }
-}
-
-/// The jti record as the origin stores it (`token:jti:{jti}`), with a browser user agent.
+/// The jti record as the origin stores it (`token:jti:{jti}`).
 fn record(c: &AccessClaims) -> String {
-    serde_json::to_string(&JtiRecord {
-        user_id: c.sub.clone(),
-        token_version: c.ver,
-        token_id: c.sid.clone(),
-        device_info: DeviceInfo {
-            device_name: Some("laptop".into()),
-            ip: Some("203.0.113.7".into()),
-            user_agent: Some(
-                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".into(),
-            ),
-        },
-        created_at: "2026-05-28T20:26:40Z".into(),
-    })
-    .unwrap_or_default()
+    serde_json::to_string(&fixture::jti_record(c)).unwrap_or_default()
 }
 
 fn keys() -> [(&'static str, SigningKey); 2] {
@@ -73,7 +45,7 @@ fn validation() -> Validation {
 }
 
 fn token_path(c: &mut Criterion) {
-    let claims = claims();
+    let claims = fixture::access_claims(NOW, NOW + 900);
     let record = record(&claims);
     let validation = validation();
     for (alg, key) in keys() {

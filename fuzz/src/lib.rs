@@ -58,17 +58,7 @@ impl Default for Fixture {
 
 /// A claim set valid at [`NOW`].
 pub fn template() -> AccessClaims {
-    AccessClaims {
-        sub: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
-        jti: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
-        ver: 1,
-        sid: "9b2f3e2a-1c4d-4e5f-8a9b-0c1d2e3f4a5b".into(),
-        iat: NOW - 10,
-        exp: NOW + 890,
-        nbf: None,
-        iss: "tollgate".into(),
-        aud: "tollgate-api".into(),
-    }
+    tollgate_testkit::claims::access_claims(NOW - 10, NOW + 890)
 }
 
 /// What must hold of `token` if `jwt::verify` accepted it as `claims`: a three-segment token

@@ -20,14 +20,14 @@
 //!   its port.
 //! - [`tap`]: [`Tap`], the recording pass-through in front of the origin.
 //! - [`origin`]: [`Origin`], the origin in-process.
-//! - [`redis_server`]: [`RedisServer`], a private redis-server for fault tests.
+//! - [`RedisServer`], [`free_port`] and [`child_port`] come from `tollgate-testkit`, with the
+//!   client calls [`Stack`] derefs to.
 //! - [`upstream`]: [`EchoUpstream`], an API behind the edge using the `tollgate-upstream`
 //!   extractor, and [`EdgeKeys`], the edge's assertion key pair.
 
 pub mod bridge;
 pub mod edge;
 pub mod origin;
-pub mod redis_server;
 pub mod stack;
 pub mod tap;
 pub mod upstream;
@@ -37,9 +37,9 @@ use std::path::PathBuf;
 pub use bridge::BridgeHandle;
 pub use edge::{Edge, EdgeConfig};
 pub use origin::Origin;
-pub use redis_server::RedisServer;
 pub use stack::{Stack, StackOptions, Tokens};
 pub use tap::{Seen, Tap};
+pub use tollgate_testkit::{child_port, free_port, RedisServer};
 pub use upstream::{EchoUpstream, EdgeKeys, ECHO};
 
 /// The Redis every test shares (each under its own key prefix).
@@ -51,33 +51,6 @@ pub fn redis_url() -> String {
 pub fn repo_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     here.parent().map(PathBuf::from).unwrap_or(here)
-}
-
-/// A port that was free a moment ago (bind `:0`, read, release).
-pub fn free_port() -> std::io::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// A free port for a *child process* to bind (wrangler, redis-server), drawn below Linux's
-/// ephemeral range (32768–60999). A port from [`free_port`] is released before the child binds
-/// it, and in that gap the kernel may hand the same port to any in-process listener binding
-/// `:0` (a tap, an upstream of a parallel test) — which then answers in the child's place. Ports
-/// outside the ephemeral range are never handed out for `:0`, so only another child could take
-/// one, and it would fail to bind rather than impersonate.
-pub fn child_port() -> std::io::Result<u16> {
-    use rand::Rng as _;
-    let mut rng = rand::thread_rng();
-    for _ in 0..100 {
-        let port = rng.gen_range(20_000..32_000);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::AddrInUse,
-        "no free port in 20000..32000",
-    ))
 }
 
 /// Sends `request` as raw bytes to `127.0.0.1:port` and returns the answer's status, if any: for

@@ -10,9 +10,11 @@ use tollgate_shared::error::{ErrorBody, WWW_AUTHENTICATE_INVALID_TOKEN};
 use tollgate_shared::jwt::KeySet;
 use tollgate_shared::{KeySchema, Rejection};
 
+use tollgate_testkit::ApiClient;
+
 use crate::{BridgeHandle, EchoUpstream, Edge, EdgeConfig, EdgeKeys, Origin, Tap};
 
-pub const PASSWORD: &str = "correct horse battery";
+pub use tollgate_testkit::{Tokens, PASSWORD};
 
 /// How to assemble a [`Stack`].
 #[derive(Debug, Clone)]
@@ -40,10 +42,11 @@ impl Default for StackOptions {
     }
 }
 
-/// Origin, bridge, optional tap and edge for one test; everything stops on drop.
+/// Origin, bridge, optional tap and edge for one test; everything stops on drop. It derefs to
+/// its [`ApiClient`] on the edge, so `stack.login(…)` and `stack.client` go through the edge.
 #[derive(Debug)]
 pub struct Stack {
-    pub client: reqwest::Client,
+    pub api: ApiClient,
     pub edge: Edge,
     pub tap: Option<Tap>,
     /// The echo upstream and the tap in front of it (when `tap` is on).
@@ -57,29 +60,10 @@ pub struct Stack {
     _dir: TempDir,
 }
 
-/// Tokens from a login or refresh.
-#[derive(Debug, Clone)]
-pub struct Tokens {
-    pub access: String,
-    pub refresh: String,
-    pub jti: String,
-    pub token_id: String,
-}
-
-impl Tokens {
-    pub fn from_body(body: &Value) -> Self {
-        let d = &body["data"];
-        let field = |k: &str| {
-            d[k].as_str()
-                .unwrap_or_else(|| panic!("{k} in {body}"))
-                .to_owned()
-        };
-        Self {
-            access: field("access_token"),
-            refresh: field("refresh_token"),
-            jti: field("jti"),
-            token_id: field("token_id"),
-        }
+impl std::ops::Deref for Stack {
+    type Target = ApiClient;
+    fn deref(&self) -> &ApiClient {
+        &self.api
     }
 }
 
@@ -135,11 +119,12 @@ impl Stack {
             .await
             .unwrap_or_else(|e| panic!("edge (wrangler dev) did not start: {e:#}"));
         let redis = redis::Client::open(redis_url.as_str()).expect("redis client");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
         Self {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
+            api: ApiClient::new(edge.base.clone(), client),
             edge,
             tap,
             echo,
@@ -211,75 +196,6 @@ impl Stack {
     /// The tap in front of the echo upstream.
     pub fn echo_tap(&self) -> &Tap {
         self.echo_tap.as_ref().expect("this stack has a tap")
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        self.edge.url(path)
-    }
-
-    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request to the edge")
-    }
-
-    pub async fn get_auth(&self, path: &str, access: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(access)
-            .send()
-            .await
-            .expect("request to the edge")
-    }
-
-    pub async fn post_auth(&self, path: &str, access: &str) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(access)
-            .send()
-            .await
-            .expect("request to the edge")
-    }
-
-    /// Registers a fresh user through the edge; returns the email.
-    pub async fn new_user(&self) -> String {
-        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
-        let r = self
-            .post_json(
-                "/api/users/register",
-                &json!({"email": email, "password": PASSWORD, "name": "E2E"}),
-            )
-            .await;
-        let status = r.status();
-        assert_eq!(
-            status,
-            StatusCode::CREATED,
-            "register: {}",
-            r.text().await.unwrap_or_default()
-        );
-        email
-    }
-
-    /// Logs in through the edge.
-    pub async fn login(&self, email: &str, device: &str) -> Tokens {
-        let r = self
-            .post_json(
-                "/api/users/login",
-                &json!({"email": email, "password": PASSWORD, "device_name": device}),
-            )
-            .await;
-        let status = r.status();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        assert_eq!(status, StatusCode::OK, "login: {body}");
-        Tokens::from_body(&body)
-    }
-
-    pub async fn refresh(&self, refresh: &str) -> Response {
-        self.post_json("/api/users/refresh", &json!({"refresh_token": refresh}))
-            .await
     }
 
     /// Status and body of `GET /api/users/me` through the edge.

@@ -7,9 +7,9 @@
 use std::sync::OnceLock;
 
 use tollgate_shared::jwt::{self, HmacSecret, KeySet, SigningKey, Validation};
-use tollgate_shared::records::{DeviceInfo, JtiRecord};
 use tollgate_shared::decision::decide_reseeded;
-use tollgate_shared::{AccessClaims};
+use tollgate_shared::AccessClaims;
+use tollgate_testkit::claims as fixture;
 
 const NOW: i64 = 1_780_000_000;
 
@@ -23,39 +23,12 @@ struct Case {
 
 static CASES: OnceLock<[Case; 2]> = OnceLock::new();
 
-fn claims() -> AccessClaims {
-    AccessClaims {
-        sub: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
-        jti: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
-        ver: 3,
-        sid: "16fd2706-8baf-433b-82eb-8c7fada847da".into(),
-        iat: NOW,
-        exp: NOW + 900,
-        nbf: None,
-        iss: "tollgate".into(),
-        aud: "tollgate-api".into(),
-    }
-}
-
 fn case(key: SigningKey) -> Case {
-    let claims = claims();
+    let claims = fixture::access_claims(NOW, NOW + 900);
     let mut keys = KeySet::new();
     keys.insert(key.kid(), key.verifying_key());
     let token = key.sign(&claims);
-    let record = serde_json::to_string(&JtiRecord {
-        user_id: claims.sub.clone(),
-        token_version: claims.ver,
-        token_id: claims.sid.clone(),
-        device_info: DeviceInfo {
-            device_name: Some("laptop".into()),
-            ip: Some("203.0.113.7".into()),
-            user_agent: Some(
-                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".into(),
-            ),
-        },
-        created_at: "2026-05-28T20:26:40Z".into(),
-    })
-    .unwrap_or_default();
+    let record = serde_json::to_string(&fixture::jti_record(&claims)).unwrap_or_default();
     Case {
         key,
         keys,

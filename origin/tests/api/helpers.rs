@@ -2,8 +2,6 @@
 //! or a fresh PostgreSQL database) and its own Redis key prefix, all against the real servers.
 
 use std::collections::HashMap;
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
@@ -11,8 +9,9 @@ use serde_json::{json, Value};
 use tollgate_origin::app::Application;
 use tollgate_origin::config::Settings;
 use tollgate_origin::state::AppState;
+use tollgate_testkit::ApiClient;
 
-pub const PASSWORD: &str = "correct horse battery";
+pub use tollgate_testkit::{Tokens, PASSWORD};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -47,35 +46,16 @@ fn postgres_admin_url() -> String {
 }
 
 /// A running origin and what a test needs to talk to it and to its stores.
+///
+/// It derefs to its [`ApiClient`], so `app.post_json(…)`, `app.login(…)` and `app.base` read as
+/// methods and fields of the app.
 pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
+    pub api: ApiClient,
     pub prefix: String,
     pub state: AppState,
     pub redis: redis::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _db: DbGuard,
-}
-
-/// Tokens from a login or refresh.
-#[derive(Debug, Clone)]
-pub struct Tokens {
-    pub access: String,
-    pub refresh: String,
-    pub jti: String,
-    pub token_id: String,
-}
-
-impl Tokens {
-    pub fn from_body(body: &Value) -> Self {
-        let d = &body["data"];
-        Self {
-            access: d["access_token"].as_str().expect("access_token").into(),
-            refresh: d["refresh_token"].as_str().expect("refresh_token").into(),
-            jti: d["jti"].as_str().expect("jti").into(),
-            token_id: d["token_id"].as_str().expect("token_id").into(),
-        }
-    }
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -112,8 +92,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         let _ = rx.await;
     }));
     TestApp {
-        base,
-        client: reqwest::Client::new(),
+        api: ApiClient::new(base, reqwest::Client::new()),
         prefix,
         state,
         redis,
@@ -130,35 +109,14 @@ impl Drop for TestApp {
     }
 }
 
+impl std::ops::Deref for TestApp {
+    type Target = ApiClient;
+    fn deref(&self) -> &ApiClient {
+        &self.api
+    }
+}
+
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    /// `post_json` from another loopback address (`127.0.0.2`, …): a different client address
-    /// as the origin sees it, for the per-address limits.
-    pub async fn post_json_from(&self, ip: &str, path: &str, body: &Value) -> Response {
-        let local: std::net::IpAddr = ip.parse().expect("an IP address");
-        reqwest::Client::builder()
-            .local_address(local)
-            .build()
-            .expect("client")
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
-    }
-
     /// Logs in with the right password from `ip`; returns the status.
     pub async fn login_status_from(&self, ip: &str, email: &str) -> StatusCode {
         self.post_json_from(
@@ -208,64 +166,6 @@ impl TestApp {
             }
             cursor = next;
         }
-    }
-
-    pub async fn get_auth(&self, path: &str, access: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(access)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn post_auth(&self, path: &str, access: &str) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(access)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    /// Registers a fresh user with a unique email; returns the email.
-    pub async fn new_user(&self) -> String {
-        self.new_user_from("127.0.0.1").await
-    }
-
-    /// Registers a fresh user from client address `ip`; returns the email.
-    pub async fn new_user_from(&self, ip: &str) -> String {
-        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
-        let r = self
-            .post_json_from(
-                ip,
-                "/api/users/register",
-                &json!({"email": email, "password": PASSWORD, "name": "Test"}),
-            )
-            .await;
-        assert_eq!(
-            r.status(),
-            StatusCode::CREATED,
-            "{}",
-            r.text().await.unwrap_or_default()
-        );
-        email
-    }
-
-    pub async fn login(&self, email: &str, device: &str) -> Tokens {
-        let r = self
-            .post_json(
-                "/api/users/login",
-                &json!({"email": email, "password": PASSWORD, "device_name": device}),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::OK);
-        Tokens::from_body(&r.json().await.expect("json"))
-    }
-
-    pub async fn refresh(&self, refresh: &str) -> Response {
-        self.post_json("/api/users/refresh", &json!({"refresh_token": refresh}))
-            .await
     }
 
     /// Status and error code of `GET /api/users/me`.
@@ -473,66 +373,7 @@ impl Drop for DbGuard {
 }
 
 /// A private redis-server on a free port, for tests that stop and restart Redis.
-pub struct RedisProcess {
-    pub port: u16,
-    child: Option<Child>,
-}
-
-impl RedisProcess {
-    pub fn start() -> Self {
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut p = Self { port, child: None };
-        p.restart();
-        p
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    pub fn restart(&mut self) {
-        self.stop();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("private redis-server did not start");
-    }
-}
-
-impl Drop for RedisProcess {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+pub use tollgate_testkit::RedisServer as RedisProcess;
 
 /// Hex SHA-256 of `text`, computed here with `sha2` rather than by the origin's helper, so a test
 /// of what the database stores does not take its expected value from the code under test.

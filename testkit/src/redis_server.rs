@@ -21,7 +21,7 @@ impl RedisServer {
 
     /// Starts one on a free port.
     pub fn try_start() -> anyhow::Result<Self> {
-        let port = crate::child_port()?;
+        let port = crate::ports::child_port()?;
         let mut r = Self { port, child: None };
         r.try_restart()?;
         Ok(r)

@@ -1,0 +1,28 @@
+//! What Tollgate's test trees (origin/tests, bridge/tests, tests/, bench/, fuzz/) share, so each
+//! is written once: a private `redis-server`, free ports, the client calls every test makes, and
+//! the claims fixture. A leaf crate, used only as a dev-dependency (and by the test harnesses).
+//!
+//! # Layout
+//! - [`claims`]: an access-token claim set shaped like the origin's (UUID ids, default issuer
+//!   and audience), for benchmarks, fuzzing and property tests. Pure, so it also builds for
+//!   wasm with `default-features = false`.
+//! - [`ports`] (feature `services`): [`free_port`](ports::free_port) for in-process listeners
+//!   and [`child_port`](ports::child_port) for child processes, drawn below the ephemeral range.
+//! - [`redis_server`] (feature `services`): [`RedisServer`], a private redis-server killed on drop.
+//! - [`http`] (feature `services`): [`ApiClient`], the register / login / refresh / bearer calls
+//!   against a base URL (the origin's or the edge's), and the [`Tokens`] they return.
+
+pub mod claims;
+#[cfg(feature = "services")]
+pub mod http;
+#[cfg(feature = "services")]
+pub mod ports;
+#[cfg(feature = "services")]
+pub mod redis_server;
+
+#[cfg(feature = "services")]
+pub use http::{ApiClient, Tokens, PASSWORD};
+#[cfg(feature = "services")]
+pub use ports::{child_port, free_port};
+#[cfg(feature = "services")]
+pub use redis_server::RedisServer;
