@@ -35,21 +35,9 @@ done
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
-# Debian packages, installed only when their command is missing.
-need_deb() {
-  local cmd="$1" pkg="$2"
-  if ! command -v "$cmd" >/dev/null 2>&1; then
-    log "installing $pkg"
-    if [ "$(id -u)" = 0 ]; then
-      apt-get update -qq && apt-get install -y -qq "$pkg" >/dev/null
-    else
-      sudo apt-get update -qq && sudo apt-get install -y -qq "$pkg" >/dev/null
-    fi
-  fi
-}
-need_deb wrk wrk
-need_deb redis-server redis-server
-need_deb gzip gzip
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+ensure_deb wrk redis-server gzip
 
 mkdir -p "$RESULTS"
 log "load at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Sourced by scripts/test.sh and scripts/stack.sh: make sure what the project needs is installed
+# Sourced by scripts/test.sh, scripts/stack.sh and scripts/bench.sh: make sure what the project needs is installed
 # and running. Idempotent: uses what already runs, installs and starts only what is missing.
 
 svc_log() { printf '[services] %s\n' "$*"; }
 
-# Debian packages, installed only when their command is missing.
-ensure_packages() {
-  local missing=()
-  command -v redis-server >/dev/null || missing+=(redis-server)
-  command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
-  command -v gzip >/dev/null || missing+=(gzip)
-  command -v curl >/dev/null || missing+=(curl)
+# Debian packages, installed only when their command is missing: `ensure_deb CMD[:PACKAGE]...`
+# (PACKAGE defaults to CMD).
+ensure_deb() {
+  local missing=() spec
+  for spec in "$@"; do
+    command -v "${spec%%:*}" >/dev/null || missing+=("${spec#*:}")
+  done
   if [ ${#missing[@]} -gt 0 ]; then
     svc_log "installing ${missing[*]}"
     local sudo=""
@@ -18,6 +18,11 @@ ensure_packages() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
   fi
+}
+
+# What the tests and the stack need.
+ensure_packages() {
+  ensure_deb redis-server pg_ctlcluster:postgresql gzip curl
 }
 
 # Redis on 127.0.0.1:6379 (what the tests and the stack use by default).
