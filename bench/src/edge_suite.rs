@@ -51,6 +51,9 @@ pub struct WasmSize {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EdgeRow {
     pub route: String,
+    /// What the report calls the route.
+    #[serde(default)]
+    pub label: String,
     pub round: u32,
     pub outcome: Outcome,
     /// CPU of wrangler's process group (node + workerd) per request, for the edge routes.
@@ -136,37 +139,53 @@ pub async fn run(cfg: &Config, root: &Path) -> anyhow::Result<EdgeReport> {
         headers: vec![("Authorization".into(), format!("Bearer {t}"))],
     };
     let plain = Workload::Get { headers: vec![] };
-    let routes: Vec<(&str, String, Workload, bool)> = vec![
-        ("edge-health", stack.url("/health"), plain.clone(), true),
+    let routes: Vec<(&str, &str, String, Workload, bool)> = vec![
+        (
+            "edge-health",
+            "edge GET /health (pass-through)",
+            stack.url("/health"),
+            plain.clone(),
+            true,
+        ),
         (
             "edge-me",
+            "edge GET /api/users/me (protected)",
             stack.url("/api/users/me"),
             bearer(&tokens.access),
             true,
         ),
         (
             "origin-health",
+            "origin direct GET /health",
             stack.origin.url("/health"),
             plain.clone(),
             false,
         ),
         (
             "origin-me",
+            "origin direct GET /api/users/me",
             stack.origin.url("/api/users/me"),
             bearer(&tokens.access),
             false,
         ),
     ];
-    let probes: Vec<(&str, String, Workload, bool)> = vec![
-        ("edge-missing", stack.url("/api/users/me"), plain, true),
+    let probes: Vec<(&str, &str, String, Workload, bool)> = vec![
+        (
+            "edge-missing",
+            "edge GET /me, no token (401 at the edge)",
+            stack.url("/api/users/me"),
+            plain,
+            true,
+        ),
         (
             "edge-forged",
+            "edge GET /me, altered payload (401 after full verify)",
             stack.url("/api/users/me"),
             bearer(&forged),
             true,
         ),
     ];
-    for (name, url, workload, _) in routes.iter().chain(&probes) {
+    for (name, _, url, workload, _) in routes.iter().chain(&probes) {
         let mut req = reqwest::Client::new().get(url);
         if let Workload::Get { headers } = workload {
             for (k, v) in headers {
@@ -182,7 +201,9 @@ pub async fn run(cfg: &Config, root: &Path) -> anyhow::Result<EdgeReport> {
         anyhow::ensure!(status == expected, "{name} answered {status}");
     }
     wrk::warm_up(
-        routes.iter().map(|(_, url, workload, _)| (url, workload)),
+        routes
+            .iter()
+            .map(|(_, _, url, workload, _)| (url, workload)),
         Duration::from_secs(2),
         &cfg.workdir,
     )
@@ -191,11 +212,11 @@ pub async fn run(cfg: &Config, root: &Path) -> anyhow::Result<EdgeReport> {
     for &c in &cfg.levels {
         let rounds = if c == 64 { cfg.rounds } else { 1 };
         for round in 0..rounds {
-            let mut list: Vec<&(&str, String, Workload, bool)> = routes.iter().collect();
+            let mut list: Vec<&(&str, &str, String, Workload, bool)> = routes.iter().collect();
             if c == 1 {
                 list.extend(probes.iter());
             }
-            for (name, url, workload, on_edge) in list {
+            for (name, label, url, workload, on_edge) in list {
                 let cpu0 = group_cpu_secs(group);
                 let outcome = wrk::run(
                     &Run {
@@ -232,6 +253,7 @@ pub async fn run(cfg: &Config, root: &Path) -> anyhow::Result<EdgeReport> {
                 );
                 rows.push(EdgeRow {
                     route: (*name).into(),
+                    label: (*label).into(),
                     round,
                     outcome,
                     edge_cpu_ms_per_request: per_request,

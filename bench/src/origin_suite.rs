@@ -82,6 +82,9 @@ pub struct LoadRow {
     /// `noop`, `redis-get`, `me`, `auth-only`, `auth-uncached`, `auth-uncached-hs256`,
     /// `refresh`, `login`, `noop-during-login`.
     pub route: String,
+    /// What the report calls the route.
+    #[serde(default)]
+    pub label: String,
     pub round: u32,
     pub outcome: Outcome,
     pub cpu: CpuPerRequest,
@@ -634,23 +637,45 @@ async fn limits_and_me(
         headers: vec![("Authorization".into(), format!("Bearer {}", s.access))],
     };
     let plain = Workload::Get { headers: vec![] };
-    let routes: Vec<(&str, String, Workload)> = vec![
-        ("noop", origin.url("/bench/noop"), plain.clone()),
-        ("redis-get", origin.url("/bench/redis-get"), plain),
-        ("me", origin.url("/api/users/me"), bearer(&me)),
-        ("auth-only", origin.url("/bench/auth-only"), bearer(&me)),
+    let routes: Vec<(&str, &str, String, Workload)> = vec![
+        (
+            "noop",
+            "GET /bench/noop (limit: no auth)",
+            origin.url("/bench/noop"),
+            plain.clone(),
+        ),
+        (
+            "redis-get",
+            "GET /bench/redis-get (limit: 1 Redis GET)",
+            origin.url("/bench/redis-get"),
+            plain,
+        ),
+        (
+            "me",
+            "GET /api/users/me (EdDSA)",
+            origin.url("/api/users/me"),
+            bearer(&me),
+        ),
+        (
+            "auth-only",
+            "GET /bench/auth-only (the 5 layers alone)",
+            origin.url("/bench/auth-only"),
+            bearer(&me),
+        ),
         (
             "auth-uncached",
+            "GET /bench/auth-uncached (5 layers, signature checked every time; EdDSA)",
             origin.url("/bench/auth-uncached"),
             bearer(&me),
         ),
         (
             "auth-uncached-hs256",
+            "GET /bench/auth-uncached (HS256)",
             hs.url("/bench/auth-uncached"),
             bearer(&hs_me),
         ),
     ];
-    for (name, url, _) in &routes {
+    for (name, _, url, _) in &routes {
         let r = reqwest::Client::new()
             .get(url)
             .header(
@@ -670,7 +695,7 @@ async fn limits_and_me(
     }
     // Warm-up: connections, caches, the allocator.
     wrk::warm_up(
-        routes.iter().map(|(_, url, workload)| (url, workload)),
+        routes.iter().map(|(_, _, url, workload)| (url, workload)),
         Duration::from_secs(1),
         &cfg.workdir,
     )
@@ -679,7 +704,7 @@ async fn limits_and_me(
     for &c in &cfg.levels {
         let rounds = if c == 64 { cfg.rounds } else { 1 };
         for round in 0..rounds {
-            for (name, url, workload) in &routes {
+            for (name, label, url, workload) in &routes {
                 // The diagnostics and prototypes are only needed at the target's level.
                 if c != 64 && !matches!(*name, "noop" | "redis-get" | "me") {
                     continue;
@@ -698,6 +723,7 @@ async fn limits_and_me(
                 print_row(name, &outcome, &cpu);
                 rows.push(LoadRow {
                     route: (*name).into(),
+                    label: (*label).into(),
                     round,
                     outcome,
                     cpu,
@@ -746,6 +772,7 @@ async fn refresh_load(
             print_row(route, &outcome, &cpu);
             rows.push(LoadRow {
                 route: route.into(),
+                label: "POST /api/users/refresh".into(),
                 round: 0,
                 outcome,
                 cpu,
@@ -809,6 +836,7 @@ async fn login_load(
         print_row("login", &outcome, &cpu);
         rows.push(LoadRow {
             route: "login".into(),
+            label: "POST /api/users/login".into(),
             round: 0,
             outcome,
             cpu,
@@ -832,6 +860,7 @@ async fn login_load(
     );
     rows.push(LoadRow {
         route: "noop-during-login".into(),
+        label: "GET /bench/noop beside login c=16".into(),
         round: 0,
         outcome: probed,
         cpu,

@@ -351,21 +351,106 @@ fn ns(v: f64) -> String {
     }
 }
 
-fn load_row(out: &mut String, name: &str, o: &Outcome, note: &str) {
-    let _ = writeln!(
-        out,
-        "| {name} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {note} |",
-        o.connections,
-        o.rps,
-        ms(o.p50_ms),
-        ms(o.p99_ms),
-        o.requests,
-        o.errors(),
-        o.load1
-    );
+/// A table as a suite wants it shown: a title, its columns, its rows of cells, and paragraphs
+/// after it. [`render`] writes every table the same way, so a suite only says what to show.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub title: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub after: Vec<String>,
 }
 
-/// The whole run as Markdown.
+impl Table {
+    pub fn new(title: impl Into<String>, columns: &[&str]) -> Self {
+        Self {
+            title: title.into(),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            ..Self::default()
+        }
+    }
+
+    fn write(&self, s: &mut String) {
+        let _ = writeln!(s, "### {}\n", self.title);
+        if !self.columns.is_empty() {
+            let _ = writeln!(
+                s,
+                "| {} |\n|{}",
+                self.columns.join(" | "),
+                "---|".repeat(self.columns.len())
+            );
+            for row in &self.rows {
+                let _ = writeln!(s, "| {} |", row.join(" | "));
+            }
+            s.push('\n');
+        }
+        for paragraph in &self.after {
+            let _ = writeln!(s, "{paragraph}\n");
+        }
+    }
+}
+
+/// One wrk run as a load table shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub route: &'a str,
+    pub label: &'a str,
+    pub outcome: &'a Outcome,
+}
+
+/// The columns every load table starts with; [`load_cells`] fills them.
+pub const LOAD_COLUMNS: [&str; 8] = [
+    "route", "c", "req/s", "p50 ms", "p99 ms", "requests", "errors", "load1",
+];
+
+/// For each route, in the order the suite ran them, and each connection count, ascending: the
+/// run with the median throughput over its rounds (what [`pick`] picks).
+pub fn medians<'a>(runs: &[Run<'a>]) -> Vec<Run<'a>> {
+    let mut routes: Vec<&str> = Vec::new();
+    for r in runs {
+        if !routes.contains(&r.route) {
+            routes.push(r.route);
+        }
+    }
+    let mut out = Vec::new();
+    for route in routes {
+        let mut levels: Vec<u32> = runs
+            .iter()
+            .filter(|r| r.route == route)
+            .map(|r| r.outcome.connections)
+            .collect();
+        levels.sort_unstable();
+        levels.dedup();
+        for c in levels {
+            let mut same: Vec<Run<'a>> = runs
+                .iter()
+                .filter(|r| r.route == route && r.outcome.connections == c)
+                .copied()
+                .collect();
+            same.sort_by(|a, b| a.outcome.rps.total_cmp(&b.outcome.rps));
+            out.push(same[same.len() / 2]);
+        }
+    }
+    out
+}
+
+/// The [`LOAD_COLUMNS`] cells of one run.
+pub fn load_cells(r: &Run<'_>) -> Vec<String> {
+    let o = r.outcome;
+    let label = if r.label.is_empty() { r.route } else { r.label };
+    vec![
+        label.to_owned(),
+        o.connections.to_string(),
+        format!("{:.0}", o.rps),
+        ms(o.p50_ms),
+        ms(o.p99_ms),
+        o.requests.to_string(),
+        o.errors().to_string(),
+        format!("{:.2}", o.load1),
+    ]
+}
+
+/// The whole run as Markdown: the machine, then every suite's tables, then the targets.
 pub fn render(l: &Latest) -> String {
     let mut s = String::new();
     let m = &l.machine;
@@ -374,271 +459,276 @@ pub fn render(l: &Latest) -> String {
         "Tree `{}`. Machine: {} × {}, {} GiB, {}; {}; {}; {}\n",
         l.git, m.nproc, m.cpu_model, m.mem_total_gib, m.kernel, m.rustc, m.wrk, m.redis_server
     );
+    let mut tables = Vec::new();
     if !l.micro.is_empty() {
-        let _ = writeln!(s, "### Micro (criterion, native, one core)\n");
-        let _ = writeln!(s, "| benchmark | median | mean |\n|---|---|---|");
-        for b in &l.micro {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} |",
-                b.name,
-                ns(b.median_ns),
-                ns(b.mean_ns)
-            );
-        }
-        s.push('\n');
+        let mut t = Table::new(
+            "Micro (criterion, native, one core)",
+            &["benchmark", "median", "mean"],
+        );
+        t.rows = l
+            .micro
+            .iter()
+            .map(|b| vec![b.name.clone(), ns(b.median_ns), ns(b.mean_ns)])
+            .collect();
+        tables.push(t);
     }
     if let Some(o) = &l.origin {
-        let _ = writeln!(
-            s,
-            "### Origin over loopback (wrk, {} s per run, {} database; c=64 rows: median of {} interleaved rounds)\n",
-            o.duration_s, o.database, o.rounds
-        );
-        let _ = writeln!(
-            s,
-            "| route | c | req/s | p50 ms | p99 ms | requests | errors | load1 | origin CPU µs/req (workers + sqlite + blocking) | redis CPU µs/req | note |\n|---|---|---|---|---|---|---|---|---|---|---|"
-        );
-        let names = [
-            ("noop", "GET /bench/noop (limit: no auth)"),
-            ("redis-get", "GET /bench/redis-get (limit: 1 Redis GET)"),
-            ("me", "GET /api/users/me (EdDSA)"),
-            ("auth-only", "GET /bench/auth-only (the 5 layers alone)"),
-            (
-                "auth-uncached",
-                "GET /bench/auth-uncached (5 layers, signature checked every time; EdDSA)",
-            ),
-            ("auth-uncached-hs256", "GET /bench/auth-uncached (HS256)"),
-            // Rows of runs before the origin memoised signatures and profiles (b7d2469).
-            ("me-hs256", "GET /api/users/me (HS256)"),
-            ("auth-only-hs256", "GET /bench/auth-only (HS256)"),
-            ("refresh", "POST /api/users/refresh"),
-            ("login", "POST /api/users/login"),
-            ("noop-during-login", "GET /bench/noop beside login c=16"),
-        ];
-        for (route, label) in names {
-            let mut levels: Vec<u32> = o
-                .rows
-                .iter()
-                .filter(|r| r.route == route)
-                .map(|r| r.outcome.connections)
-                .collect();
-            levels.sort_unstable();
-            levels.dedup();
-            for c in levels {
-                if let Some(out) = pick(origin_rows(o), route, c) {
-                    let note = match (
-                        route,
-                        pick(origin_rows(o), "noop", c),
-                        pick(origin_rows(o), "redis-get", c),
-                    ) {
-                        (r, Some(n), Some(g)) if r.contains("me") || r.starts_with("auth-") => {
-                            format!(
-                                "{:.0}% of noop, {:.0}% of redis-get",
-                                out.rps / n.rps * 100.0,
-                                out.rps / g.rps * 100.0
-                            )
-                        }
-                        _ => String::new(),
-                    };
-                    let cpu = o
-                        .rows
-                        .iter()
-                        .find(|r| std::ptr::eq(&r.outcome, out))
-                        .map(|r| r.cpu.clone())
-                        .unwrap_or_default();
-                    let note = if route == "noop-during-login" {
-                        format!("(shared with the logins) | – | {note}")
-                    } else {
-                        format!(
-                            "{} | {:.1} | {note}",
-                            format_args!(
-                                "{:.0} ({:.0} + {:.0} + {:.0})",
-                                cpu.origin_us, cpu.workers_us, cpu.sqlite_us, cpu.blocking_us
-                            ),
-                            cpu.redis_us
-                        )
-                    };
-                    load_row(&mut s, label, out, &note);
-                }
-            }
-        }
-        s.push('\n');
-        let _ = writeln!(
-            s,
-            "### Redis per request (counted with MONITOR on a private redis-server)\n"
-        );
-        let _ = writeln!(
-            s,
-            "| route | calls | round trips per call | commands inside scripts per call | commands |\n|---|---|---|---|---|"
-        );
-        for r in &o.redis.round_trips {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} |",
-                r.route,
-                r.calls,
-                r.round_trips_per_call,
-                r.script_commands_per_call,
-                r.commands
-                    .by_command
-                    .iter()
-                    .map(|(k, v)| format!("{k}×{v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
-        }
-        let mem = &o.redis.memory;
-        let _ = writeln!(
-            s,
-            "\nBytes per active session ({} one-device users): `used_memory` +{:.0} B per session over {:.1} keys; \
-             MEMORY USAGE of one session's keys: {}; each further device of a user: +{:.0} B.\n",
-            mem.sessions,
-            mem.used_memory_per_session,
-            mem.keys_per_session,
-            mem.key_bytes
-                .iter()
-                .map(|(k, v)| format!("`{k}` {v} B"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            mem.used_memory_per_extra_device
-        );
-        let _ = writeln!(
-            s,
-            "| devices per user | GET /sessions ms | its Redis round trips + script cmds | POST /logout-all ms | its Redis round trips + script cmds |\n|---|---|---|---|---|"
-        );
-        for r in &o.redis.scaling {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} + {} | {} | {} + {} |",
-                r.devices,
-                ms(r.sessions_ms),
-                r.sessions_commands.round_trips,
-                r.sessions_commands.script_commands,
-                ms(r.logout_all_ms),
-                r.logout_all_commands.round_trips,
-                r.logout_all_commands.script_commands
-            );
-        }
-        if let Some(q) = &o.sql {
-            let _ = writeln!(
-                s,
-                "\nOne `SELECT … FROM users WHERE id = $1` ({} sequential): through the origin's `Db` (sqlx `Any`) \
-                 {:.1} µs wall, {:.1} µs CPU; through sqlx's native SQLite pool {:.1} µs wall, {:.1} µs CPU.",
-                q.queries, q.any_wall_us, q.any_cpu_us, q.native_wall_us, q.native_cpu_us
-            );
-        }
-        let a = &o.argon2;
-        let _ = writeln!(
-            s,
-            "\nArgon2id: `{}` (m = {} KiB, t = {}, p = {}). Per login: {}.\n",
-            a.stored_hash_params,
-            a.m_kib,
-            a.t,
-            a.p,
-            a.runs
-                .iter()
-                .map(|r| format!(
-                    "c={}: worker threads {:.2} ms CPU (busy {:.2} ms wall), blocking pool {:.1} ms CPU, whole process {:.1} ms CPU",
-                    r.connections,
-                    r.worker_cpu_ms_per_login,
-                    r.worker_busy_ms_per_login,
-                    r.blocking_cpu_ms_per_login,
-                    r.process_cpu_ms_per_login
-                ))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
+        tables.extend(origin_tables(o));
     }
     if let Some(e) = &l.edge {
-        let _ = writeln!(s, "### Edge (wrangler dev / workerd)\n");
-        if e.status != "measured" {
-            let _ = writeln!(s, "Pending: {}\n", e.note);
-        } else {
-            let _ = writeln!(
-                s,
-                "| route | c | req/s | p50 ms | p99 ms | requests | errors | load1 | note |\n|---|---|---|---|---|---|---|---|---|"
-            );
-            let names = [
-                ("edge-health", "edge GET /health (pass-through)"),
-                ("edge-me", "edge GET /api/users/me (protected)"),
-                ("origin-health", "origin direct GET /health"),
-                ("origin-me", "origin direct GET /api/users/me"),
-                ("edge-missing", "edge GET /me, no token (401 at the edge)"),
-                (
-                    "edge-forged",
-                    "edge GET /me, altered payload (401 after full verify)",
-                ),
-            ];
-            for (route, label) in names {
-                let mut levels: Vec<u32> = e
-                    .rows
-                    .iter()
-                    .filter(|r| r.route == route)
-                    .map(|r| r.outcome.connections)
-                    .collect();
-                levels.sort_unstable();
-                levels.dedup();
-                for c in levels {
-                    if let Some(out) = pick(edge_rows(e), route, c) {
-                        let row = e.rows.iter().find(|r| std::ptr::eq(&r.outcome, out));
-                        let mut note = row
-                            .and_then(|r| r.edge_cpu_ms_per_request.map(|v| (v, r)))
-                            .map_or(String::new(), |(v, r)| {
-                                format!(
-                                    "wrangler CPU {v:.2} ms/req ({})",
-                                    r.edge_cpu_ms_by_process
-                                        .iter()
-                                        .filter(|(_, ms)| **ms >= 0.005)
-                                        .map(|(k, ms)| format!("{k} {ms:.2}"))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                )
-                            });
-                        if route == "edge-me" {
-                            if let Some(h) = pick(edge_rows(e), "edge-health", c) {
-                                let _ = write!(
-                                    note,
-                                    "; p50 {:.2}× pass-through",
-                                    out.p50_ms / h.p50_ms
-                                );
-                            }
-                        }
-                        load_row(&mut s, label, out, &note);
-                    }
-                }
-            }
-            s.push('\n');
-        }
-        if let Some(v) = &e.v8_verify {
-            let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN) / 1e3;
-            let _ = writeln!(
-                s,
-                "The Worker's verify + decide in V8 ({}; `tollgate-shared` built like the Worker): \
-                 EdDSA {:.1} µs, HS256 {:.1} µs per token.\n",
-                v["engine"].as_str().unwrap_or("?"),
-                f("EdDSA_verify_decide_ns"),
-                f("HS256_verify_decide_ns")
-            );
-        }
-        if let Some(w) = &e.wasm {
-            let _ = writeln!(
-                s,
-                "Worker size: `{}` {} B raw, {} B gzip -6, {} B gzip -9; index.js {} B.\n",
-                w.path, w.raw_bytes, w.gzip6_bytes, w.gzip9_bytes, w.js_raw_bytes
-            );
-        }
+        tables.push(edge_table(e));
     }
-    let _ = writeln!(
-        s,
-        "### Targets (issue 5)\n\n| target | met | figures |\n|---|---|---|"
-    );
-    for t in &l.targets {
-        let met = match t.met {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "pending",
-        };
-        let _ = writeln!(s, "| {} | {met} | {} |", t.target, t.figures);
+    let mut t = Table::new("Targets (issue 5)", &["target", "met", "figures"]);
+    t.rows = l
+        .targets
+        .iter()
+        .map(|t| {
+            let met = match t.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "pending",
+            };
+            vec![t.target.clone(), met.to_owned(), t.figures.clone()]
+        })
+        .collect();
+    tables.push(t);
+    for t in &tables {
+        t.write(&mut s);
     }
     s
+}
+
+fn origin_tables(o: &OriginReport) -> Vec<Table> {
+    let mut load = Table::new(
+        format!(
+            "Origin over loopback (wrk, {} s per run, {} database; c=64 rows: median of {} interleaved rounds)",
+            o.duration_s, o.database, o.rounds
+        ),
+        &LOAD_COLUMNS,
+    );
+    load.columns.extend(
+        [
+            "origin CPU µs/req (workers + sqlite + blocking)",
+            "redis CPU µs/req",
+            "note",
+        ]
+        .map(String::from),
+    );
+    let runs: Vec<Run> = o
+        .rows
+        .iter()
+        .map(|r| Run {
+            route: &r.route,
+            label: &r.label,
+            outcome: &r.outcome,
+        })
+        .collect();
+    for run in medians(&runs) {
+        let c = run.outcome.connections;
+        // Protected routes, against the two limits at the same concurrency.
+        let note = match (
+            pick(origin_rows(o), "noop", c),
+            pick(origin_rows(o), "redis-get", c),
+        ) {
+            (Some(n), Some(g)) if run.route.contains("me") || run.route.starts_with("auth-") => {
+                format!(
+                    "{:.0}% of noop, {:.0}% of redis-get",
+                    run.outcome.rps / n.rps * 100.0,
+                    run.outcome.rps / g.rps * 100.0
+                )
+            }
+            _ => String::new(),
+        };
+        let cpu = o
+            .rows
+            .iter()
+            .find(|r| std::ptr::eq(&r.outcome, run.outcome))
+            .map(|r| r.cpu.clone())
+            .unwrap_or_default();
+        let mut row = load_cells(&run);
+        if run.route == "noop-during-login" {
+            row.extend(["(shared with the logins)".into(), "–".into(), note]);
+        } else {
+            row.extend([
+                format!(
+                    "{:.0} ({:.0} + {:.0} + {:.0})",
+                    cpu.origin_us, cpu.workers_us, cpu.sqlite_us, cpu.blocking_us
+                ),
+                format!("{:.1}", cpu.redis_us),
+                note,
+            ]);
+        }
+        load.rows.push(row);
+    }
+
+    let mut trips = Table::new(
+        "Redis per request (counted with MONITOR on a private redis-server)",
+        &[
+            "route",
+            "calls",
+            "round trips per call",
+            "commands inside scripts per call",
+            "commands",
+        ],
+    );
+    trips.rows = o
+        .redis
+        .round_trips
+        .iter()
+        .map(|r| {
+            vec![
+                r.route.clone(),
+                r.calls.to_string(),
+                r.round_trips_per_call.to_string(),
+                r.script_commands_per_call.to_string(),
+                joined(
+                    r.commands
+                        .by_command
+                        .iter()
+                        .map(|(k, v)| format!("{k}×{v}")),
+                    " ",
+                ),
+            ]
+        })
+        .collect();
+    let mem = &o.redis.memory;
+    trips.after.push(format!(
+        "Bytes per active session ({} one-device users): `used_memory` +{:.0} B per session over {:.1} keys; \
+         MEMORY USAGE of one session's keys: {}; each further device of a user: +{:.0} B.",
+        mem.sessions,
+        mem.used_memory_per_session,
+        mem.keys_per_session,
+        joined(mem.key_bytes.iter().map(|(k, v)| format!("`{k}` {v} B")), ", "),
+        mem.used_memory_per_extra_device
+    ));
+
+    let mut scaling = Table::new(
+        "Device scaling",
+        &[
+            "devices per user",
+            "GET /sessions ms",
+            "its Redis round trips + script cmds",
+            "POST /logout-all ms",
+            "its Redis round trips + script cmds",
+        ],
+    );
+    scaling.rows = o
+        .redis
+        .scaling
+        .iter()
+        .map(|r| {
+            vec![
+                r.devices.to_string(),
+                ms(r.sessions_ms),
+                format!(
+                    "{} + {}",
+                    r.sessions_commands.round_trips, r.sessions_commands.script_commands
+                ),
+                ms(r.logout_all_ms),
+                format!(
+                    "{} + {}",
+                    r.logout_all_commands.round_trips, r.logout_all_commands.script_commands
+                ),
+            ]
+        })
+        .collect();
+    if let Some(q) = &o.sql {
+        scaling.after.push(format!(
+            "One `SELECT … FROM users WHERE id = $1` ({} sequential): through the origin's `Db` (sqlx `Any`) \
+             {:.1} µs wall, {:.1} µs CPU; through sqlx's native SQLite pool {:.1} µs wall, {:.1} µs CPU.",
+            q.queries, q.any_wall_us, q.any_cpu_us, q.native_wall_us, q.native_cpu_us
+        ));
+    }
+    let a = &o.argon2;
+    scaling.after.push(format!(
+        "Argon2id: `{}` (m = {} KiB, t = {}, p = {}). Per login: {}.",
+        a.stored_hash_params,
+        a.m_kib,
+        a.t,
+        a.p,
+        joined(
+            a.runs.iter().map(|r| format!(
+                "c={}: worker threads {:.2} ms CPU (busy {:.2} ms wall), blocking pool {:.1} ms CPU, whole process {:.1} ms CPU",
+                r.connections,
+                r.worker_cpu_ms_per_login,
+                r.worker_busy_ms_per_login,
+                r.blocking_cpu_ms_per_login,
+                r.process_cpu_ms_per_login
+            )),
+            "; "
+        )
+    ));
+    vec![load, trips, scaling]
+}
+
+fn edge_table(e: &EdgeReport) -> Table {
+    let mut t = Table::new("Edge (wrangler dev / workerd)", &[]);
+    if e.status != "measured" {
+        t.after.push(format!("Pending: {}", e.note));
+    } else {
+        t.columns = LOAD_COLUMNS.map(String::from).to_vec();
+        t.columns.push("note".into());
+        let runs: Vec<Run> = e
+            .rows
+            .iter()
+            .map(|r| Run {
+                route: &r.route,
+                label: &r.label,
+                outcome: &r.outcome,
+            })
+            .collect();
+        for run in medians(&runs) {
+            let row = e
+                .rows
+                .iter()
+                .find(|r| std::ptr::eq(&r.outcome, run.outcome));
+            let mut note = row
+                .and_then(|r| r.edge_cpu_ms_per_request.map(|v| (v, r)))
+                .map_or(String::new(), |(v, r)| {
+                    format!(
+                        "wrangler CPU {v:.2} ms/req ({})",
+                        joined(
+                            r.edge_cpu_ms_by_process
+                                .iter()
+                                .filter(|(_, ms)| **ms >= 0.005)
+                                .map(|(k, ms)| format!("{k} {ms:.2}")),
+                            ", "
+                        )
+                    )
+                });
+            if run.route == "edge-me" {
+                if let Some(h) = pick(edge_rows(e), "edge-health", run.outcome.connections) {
+                    let _ = write!(
+                        note,
+                        "; p50 {:.2}× pass-through",
+                        run.outcome.p50_ms / h.p50_ms
+                    );
+                }
+            }
+            let mut cells = load_cells(&run);
+            cells.push(note);
+            t.rows.push(cells);
+        }
+    }
+    if let Some(v) = &e.v8_verify {
+        let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN) / 1e3;
+        t.after.push(format!(
+            "The Worker's verify + decide in V8 ({}; `tollgate-shared` built like the Worker): \
+             EdDSA {:.1} µs, HS256 {:.1} µs per token.",
+            v["engine"].as_str().unwrap_or("?"),
+            f("EdDSA_verify_decide_ns"),
+            f("HS256_verify_decide_ns")
+        ));
+    }
+    if let Some(w) = &e.wasm {
+        t.after.push(format!(
+            "Worker size: `{}` {} B raw, {} B gzip -6, {} B gzip -9; index.js {} B.",
+            w.path, w.raw_bytes, w.gzip6_bytes, w.gzip9_bytes, w.js_raw_bytes
+        ));
+    }
+    t
+}
+
+fn joined(items: impl Iterator<Item = String>, sep: &str) -> String {
+    items.collect::<Vec<_>>().join(sep)
 }

@@ -57,6 +57,11 @@ enum Command {
         #[arg(long)]
         v8_verify: Option<PathBuf>,
     },
+    /// Print the tables of a stored run (`bench/results/latest.json`) without measuring.
+    Render {
+        #[arg(long, default_value = "bench/results/latest.json")]
+        latest: PathBuf,
+    },
     /// Merge the parts, judge the targets, print the tables, write the JSON.
     Report {
         #[arg(long)]
@@ -122,6 +127,11 @@ fn main() -> anyhow::Result<()> {
                 load_after: now,
             };
             write_json(&out, &report)
+        }
+        Command::Render { latest } => {
+            let latest: report::Latest = report::read_part(&latest)?;
+            println!("{}", report::render(&latest));
+            Ok(())
         }
         Command::Report {
             criterion,
