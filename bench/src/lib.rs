@@ -15,7 +15,20 @@
 //! - [`origin_suite`]: the origin figures — throughput and latency per route and concurrency,
 //!   Redis round trips, bytes per session, device scaling, Argon2id and the async workers.
 //! - [`edge_suite`]: the Worker in `wrangler dev` — protected vs pass-through, wasm size.
-//! - [`report`]: merges the parts into `bench/results/latest.json` and prints the table.
+//! - [`report`]: merges the parts into `bench/results/latest.json`, judges the targets, and
+//!   writes every table the same way ([`report::Table`]).
+//!
+//! # Adding a suite
+//! 1. Measure in a module of its own that writes a JSON part; give each wrk run its `route`
+//!    and the `label` the report shows (see `origin_suite::LoadRow`).
+//! 2. Add the part as an `Option` field of [`report::Latest`] and a `--part` flag of the
+//!    `report` command (and a step in `scripts/bench.sh`).
+//! 3. In [`report::render`], push the suite's tables: for load runs, [`report::medians`] picks
+//!    the median round per route and concurrency and [`report::load_cells`] fills the common
+//!    columns; add the suite's own columns after them. Targets it can judge go in
+//!    [`report::judge`] as [`report::Target`]s.
+//!
+//! `tollgate-bench render` re-prints a stored run, to check a change of the report.
 //! - [`machine`]: what the figures were measured on, and the load while they were.
 
 pub mod edge_suite;
