@@ -28,7 +28,7 @@ ENV BIND_ADDR=0.0.0.0:8080 \
     DATABASE_URL=sqlite:///var/lib/tollgate/tollgate.db?mode=rwc \
     KEYS_FILE=/var/lib/tollgate/keys.json \
     LOG_FORMAT=json
-USER tollgate:tollgate
+USER 10001:10001
 WORKDIR /var/lib/tollgate
 VOLUME ["/var/lib/tollgate"]
 EXPOSE 8080
