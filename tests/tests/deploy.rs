@@ -39,11 +39,19 @@ async fn every_deploy_env_configures_the_edge_from_its_own_vars_and_the_document
         // Served by the edge once its whole configuration has loaded: the published key is the
         // secret's public half.
         let (status, body) = get(&edge, JWKS_PATH).await;
-        assert_eq!(status, StatusCode::OK, "{env}: {body}\n{}", edge.log_tail(20));
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{env}: {body}\n{}",
+            edge.log_tail(20)
+        );
         let public: Value = serde_json::from_str(&keys.public_jwks).expect("public JWKS");
         assert_eq!(body["keys"][0]["kid"], public["keys"][0]["kid"], "{env}");
         assert_eq!(body["keys"][0]["x"], public["keys"][0]["x"], "{env}");
-        assert!(body["keys"][0].get("d").is_none(), "{env}: private half published");
+        assert!(
+            body["keys"][0].get("d").is_none(),
+            "{env}: private half published"
+        );
 
         // The env's route table: a path no route owns is the edge's 404, and a protected route
         // without a token is refused before any upstream or Redis is asked.
@@ -52,7 +60,11 @@ async fn every_deploy_env_configures_the_edge_from_its_own_vars_and_the_document
         assert_eq!(body["error"]["code"], "not_found", "{env}");
         for protected in ["/api/users/me", "/api/notes"] {
             let (status, body) = get(&edge, protected).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{env} {protected}: {body}");
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{env} {protected}: {body}"
+            );
             assert_eq!(body["error"]["code"], "token_missing", "{env} {protected}");
         }
     }
