@@ -15,9 +15,14 @@ COPY . .
 RUN deploy/build-origin.sh /out
 
 FROM debian:bookworm-slim
-# A fixed, unprivileged uid/gid that owns only the state volume. TLS roots are compiled into
-# the binary (rustls with webpki roots), so the image needs no ca-certificates and no curl.
-RUN groupadd --system --gid 10001 tollgate \
+# ca-certificates: the trust store the Redis client checks `rediss://` servers (Upstash)
+# against. No curl: the health check is bash. A fixed, unprivileged uid/gid owns only the state
+# volume. (Debian's security updates replace package versions, so they are not pinned.)
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 tollgate \
  && useradd --system --uid 10001 --gid tollgate --home-dir /var/lib/tollgate --shell /usr/sbin/nologin tollgate \
  && install -d -o tollgate -g tollgate -m 0700 /var/lib/tollgate
 COPY --from=build /out/tollgate-origin /out/tollgate-entrypoint /usr/local/bin/

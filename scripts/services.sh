@@ -11,6 +11,7 @@ ensure_packages() {
   command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
   command -v gzip >/dev/null || missing+=(gzip)
   command -v curl >/dev/null || missing+=(curl)
+  command -v openssl >/dev/null || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then
     svc_log "installing ${missing[*]}"
     local sudo=""

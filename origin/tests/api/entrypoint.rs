@@ -1,6 +1,7 @@
 //! `deploy/entrypoint.sh`, the container's entrypoint (Dockerfile), run for real against each
 //! database: it migrates an empty database before anything listens, then becomes the origin
 //! (`exec`, so the orchestrator's SIGTERM reaches it), and its `healthcheck` tracks `/ready`.
+//! And the origin reaches a TLS-only Redis (`rediss://`, as Upstash's) through its trust store.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -29,6 +30,8 @@ struct Run {
     dir: PathBuf,
     db_url: String,
     redis_url: String,
+    /// More environment, on top of the clean one.
+    extra: Vec<(String, String)>,
 }
 
 impl Run {
@@ -47,6 +50,7 @@ impl Run {
             dir,
             db_url: db_url.to_owned(),
             redis_url: redis_url.to_owned(),
+            extra: Vec::new(),
         }
     }
 
@@ -66,6 +70,7 @@ impl Run {
             .env("REDIS_TIMEOUT_MS", "300")
             .env("KEYS_FILE", self.dir.join("keys.json"))
             .env("CLEANUP_INTERVAL_SECS", "0")
+            .envs(self.extra.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.dir);
         cmd
     }
@@ -230,4 +235,195 @@ async fn entrypoint_stops_before_listening_when_migration_fails(b: Backend) {
     let stderr = std::fs::read_to_string(run.dir.join("stderr")).unwrap_or_default();
     assert!(stderr.contains("error"), "{stderr}");
     assert!(reqwest::get(run.url("/health")).await.is_err());
+}
+
+/// Upstash's Redis endpoint is TLS only (`rediss://`): the origin connects over TLS and checks
+/// the server's certificate against the system's trust store — here a private CA, handed to it
+/// with `SSL_CERT_FILE` — and refuses a server its trust store does not vouch for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entrypoint_serves_over_rediss_and_refuses_an_untrusted_redis_certificate() {
+    let tls = TlsRedis::start();
+    let db = DbGuard::create(Backend::Sqlite, &uuid::Uuid::new_v4().simple().to_string()).await;
+    let mut run = Run::new(&db.url, &format!("rediss://localhost:{}", tls.port));
+    run.extra.push((
+        "SSL_CERT_FILE".into(),
+        tls.dir.join("ca.pem").display().to_string(),
+    ));
+    // A TLS handshake in a debug build on a busy machine can take longer than the usual 300 ms.
+    run.extra.push(("REDIS_TIMEOUT_MS".into(), "5000".into()));
+    let mut child = run.start();
+    assert!(
+        run.wait_ready(StatusCode::OK).await,
+        "never ready over TLS; stderr: {}",
+        std::fs::read_to_string(run.dir.join("stderr")).unwrap_or_default()
+    );
+    let client = reqwest::Client::new();
+    let email = format!("tls-{}@example.com", uuid::Uuid::new_v4().simple());
+    let r = client
+        .post(run.url("/api/users/register"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = client
+        .post(run.url("/api/users/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "a login writes to Redis over TLS"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // The same server, without the CA in the trust store: refused for its certificate (the
+    // origin retries for a while, then exits), and nothing listens meanwhile.
+    let db = DbGuard::create(Backend::Sqlite, &uuid::Uuid::new_v4().simple().to_string()).await;
+    let mut run = Run::new(&db.url, &format!("rediss://localhost:{}", tls.port));
+    let empty = run.dir.join("no-ca.pem");
+    std::fs::write(&empty, "").expect("empty trust store");
+    run.extra
+        .push(("SSL_CERT_FILE".into(), empty.display().to_string()));
+    run.extra.push(("REDIS_TIMEOUT_MS".into(), "5000".into()));
+    let mut child = run.start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stderr = loop {
+        let stderr = std::fs::read_to_string(run.dir.join("stderr")).unwrap_or_default();
+        if stderr.contains("invalid peer certificate") || Instant::now() > deadline {
+            break stderr;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        stderr.contains("invalid peer certificate: UnknownIssuer"),
+        "{stderr}"
+    );
+    assert!(reqwest::get(run.url("/health")).await.is_err());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A private redis-server speaking TLS only, with a certificate for `localhost` from a CA made
+/// for it (by `openssl`), in its own directory.
+struct TlsRedis {
+    port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl TlsRedis {
+    fn start() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tollgate-tls-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl runs");
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=tollgate-test-ca",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "redis.key",
+                    "-out",
+                    "redis.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(dir.join("ext"), "subjectAltName=DNS:localhost\n").expect("ext file");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "redis.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "redis.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--tls-cert-file",
+                "redis.pem",
+                "--tls-key-file",
+                "redis.key",
+            ])
+            .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
+            .args(["--save", "", "--appendonly", "no"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "TLS redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, dir, child }
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
