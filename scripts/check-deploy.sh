@@ -41,7 +41,7 @@ apt_install() { # Debian packages, for a machine that lacks them
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
-scripts/build-edge.sh | grep -E 'wasm:|up to date' | sed 's/^/  /'
+scripts/build-edge.sh 2>&1 | grep -E 'wasm:|up to date' | sed 's/^/  /'
 # shellcheck source=/dev/null
 source .tools/env.sh
 
