@@ -22,7 +22,7 @@ ensure_deb() {
 
 # What the tests and the stack need.
 ensure_packages() {
-  ensure_deb redis-server pg_ctlcluster:postgresql gzip curl
+  ensure_deb redis-server pg_ctlcluster:postgresql gzip curl openssl
 }
 
 # Redis on 127.0.0.1:6379 (what the tests and the stack use by default).

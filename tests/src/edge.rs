@@ -31,6 +31,9 @@ pub struct EdgeConfig {
     pub vars: BTreeMap<String, String>,
     /// Written to the `--env-file`.
     pub secrets: BTreeMap<String, String>,
+    /// `--env NAME`: a deployed environment of wrangler.toml (`[env.NAME]`) instead of its
+    /// top-level development settings.
+    pub env: Option<String>,
 }
 
 impl EdgeConfig {
@@ -42,6 +45,12 @@ impl EdgeConfig {
     /// Drops a secret the default configuration sets.
     pub fn without_secret(&mut self, name: &str) -> &mut Self {
         self.secrets.remove(name);
+        self
+    }
+
+    /// Runs the Worker as wrangler.toml's `[env.NAME]`.
+    pub fn wrangler_env(&mut self, name: &str) -> &mut Self {
+        self.env = Some(name.to_owned());
         self
     }
 
@@ -155,6 +164,9 @@ impl Edge {
             .arg("--env-file")
             .arg(&env_file)
             .arg("--show-interactive-dev-session=false");
+        if let Some(env) = &config.env {
+            command.args(["--env", env]);
+        }
         for (name, value) in &config.vars {
             command.arg("--var").arg(format!("{name}:{value}"));
         }
@@ -179,7 +191,13 @@ impl Edge {
             log,
             _dir: dir,
         };
-        edge.wait_ready().await?;
+        // A deployed env's upstreams are placeholders on the public internet, which tests never
+        // contact: probe the edge's own JWKS route there, which no upstream serves.
+        let probe = match config.env {
+            Some(_) => tollgate_shared::assertion::JWKS_PATH,
+            None => "/health",
+        };
+        edge.wait_ready(probe).await?;
         Ok(edge)
     }
 
@@ -195,7 +213,7 @@ impl Edge {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+    async fn wait_ready(&mut self, probe: &str) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(45);
         let mut healthy = 0;
@@ -207,7 +225,7 @@ impl Edge {
                 );
             }
             let probe = client
-                .get(self.url("/health"))
+                .get(self.url(probe))
                 .timeout(Duration::from_secs(5))
                 .send()
                 .await;

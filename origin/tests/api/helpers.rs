@@ -40,7 +40,7 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-fn postgres_admin_url() -> String {
+pub fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
@@ -307,7 +307,7 @@ pub struct DbGuard {
 }
 
 impl DbGuard {
-    async fn create(backend: Backend, id: &str) -> Self {
+    pub async fn create(backend: Backend, id: &str) -> Self {
         match backend {
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("tollgate-test-{id}.db"));

@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod deletion;
+mod entrypoint;
 mod eviction;
 mod faults;
 mod hostile;
