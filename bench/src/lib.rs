@@ -15,6 +15,8 @@
 //! - [`origin_suite`]: the origin figures — throughput and latency per route and concurrency,
 //!   Redis round trips, bytes per session, device scaling, Argon2id and the async workers.
 //! - [`edge_suite`]: the Worker in `wrangler dev` — protected vs pass-through, wasm size.
+//! - [`workerd_suite`]: the Worker under raw workerd beside a bare pass-through Worker and a
+//!   JavaScript one, CPU per request above that floor (`scripts/bench-edge.sh`).
 //! - [`report`]: merges the parts into `bench/results/latest.json`, judges the targets, and
 //!   writes every table the same way ([`report::Table`]).
 //!
@@ -37,6 +39,7 @@ pub mod origin_suite;
 pub mod redis_probe;
 pub mod report;
 pub mod target;
+pub mod workerd_suite;
 pub mod wrk;
 
 /// The password every benchmark user has.

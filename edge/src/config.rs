@@ -13,11 +13,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Deserialize;
 use tollgate_shared::config::Vars;
-use tollgate_shared::jwt::{HmacSecret, Jwk, Jwks, KeySet, SigningKey, Validation, VerifyingKey};
+use tollgate_shared::jwt::{HmacSecret, Jwk, Jwks, KeySet, Validation, VerifyingKey};
 use tollgate_shared::KeySchema;
 use worker::wasm_bindgen::JsValue;
 use worker::{js_sys, Env, Url};
 
+use crate::crypto::EdgeSigner;
 use crate::routes::RouteTable;
 
 /// Why the configuration was refused; names the variable (or route entry), never a value.
@@ -43,7 +44,7 @@ impl std::fmt::Debug for UpstashToken {
 #[derive(Debug, Clone)]
 pub(crate) struct Assertions {
     /// The first key of `EDGE_SIGNING_KEYS`.
-    pub signer: SigningKey,
+    pub signer: EdgeSigner,
     /// The public halves of every key in `EDGE_SIGNING_KEYS`, served at
     /// [`tollgate_shared::assertion::JWKS_PATH`] so upstreams can verify across a rotation.
     pub jwks_json: String,
@@ -242,7 +243,8 @@ fn key_set(
     Ok(set)
 }
 
-/// One private Ed25519 JWK of `EDGE_SIGNING_KEYS`.
+/// One private Ed25519 JWK of `EDGE_SIGNING_KEYS`. `x` is required: the edge has no curve code
+/// to derive it from `d` (WebCrypto signs); the first signature checks that they match.
 #[derive(Deserialize)]
 struct PrivateJwk {
     kty: String,
@@ -261,41 +263,42 @@ struct PrivateJwks {
 /// `EDGE_SIGNING_KEYS`: a JWKS of private Ed25519 keys (`tollgate-origin edge-key generate`).
 /// The first signs; all are published, so a new key can be published before it signs and an old
 /// one kept verifying while upstreams' caches turn over.
-fn signing_keys(raw: &str) -> Result<(SigningKey, String), ConfigError> {
+fn signing_keys(raw: &str) -> Result<(EdgeSigner, String), ConfigError> {
     const VAR: &str = "EDGE_SIGNING_KEYS";
-    let parsed: PrivateJwks = serde_json::from_str(raw)
-        .map_err(|_| ConfigError::new(VAR, "is not a JWKS of private keys"))?;
+    let parsed: PrivateJwks =
+        serde_json::from_str(raw).map_err(|_| ConfigError::new(VAR, "is not a JWKS of private keys"))?;
+    let bytes32 = |b64: &str| -> Option<[u8; 32]> {
+        URL_SAFE_NO_PAD
+            .decode(b64.as_bytes())
+            .ok()
+            .and_then(|d| d.try_into().ok())
+    };
     let mut signers = Vec::new();
+    let mut public = Vec::new();
     for jwk in parsed.keys {
         if jwk.kty != "OKP" || jwk.crv != "Ed25519" || jwk.kid.is_empty() {
             return Err(ConfigError::new(VAR, "keys must be OKP/Ed25519 with a kid"));
         }
-        let seed: [u8; 32] = URL_SAFE_NO_PAD
-            .decode(jwk.d.as_bytes())
-            .ok()
-            .and_then(|d| d.try_into().ok())
-            .ok_or_else(|| {
-                ConfigError::new(VAR, format!("key {}: d is not 32 base64url bytes", jwk.kid))
+        let seed = bytes32(&jwk.d)
+            .ok_or_else(|| ConfigError::new(VAR, format!("key {}: d is not 32 base64url bytes", jwk.kid)))?;
+        let x =
+            jwk.x.as_deref().and_then(bytes32).ok_or_else(|| {
+                ConfigError::new(VAR, format!("key {}: x is not 32 base64url bytes", jwk.kid))
             })?;
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
-        if jwk.x.as_deref().is_some_and(|given| given != x) {
-            return Err(ConfigError::new(
-                VAR,
-                format!("key {}: x does not match d", jwk.kid),
-            ));
-        }
-        signers.push(SigningKey::EdDSA { kid: jwk.kid, key });
+        public.push(Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: URL_SAFE_NO_PAD.encode(x),
+            kid: jwk.kid.clone(),
+            alg: Some("EdDSA".into()),
+            use_: Some("sig".into()),
+        });
+        signers.push(EdgeSigner::new(jwk.kid, seed, x));
     }
-    let Some(first) = signers.first().cloned() else {
+    let Some(first) = signers.into_iter().next() else {
         return Err(ConfigError::new(VAR, "holds no key"));
     };
-    let mut public = KeySet::new();
-    for s in &signers {
-        public.insert(s.kid(), s.verifying_key());
-    }
-    let jwks: Vec<Jwk> = public.to_jwks().keys;
-    let json = serde_json::to_string(&Jwks { keys: jwks })
+    let json = serde_json::to_string(&Jwks { keys: public })
         .map_err(|_| ConfigError::new(VAR, "could not be published"))?;
     Ok((first, json))
 }
@@ -345,7 +348,7 @@ mod tests {
         assert_eq!(s.key_set.len(), 1);
         assert_eq!(s.assertions.issuer, "tollgate-edge");
         assert_eq!(s.assertions.ttl, 30);
-        assert_eq!(s.assertions.signer.kid(), "edge-1");
+        assert_eq!(s.assertions.signer.kid, "edge-1");
         assert!(s
             .assertions
             .jwks_json
@@ -377,6 +380,11 @@ mod tests {
             (
                 "EDGE_SIGNING_KEYS",
                 r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"e","d":"c2hvcnQ"}]}"#,
+            ),
+            // No `x`: the edge has no curve code to derive it, so it is required.
+            (
+                "EDGE_SIGNING_KEYS",
+                r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"e","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}]}"#,
             ),
             ("ASSERTION_TTL_SECS", "61"),
             ("ALLOW_INSECURE_HTTP", "yes"),

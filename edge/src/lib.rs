@@ -32,18 +32,22 @@
 //! - here: the `#[event]` handlers, delegating to [`handle`].
 
 pub(crate) mod config;
+pub(crate) mod crypto;
 pub(crate) mod gate;
 pub(crate) mod keys;
+pub(crate) mod log;
 pub(crate) mod proxy;
 pub(crate) mod respond;
 pub(crate) mod routes;
 pub(crate) mod upstash;
 
 use tollgate_shared::assertion::{self, AssertionClaims};
-use tollgate_shared::AccessClaims;
+use tollgate_shared::{AccessClaims, ErrorBody, ErrorCode};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_error, event, web_sys, Context, Env, Url};
 
 use crate::gate::Denied;
+use crate::log::{Answer, Trace};
 use crate::routes::Access;
 
 /// Logs panics to the Workers console. A panic aborts the wasm instance (worker-build's shim
@@ -62,24 +66,33 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<web_sys::Response> {
-    match handle(&request, &env).await {
-        Ok(response) => Ok(response),
-        Err(e) => {
-            console_error!("refusing a request the edge could not handle: {e}");
-            respond::bad_request()
-        }
-    }
+    let started = worker::Date::now().as_millis();
+    let mut trace = Trace::default();
+    let answer = match handle(&request, &env, &mut trace).await {
+        Ok(answer) => answer,
+        Err(e) => respond::bad_request()?.because(format_args!(
+            "refusing a request the edge could not handle: {e}"
+        )),
+    };
+    let ray = request.headers().get("cf-ray").ok().flatten();
+    let ms = worker::Date::now().as_millis().saturating_sub(started);
+    log::emit(&answer, &request.method(), &trace, ms, ray.as_deref());
+    Ok(match answer {
+        Answer::Upstream(response) | Answer::Edge(response, _) => response,
+    })
 }
 
-/// One request: configuration, route, then pass-through or the gate.
-async fn handle(request: &web_sys::Request, env: &Env) -> worker::Result<web_sys::Response> {
+/// One request: configuration, route, then pass-through or the gate. What it learns about the
+/// route goes into `trace`, for the log line of an answer the edge makes itself.
+async fn handle(
+    request: &web_sys::Request,
+    env: &Env,
+    trace: &mut Trace,
+) -> worker::Result<Answer> {
     let settings = config::current(env);
     let settings = match &*settings {
         Ok(settings) => settings,
-        Err(e) => {
-            console_error!("failing closed: {e}");
-            return respond::unavailable();
-        }
+        Err(e) => return Ok(respond::unavailable()?.because(format_args!("failing closed: {e}"))),
     };
     let url = Url::parse(&request.url())?;
     let Ok(path) = routes::normalize_path(url.path()) else {
@@ -92,6 +105,8 @@ async fn handle(request: &web_sys::Request, env: &Env) -> worker::Result<web_sys
     let Some((route, upstream)) = settings.routes.find(&method, path) else {
         return respond::not_found();
     };
+    trace.route = Some(route.label().to_owned());
+    trace.upstream = Some(upstream.name.clone());
     let target = proxy::target_url(upstream, &url);
     let now = now();
     let client_ip = request.headers().get("cf-connecting-ip")?;
@@ -107,7 +122,7 @@ async fn handle(request: &web_sys::Request, env: &Env) -> worker::Result<web_sys
             None => (None, None, None, None, false),
         };
         let a = &settings.assertions;
-        AssertionClaims {
+        let claims = AssertionClaims {
             iss: a.issuer.clone(),
             aud: audience.to_owned(),
             sub,
@@ -120,17 +135,24 @@ async fn handle(request: &web_sys::Request, env: &Env) -> worker::Result<web_sys
             htu: htu.to_owned(),
             iat: now,
             exp: now + a.ttl,
-        }
-        .sign(&a.signer)
+        };
+        async move { a.signer.sign_jws(assertion::TYP, &claims).await }
     };
     let target = &target;
     let forward = |assertion: Option<String>| async move {
         proxy::forward(request, target, upstream, assertion.as_deref(), env).await
     };
+    // An assertion we could not sign fails closed: the upstream would refuse the request.
+    let signing_failed = |e: crypto::CryptoError| -> worker::Result<Answer> {
+        Ok(respond::unavailable()?.because(format_args!("failing closed: {e}")))
+    };
     match route.access {
         Access::Public => return forward(None).await,
         Access::PublicSigned => {
-            return forward(Some(sign(None, &upstream.name, &method, target.path()))).await
+            return match sign(None, &upstream.name, &method, target.path()).await {
+                Ok(assertion) => forward(Some(assertion)).await,
+                Err(e) => signing_failed(e),
+            };
         }
         Access::Protected => {}
     }
@@ -139,16 +161,18 @@ async fn handle(request: &web_sys::Request, env: &Env) -> worker::Result<web_sys
         Ok(gate::Access::Granted(claims)) => claims,
         Ok(gate::Access::OriginDecides(claims)) => {
             let Some(origin) = settings.routes.upstream(ORIGIN) else {
-                console_error!(
+                return Ok(respond::unavailable()?.because(format_args!(
                     "failing closed: a version key is missing and no upstream is named {ORIGIN}"
-                );
-                return respond::unavailable();
+                )));
             };
             let mut check = url.clone();
             check.set_path(ORIGIN_CHECK_PATH);
             check.set_query(None);
             let probe = proxy::target_url(origin, &check);
-            let unchecked = sign(Some((&claims, false)), ORIGIN, "GET", probe.path());
+            let unchecked = match sign(Some((&claims, false)), ORIGIN, "GET", probe.path()).await {
+                Ok(assertion) => assertion,
+                Err(e) => return signing_failed(e),
+            };
             match origin_decides(&probe, origin, authorization.as_deref(), &unchecked, env).await? {
                 None => claims,
                 Some(refusal) => return Ok(refusal),
@@ -156,21 +180,24 @@ async fn handle(request: &web_sys::Request, env: &Env) -> worker::Result<web_sys
         }
         Err(Denied::Token(rejection)) => return respond::rejection(rejection),
         Err(Denied::Upstash(failure)) => {
-            console_error!("failing closed: {failure}");
-            return respond::unavailable();
+            return Ok(respond::unavailable()?.because(format_args!("failing closed: {failure}")))
         }
         Err(Denied::KeysUnavailable) => {
-            console_error!("failing closed: unknown key id and the JWKS cannot be fetched");
-            return respond::unavailable();
+            return Ok(respond::unavailable()?
+                .because("failing closed: unknown key id and the JWKS cannot be fetched"))
         }
     };
-    forward(Some(sign(
+    match sign(
         Some((&claims, true)),
         &upstream.name,
         &method,
         target.path(),
-    )))
+    )
     .await
+    {
+        Ok(assertion) => forward(Some(assertion)).await,
+        Err(e) => signing_failed(e),
+    }
 }
 
 /// The upstream that owns accounts: the one that can re-seed a missing version key from SQL.
@@ -182,14 +209,15 @@ const ORIGIN_CHECK_PATH: &str = "/api/users/me";
 /// Asks the origin to decide a token whose version key is missing from Redis: a `GET
 /// /api/users/me` carrying the token and an assertion marked `ver_checked: false`, which the
 /// origin answers by checking against SQL (re-seeding the key as it goes). `None`: accepted;
-/// `Some(response)`: the origin's refusal to pass on, or 503 when it gave no usable answer.
+/// `Some(answer)`: the origin's refusal to pass on (logged as the edge's: it refuses the
+/// request on the origin's word), or 503 when it gave no usable answer.
 async fn origin_decides(
     probe: &Url,
     origin: &routes::Upstream,
     authorization: Option<&str>,
     assertion: &str,
     env: &Env,
-) -> worker::Result<Option<web_sys::Response>> {
+) -> worker::Result<Option<Answer>> {
     let headers = web_sys::Headers::new()?;
     if let Some(value) = authorization {
         headers.set("authorization", value)?;
@@ -199,14 +227,32 @@ async fn origin_decides(
     init.set_method("GET");
     init.set_headers(&headers);
     let outbound = web_sys::Request::new_with_str_and_init(probe.as_str(), &init)?;
-    let response = proxy::send(&outbound, origin, env).await?;
+    let response = match proxy::send(&outbound, origin, env).await? {
+        Answer::Upstream(response) => response,
+        unreachable @ Answer::Edge(..) => return Ok(Some(unreachable)),
+    };
     Ok(match response.status() {
         200 => None,
-        401 => Some(response),
-        status => {
-            console_error!("failing closed: the origin answered {status} to a version check");
-            Some(respond::unavailable()?)
+        401 => {
+            // The origin's code, read from a copy of its body, for the log line.
+            let copy = response.clone()?;
+            let text = JsFuture::from(copy.text()?).await?;
+            let code = text
+                .as_string()
+                .and_then(|t| serde_json::from_str::<ErrorBody>(&t).ok())
+                .map_or(ErrorCode::TokenRevoked, |b| b.error.code);
+            Some(Answer::Edge(
+                response,
+                log::Refusal {
+                    code,
+                    status: 401,
+                    detail: Some("refused by the origin's version check".into()),
+                },
+            ))
         }
+        status => Some(respond::unavailable()?.because(format_args!(
+            "failing closed: the origin answered {status} to a version check"
+        ))),
     })
 }
 

@@ -9,8 +9,9 @@ use tollgate_shared::assertion;
 use worker::js_sys;
 use worker::wasm_bindgen::JsCast as _;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{console_error, web_sys, Env, Url};
+use worker::{web_sys, Env, Url};
 
+use crate::log::Answer;
 use crate::respond;
 use crate::routes::{Target, Upstream};
 
@@ -37,7 +38,7 @@ pub(crate) async fn forward(
     upstream: &Upstream,
     assertion: Option<&str>,
     env: &Env,
-) -> worker::Result<web_sys::Response> {
+) -> worker::Result<Answer> {
     let headers = web_sys::Headers::new()?;
     for (name, value) in forwarded_headers(&header_pairs(&request.headers()), assertion) {
         headers.append(&name, &value)?;
@@ -64,7 +65,7 @@ pub(crate) async fn send(
     outbound: &web_sys::Request,
     upstream: &Upstream,
     env: &Env,
-) -> worker::Result<web_sys::Response> {
+) -> worker::Result<Answer> {
     let promise = match &upstream.target {
         Target::Url(_) => {
             let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
@@ -81,15 +82,12 @@ pub(crate) async fn send(
         Err(e) => Err(e),
     };
     match outcome {
-        Ok(response) => Ok(response.dyn_into::<web_sys::Response>()?),
-        Err(cause) => {
-            console_error!(
-                "upstream {} unreachable: {}",
-                upstream.name,
-                describe(&cause)
-            );
-            respond::bad_gateway()
-        }
+        Ok(response) => Ok(Answer::Upstream(response.dyn_into::<web_sys::Response>()?)),
+        Err(cause) => Ok(respond::bad_gateway()?.because(format_args!(
+            "upstream {} unreachable: {}",
+            upstream.name,
+            describe(&cause)
+        ))),
     }
 }
 

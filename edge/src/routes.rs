@@ -228,6 +228,14 @@ impl RouteTable {
 }
 
 impl Route {
+    /// The route's configured `path` or `prefix`, for log lines: it names the route without
+    /// carrying anything the client put in its own path.
+    pub fn label(&self) -> &str {
+        match &self.pattern {
+            Pattern::Exact(p) | Pattern::Prefix(p) => p,
+        }
+    }
+
     fn matches(&self, method: &str, path: &str) -> bool {
         let path_ok = match &self.pattern {
             Pattern::Exact(p) => path == p,

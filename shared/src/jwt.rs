@@ -20,10 +20,20 @@
 //!    `iss` and `aud` must match exactly.
 //!
 //! Rules 1–4 are [`verify_jws`], shared with the edge's identity assertions
-//! ([`crate::assertion`]); rule 5 is specific to access tokens.
+//! ([`crate::assertion`]); rule 5 is specific to access tokens ([`access_claims`]).
+//!
+//! # The signature primitive is pluggable
+//! [`parse_jws`] applies every rule up to the signature and hands back an [`UnverifiedJws`]:
+//! the signing input, the decoded signature and the pinned key. Whoever holds it checks the
+//! signature however it can and calls [`UnverifiedJws::finish`] with the verdict, which applies
+//! the rules that come after. [`verify_jws`] does exactly that with the compiled-in Ed25519
+//! (`ed25519-dalek`, feature `ed25519-dalek`, on by default) and HMAC; the edge Worker turns the
+//! feature off and checks Ed25519 through the platform's WebCrypto, which is faster there and
+//! keeps ~100 KB of curve code out of its wasm. The rules themselves exist once, here.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+#[cfg(feature = "ed25519-dalek")]
 use ed25519_dalek::Signer as _;
 use hmac::{Mac as _, SimpleHmac};
 use serde::{Deserialize, Serialize};
@@ -105,10 +115,32 @@ pub enum KeyError {
     Ed25519,
 }
 
+/// An Ed25519 public key as its 32 bytes, for builds without `ed25519-dalek` (the edge Worker):
+/// the point is checked by whoever verifies with it (WebCrypto's import), not here.
+#[cfg(not(feature = "ed25519-dalek"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ed25519PublicKey([u8; 32]);
+
+#[cfg(not(feature = "ed25519-dalek"))]
+impl Ed25519PublicKey {
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+        Ok(Self(*bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// The Ed25519 public key type of this build: `ed25519-dalek`'s (validated point) with the
+/// feature, the raw bytes without it. Both have `from_bytes` and `as_bytes`.
+#[cfg(feature = "ed25519-dalek")]
+pub type Ed25519PublicKey = ed25519_dalek::VerifyingKey;
+
 /// A key that verifies tokens, with its algorithm fixed.
 #[derive(Debug, Clone)]
 pub enum VerifyingKey {
-    EdDSA(ed25519_dalek::VerifyingKey),
+    EdDSA(Ed25519PublicKey),
     HS256(HmacSecret),
 }
 
@@ -120,18 +152,29 @@ impl VerifyingKey {
         }
     }
 
-    fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+    /// Checks an HMAC signature (constant time). `None` for an Ed25519 key: that check is the
+    /// caller's primitive ([`Self::verify`] with `ed25519-dalek`, WebCrypto at the edge).
+    pub fn verify_hmac(&self, signing_input: &[u8], signature: &[u8]) -> Option<bool> {
+        match self {
+            Self::EdDSA(_) => None,
+            Self::HS256(secret) => {
+                let mut mac = secret.mac();
+                mac.update(signing_input);
+                // `verify_slice` compares in constant time.
+                Some(mac.verify_slice(signature).is_ok())
+            }
+        }
+    }
+
+    /// Checks a signature with the compiled-in primitives (Ed25519 `verify_strict`, HMAC).
+    #[cfg(feature = "ed25519-dalek")]
+    pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
         match self {
             Self::EdDSA(key) => match ed25519_dalek::Signature::from_slice(signature) {
                 Ok(sig) => key.verify_strict(signing_input, &sig).is_ok(),
                 Err(_) => false,
             },
-            Self::HS256(secret) => {
-                let mut mac = secret.mac();
-                mac.update(signing_input);
-                // `verify_slice` compares in constant time.
-                mac.verify_slice(signature).is_ok()
-            }
+            Self::HS256(_) => self.verify_hmac(signing_input, signature) == Some(true),
         }
     }
 }
@@ -215,8 +258,7 @@ impl KeySet {
             let bytes: [u8; 32] = bytes
                 .try_into()
                 .map_err(|_| KeyError::Jwks(format!("key {}: x is not 32 bytes", jwk.kid)))?;
-            let key =
-                ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::Ed25519)?;
+            let key = Ed25519PublicKey::from_bytes(&bytes).map_err(|_| KeyError::Ed25519)?;
             self.insert(jwk.kid.clone(), VerifyingKey::EdDSA(key));
         }
         Ok(())
@@ -250,6 +292,9 @@ pub struct Jwk {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum SigningKey {
+    /// Only with `ed25519-dalek`: the edge signs its assertions through WebCrypto, with
+    /// [`signing_input`] and [`append_signature`].
+    #[cfg(feature = "ed25519-dalek")]
     EdDSA {
         kid: String,
         key: ed25519_dalek::SigningKey,
@@ -279,12 +324,15 @@ struct SignHeader<'a> {
 impl SigningKey {
     pub fn kid(&self) -> &str {
         match self {
-            Self::EdDSA { kid, .. } | Self::HS256 { kid, .. } => kid,
+            #[cfg(feature = "ed25519-dalek")]
+            Self::EdDSA { kid, .. } => kid,
+            Self::HS256 { kid, .. } => kid,
         }
     }
 
     pub fn algorithm(&self) -> Algorithm {
         match self {
+            #[cfg(feature = "ed25519-dalek")]
             Self::EdDSA { .. } => Algorithm::EdDSA,
             Self::HS256 { .. } => Algorithm::HS256,
         }
@@ -292,6 +340,7 @@ impl SigningKey {
 
     pub fn verifying_key(&self) -> VerifyingKey {
         match self {
+            #[cfg(feature = "ed25519-dalek")]
             Self::EdDSA { key, .. } => VerifyingKey::EdDSA(key.verifying_key()),
             Self::HS256 { secret, .. } => VerifyingKey::HS256(secret.clone()),
         }
@@ -304,29 +353,43 @@ impl SigningKey {
 
     /// Signs any claim set into a compact JWS with the given `typ` header.
     pub fn sign_jws(&self, typ: &str, claims: &impl Serialize) -> String {
-        let header = SignHeader {
-            alg: self.algorithm().as_str(),
-            typ,
-            kid: self.kid(),
-        };
-        // Serialising these plain structs cannot fail.
-        let header = serde_json::to_vec(&header).unwrap_or_default();
-        let payload = serde_json::to_vec(claims).unwrap_or_default();
-        let mut out = URL_SAFE_NO_PAD.encode(header);
-        out.push('.');
-        out.push_str(&URL_SAFE_NO_PAD.encode(payload));
+        let input = signing_input(self.algorithm(), self.kid(), typ, claims);
         let signature = match self {
-            Self::EdDSA { key, .. } => key.sign(out.as_bytes()).to_bytes().to_vec(),
+            #[cfg(feature = "ed25519-dalek")]
+            Self::EdDSA { key, .. } => key.sign(input.as_bytes()).to_bytes().to_vec(),
             Self::HS256 { secret, .. } => {
                 let mut mac = secret.mac();
-                mac.update(out.as_bytes());
+                mac.update(input.as_bytes());
                 mac.finalize().into_bytes().to_vec()
             }
         };
-        out.push('.');
-        out.push_str(&URL_SAFE_NO_PAD.encode(signature));
-        out
+        append_signature(input, &signature)
     }
+}
+
+/// `base64url(header).base64url(claims)`: the bytes a JWS signature covers, with the header
+/// `{"alg","typ","kid"}` every Tollgate signer writes. A caller with its own primitive signs this
+/// and finishes the token with [`append_signature`]; [`SigningKey::sign_jws`] does both.
+pub fn signing_input(alg: Algorithm, kid: &str, typ: &str, claims: &impl Serialize) -> String {
+    let header = SignHeader {
+        alg: alg.as_str(),
+        typ,
+        kid,
+    };
+    // Serialising these plain structs cannot fail.
+    let header = serde_json::to_vec(&header).unwrap_or_default();
+    let payload = serde_json::to_vec(claims).unwrap_or_default();
+    let mut out = URL_SAFE_NO_PAD.encode(header);
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(payload));
+    out
+}
+
+/// The compact JWS: `input` (from [`signing_input`]), a dot, the signature in base64url.
+pub fn append_signature(mut input: String, signature: &[u8]) -> String {
+    input.push('.');
+    input.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    input
 }
 
 /// What a token's claims must satisfy besides its signature.
@@ -404,9 +467,45 @@ pub fn header_kid(token: &str) -> Option<String> {
     serde_json::from_slice::<Header>(&bytes).ok()?.kid
 }
 
-/// Rules 1–4 for any compact JWS of ours: size and shape, `typ`, no `crit`, a known `kid` whose
-/// algorithm is the header's, a valid signature. Returns the decoded payload, not yet parsed.
-pub fn verify_jws(token: &str, keys: &KeySet, typ: &str) -> Result<Vec<u8>, Rejection> {
+/// A compact JWS that passed rules 1–3, waiting for its signature check (rule 4). Built by
+/// [`parse_jws`]; [`Self::finish`] takes the verdict and applies what comes after it.
+#[derive(Debug)]
+pub struct UnverifiedJws<'a> {
+    /// The key the header's `kid` names, whose algorithm is the header's `alg`.
+    pub key: &'a VerifyingKey,
+    /// `h64.p64`, the bytes the signature covers.
+    pub signing_input: &'a [u8],
+    /// The decoded signature (any length: a wrong length is simply a failed check).
+    pub signature: Vec<u8>,
+    p64: &'a str,
+    typ_ok: bool,
+}
+
+impl UnverifiedJws<'_> {
+    /// Rule 4 and after, given whether the signature verified: a bad signature is
+    /// [`Rejection::Signature`] whatever else is wrong; then the `typ`; then the payload bytes.
+    pub fn finish(self, signature_valid: bool) -> Result<Vec<u8>, Rejection> {
+        if !signature_valid {
+            return Err(Rejection::Signature);
+        }
+        // After the signature, so that a forged header is always "signature", whatever its typ.
+        if !self.typ_ok {
+            return Err(Rejection::Malformed);
+        }
+        URL_SAFE_NO_PAD
+            .decode(self.p64)
+            .map_err(|_| Rejection::Malformed)
+    }
+}
+
+/// Rules 1–3 for any compact JWS of ours: size and shape, no `crit`, a known `kid` whose
+/// algorithm is the header's, a decodable signature. The signature itself is not checked: see
+/// [`UnverifiedJws`].
+pub fn parse_jws<'a>(
+    token: &'a str,
+    keys: &'a KeySet,
+    typ: &str,
+) -> Result<UnverifiedJws<'a>, Rejection> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(Rejection::Malformed);
     }
@@ -435,19 +534,26 @@ pub fn verify_jws(token: &str, keys: &KeySet, typ: &str) -> Result<Vec<u8>, Reje
         .decode(s64)
         .map_err(|_| Rejection::Malformed)?;
     let signing_input_len = h64.len() + 1 + p64.len();
-    if !key.verify(&token.as_bytes()[..signing_input_len], &signature) {
-        return Err(Rejection::Signature);
-    }
-    // After the signature, so that a forged header is always "signature", whatever its typ.
-    if !typ_matches(header.typ.as_deref(), typ) {
-        return Err(Rejection::Malformed);
-    }
-    URL_SAFE_NO_PAD
-        .decode(p64)
-        .map_err(|_| Rejection::Malformed)
+    Ok(UnverifiedJws {
+        key,
+        signing_input: &token.as_bytes()[..signing_input_len],
+        signature,
+        p64,
+        typ_ok: typ_matches(header.typ.as_deref(), typ),
+    })
+}
+
+/// Rules 1–4 for any compact JWS of ours: size and shape, `typ`, no `crit`, a known `kid` whose
+/// algorithm is the header's, a valid signature. Returns the decoded payload, not yet parsed.
+#[cfg(feature = "ed25519-dalek")]
+pub fn verify_jws(token: &str, keys: &KeySet, typ: &str) -> Result<Vec<u8>, Rejection> {
+    let jws = parse_jws(token, keys, typ)?;
+    let valid = jws.key.verify(jws.signing_input, &jws.signature);
+    jws.finish(valid)
 }
 
 /// Verifies access token `token` and returns its claims, or the first rule it breaks.
+#[cfg(feature = "ed25519-dalek")]
 pub fn verify(
     token: &str,
     keys: &KeySet,
@@ -455,8 +561,17 @@ pub fn verify(
     now: i64,
 ) -> Result<AccessClaims, Rejection> {
     let payload = verify_jws(token, keys, ACCESS_TOKEN_TYP)?;
-    let claims: AccessClaims =
-        serde_json::from_slice(&payload).map_err(|_| Rejection::Malformed)?;
+    access_claims(&payload, validation, now)
+}
+
+/// Rule 5: the verified payload of an access token ([`ACCESS_TOKEN_TYP`]) as its claims, or the
+/// rule they break. For callers that check the signature themselves ([`parse_jws`]).
+pub fn access_claims(
+    payload: &[u8],
+    validation: &Validation,
+    now: i64,
+) -> Result<AccessClaims, Rejection> {
+    let claims: AccessClaims = serde_json::from_slice(payload).map_err(|_| Rejection::Malformed)?;
     if now >= claims.exp {
         return Err(Rejection::Expired);
     }

@@ -213,6 +213,36 @@ impl Edge {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// The Worker's structured log lines so far (edge/src/log.rs): every line of wrangler's
+    /// output that is one JSON object with a `code`, parsed, in order.
+    pub fn worker_log(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let start = line.find('{')?;
+                let value: serde_json::Value = serde_json::from_str(line[start..].trim()).ok()?;
+                value.get("code")?;
+                Some(value)
+            })
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until the Worker has written at least `n` structured lines, then a
+    /// little longer so a line too many would show too, and returns them all.
+    pub async fn wait_for_worker_log(&self, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.worker_log().len() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.worker_log()
+    }
+
+    /// Everything wrangler printed so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     async fn wait_ready(&mut self, probe: &str) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(45);

@@ -1,0 +1,570 @@
+//! The Worker's own cost under **raw workerd** (no `wrangler dev` proxy in the way), against a
+//! bare pass-through Worker on the same machine in the same run, and under `wrangler dev` as
+//! users run it locally (issue 8 §6). `scripts/bench-edge.sh` runs it.
+//!
+//! One workerd process per Worker, each serving one config (capnp) on its own port:
+//! - `floor`: `bench/edge-js/floor.js`, a bare pass-through — what any Worker costs before
+//!   doing anything of its own (accepting the request, one subrequest, streaming the answer);
+//! - one or more Rust bundles (`edge/build/` as built by `scripts/build-edge.sh`; an older build
+//!   can be passed beside it for before/after figures);
+//! - `js`: `bench/edge-js/worker.js`, the same job with `jose` and `@upstash/redis`, bundled
+//!   with esbuild.
+//!
+//! All of them in front of the same upstream (a fast in-process echo), the same REST bridge
+//! over Redis and the origin that issued the token (started by `tollgate-tests`' `Stack`,
+//! whose `wrangler dev` edge serves the same Rust bundle for the second set of figures).
+//!
+//! Routes: `GET /health` (public: routing only, then pass-through) and `GET /api/bench/me`
+//! (protected) with a token the Worker has seen before; at one connection also the same route
+//! with a token whose payload was altered (`forged`: refused after a full signature check,
+//! never memoised — what an Ed25519 verify costs in that Worker).
+//!
+//! CPU per request is the workerd process's `utime + stime` (`/proc/PID/stat`, all threads)
+//! over a wrk run divided by the requests it completed; "above floor" subtracts the floor
+//! Worker's figure for the same route, concurrency and round. Timers inside workerd are no use
+//! for this (`Date.now()` does not advance while a request computes).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::wrk::{self, Outcome, Run, Workload};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub root: PathBuf,
+    pub duration: Duration,
+    pub rounds: u32,
+    pub levels: Vec<u32>,
+    /// `(label, bundle dir)`: each holds `index.js` + `index_bg.wasm` from worker-build.
+    pub rust: Vec<(String, PathBuf)>,
+    /// Also measure the first Rust bundle under `wrangler dev`.
+    pub wrangler: bool,
+    pub workerd: PathBuf,
+    pub esbuild: PathBuf,
+    pub workdir: PathBuf,
+}
+
+/// One measured run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub runtime: String,
+    pub worker: String,
+    pub route: String,
+    pub round: u32,
+    pub outcome: Outcome,
+    /// CPU of the serving process(es) per completed request.
+    pub cpu_us_per_request: f64,
+    /// The same minus the floor Worker's for this route, concurrency and round (raw workerd).
+    pub above_floor_us: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    /// `label -> (raw bytes, gzip -9 bytes)` of each Worker's code.
+    pub sizes: BTreeMap<String, (u64, u64)>,
+    pub load_before: [f64; 3],
+    pub load_after: [f64; 3],
+}
+
+/// The bench route table: sign-up and login go to the origin (to get a token through the same
+/// edge), `/health` and `/api/bench/*` to the echo upstream.
+fn routes(origin: &str, echo: &str) -> serde_json::Value {
+    json!({
+        "upstreams": { "origin": { "url": origin }, "echo": { "url": echo } },
+        "routes": [
+            { "path": "/api/users/register", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
+            { "path": "/api/users/login", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
+            { "path": "/health", "methods": ["GET"], "upstream": "echo", "access": "public" },
+            { "prefix": "/api/bench", "upstream": "echo" }
+        ]
+    })
+}
+
+/// An upstream that answers every request with a small JSON body, as fast as this machine can.
+async fn start_echo() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    use axum::routing::any;
+    let app = axum::Router::new().fallback(any(|| async { axum::Json(json!({"ok": true})) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((format!("http://{addr}"), task))
+}
+
+/// A capnp text literal.
+fn capnp_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A workerd child serving one Worker on `port`; killed on drop.
+struct Workerd {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Workerd {
+    /// `modules`: (module name, file) pairs, `.wasm` as wasm modules, the rest ES modules; the
+    /// first is the main module.
+    async fn start(
+        workerd: &Path,
+        modules: &[(String, PathBuf)],
+        bindings: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("tollgate-workerd-")
+            .tempdir()?;
+        let mut module_lines = Vec::new();
+        for (name, file) in modules {
+            let local = dir.path().join(name.replace('/', "_"));
+            std::fs::copy(file, &local).with_context(|| format!("{}", file.display()))?;
+            let kind = if name.ends_with(".wasm") {
+                "wasm"
+            } else {
+                "esModule"
+            };
+            module_lines.push(format!(
+                "(name = {}, {kind} = embed {})",
+                capnp_str(name),
+                capnp_str(&local.file_name().unwrap_or_default().to_string_lossy())
+            ));
+        }
+        let binding_lines: Vec<String> = bindings
+            .iter()
+            .map(|(k, v)| format!("(name = {}, text = {})", capnp_str(k), capnp_str(v)))
+            .collect();
+        let port = tollgate_tests::child_port()?;
+        let config = format!(
+            r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = (
+      modules = [{modules}],
+      compatibilityDate = "2026-05-01",
+      bindings = [{bindings}],
+    )),
+    (name = "internet", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "main")],
+);
+"#,
+            modules = module_lines.join(", "),
+            bindings = binding_lines.join(", "),
+        );
+        let config_path = dir.path().join("config.capnp");
+        std::fs::write(&config_path, config)?;
+        let log = dir.path().join("workerd.log");
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(workerd)
+            .arg("serve")
+            .arg(&config_path)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", workerd.display()))?;
+        let mut w = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        };
+        w.wait_ready().await?;
+        Ok(w)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!("workerd exited ({status}): {}", self.log_text());
+            }
+            if client
+                .get(format!("{}/health", self.base))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("workerd did not serve within 30 s: {}", self.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn cpu_secs(&self) -> f64 {
+        process_cpu_secs(self.child.id())
+    }
+}
+
+impl Drop for Workerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `utime + stime` of one process (all its threads), in seconds.
+fn process_cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (field(11) + field(12)) / crate::machine::clock_ticks_per_sec()
+}
+
+/// CPU seconds of every live process in process group `pgid` (wrangler's node and workerd).
+fn group_cpu_secs(pgid: u32) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok())
+                == Some(pgid)
+        })
+        .map(process_cpu_secs)
+        .sum()
+}
+
+fn gzip9(path: &Path) -> anyhow::Result<(u64, u64)> {
+    let raw = std::fs::metadata(path)?.len();
+    let out = Command::new("gzip").args(["-9", "-c"]).arg(path).output()?;
+    Ok((raw, out.stdout.len() as u64))
+}
+
+/// Bundles a JS Worker with its npm dependencies into one ES module.
+fn bundle_js(esbuild: &Path, entry: &Path, out: &Path) -> anyhow::Result<()> {
+    let status = Command::new(esbuild)
+        .arg(entry)
+        .args([
+            "--bundle",
+            "--format=esm",
+            "--platform=neutral",
+            "--main-fields=module,main",
+            "--conditions=workerd,worker,browser",
+            "--minify",
+        ])
+        .arg(format!("--outfile={}", out.display()))
+        .status()
+        .context("esbuild")?;
+    anyhow::ensure!(status.success(), "esbuild failed for {}", entry.display());
+    Ok(())
+}
+
+/// The same token with one payload character changed: parses, names a known key, has a
+/// well-formed signature, so the Worker runs the whole Ed25519 check before refusing it.
+fn forge(token: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let [head, payload, sig] = parts[..] else {
+        return token.to_owned();
+    };
+    let mut chars: Vec<char> = payload.chars().collect();
+    let mid = chars.len() / 2;
+    if let Some(c) = chars.get_mut(mid) {
+        *c = if *c == 'A' { 'B' } else { 'A' };
+    }
+    format!("{head}.{}.{sig}", chars.into_iter().collect::<String>())
+}
+
+struct Target {
+    runtime: &'static str,
+    worker: String,
+    base: String,
+    cpu: Box<dyn Fn() -> f64>,
+}
+
+/// The origin's URL in the harness's default route table.
+fn origin_of(config: &tollgate_tests::EdgeConfig) -> String {
+    config
+        .vars
+        .get("TOLLGATE_ROUTES")
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|v| v["upstreams"]["origin"]["url"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Starts everything, checks every Worker answers as it should, then measures.
+pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
+    let load_before = crate::machine::load_avg();
+    let (echo, _echo_task) = start_echo().await?;
+    let echo_url = echo.clone();
+    let mut config = None;
+    let stack = tollgate_tests::Stack::start_with(
+        tollgate_tests::StackOptions {
+            tap: false,
+            ..Default::default()
+        },
+        |c| {
+            let table = routes(&origin_of(c), &echo_url);
+            c.var("TOLLGATE_ROUTES", table.to_string());
+            config = Some(c.clone());
+        },
+    )
+    .await;
+    let config = config.context("edge configuration")?;
+    let email = stack.new_user().await;
+    let tokens = stack.login(&email, "bench").await;
+    let forged = forge(&tokens.access);
+    let bind = bindings(&config, &echo);
+
+    let js_dir = cfg.root.join("bench/edge-js");
+    let dist = cfg.workdir.join("tollgate-bench-edge-js");
+    std::fs::create_dir_all(&dist)?;
+    let floor_js = dist.join("floor.js");
+    let worker_js = dist.join("worker.js");
+    bundle_js(&cfg.esbuild, &js_dir.join("floor.js"), &floor_js)?;
+    bundle_js(&cfg.esbuild, &js_dir.join("worker.js"), &worker_js)?;
+
+    let mut sizes = BTreeMap::new();
+    sizes.insert("js (worker.js, bundled)".to_owned(), gzip9(&worker_js)?);
+    let mut servers = Vec::new();
+    servers.push((
+        "floor".to_owned(),
+        Workerd::start(&cfg.workerd, &[("index.js".into(), floor_js)], &bind).await?,
+    ));
+    for (label, dir) in &cfg.rust {
+        sizes.insert(
+            format!("{label} (index_bg.wasm)"),
+            gzip9(&dir.join("index_bg.wasm"))?,
+        );
+        let modules = [
+            ("index.js".to_owned(), dir.join("index.js")),
+            ("index_bg.wasm".to_owned(), dir.join("index_bg.wasm")),
+        ];
+        servers.push((
+            label.clone(),
+            Workerd::start(&cfg.workerd, &modules, &bind).await?,
+        ));
+    }
+    servers.push((
+        "js".to_owned(),
+        Workerd::start(&cfg.workerd, &[("index.js".into(), worker_js)], &bind).await?,
+    ));
+
+    let mut targets: Vec<Target> = Vec::new();
+    for (label, server) in &servers {
+        let pid = server.child.id();
+        targets.push(Target {
+            runtime: "workerd",
+            worker: label.clone(),
+            base: server.base.clone(),
+            cpu: Box::new(move || process_cpu_secs(pid)),
+        });
+    }
+    if cfg.wrangler {
+        let pgid = stack.edge.process_group();
+        targets.push(Target {
+            runtime: "wrangler dev",
+            worker: cfg
+                .rust
+                .first()
+                .map_or_else(String::new, |(l, _)| l.clone()),
+            base: stack.edge.base.clone(),
+            cpu: Box::new(move || group_cpu_secs(pgid)),
+        });
+    }
+
+    let bearer = |t: &str| Workload::Get {
+        headers: vec![("Authorization".into(), format!("Bearer {t}"))],
+    };
+    let routes: Vec<(&str, &str, Workload)> = vec![
+        ("health", "/health", Workload::Get { headers: vec![] }),
+        ("protected", "/api/bench/me", bearer(&tokens.access)),
+        ("forged", "/api/bench/me", bearer(&forged)),
+    ];
+    // Every Worker answers as expected before anything is timed.
+    let client = reqwest::Client::new();
+    for t in &targets {
+        for (name, path, workload) in &routes {
+            let mut req = client.get(format!("{}{path}", t.base));
+            if let Workload::Get { headers } = workload {
+                for (k, v) in headers {
+                    req = req.header(k, v);
+                }
+            }
+            let status = req.send().await?.status().as_u16();
+            let floor = t.worker == "floor";
+            let want = if *name == "forged" && !floor {
+                401
+            } else {
+                200
+            };
+            anyhow::ensure!(
+                status == want,
+                "{} {} {name}: HTTP {status}, want {want}",
+                t.runtime,
+                t.worker
+            );
+        }
+    }
+    for t in &targets {
+        let list = routes
+            .iter()
+            .map(|(_, path, w)| (format!("{}{path}", t.base), w.clone()))
+            .collect::<Vec<_>>();
+        wrk::warm_up(
+            list.iter().map(|(u, w)| (u, w)),
+            Duration::from_secs(1),
+            &cfg.workdir,
+        )
+        .await?;
+    }
+
+    let mut rows: Vec<Row> = Vec::new();
+    for round in 0..cfg.rounds {
+        for &c in &cfg.levels {
+            for (name, path, workload) in &routes {
+                if *name == "forged" && c != 1 {
+                    continue;
+                }
+                let mut floor_us = None;
+                for t in &targets {
+                    let cpu0 = (t.cpu)();
+                    let outcome = wrk::run(
+                        &Run {
+                            url: format!("{}{path}", t.base),
+                            workload: workload.clone(),
+                            connections: c,
+                            duration: cfg.duration,
+                        },
+                        &cfg.workdir,
+                    )
+                    .await?;
+                    let cpu = ((t.cpu)() - cpu0) * 1e6 / outcome.requests.max(1) as f64;
+                    if t.runtime == "workerd" && t.worker == "floor" {
+                        floor_us = Some(cpu);
+                    }
+                    let above = match (t.runtime, floor_us) {
+                        ("workerd", Some(f)) if t.worker != "floor" => Some(cpu - f),
+                        _ => None,
+                    };
+                    eprintln!(
+                        "  r{round} c={c:<3} {:<12} {:<10} {name:<9} {:>7.0} req/s  p50 {:>6.3} ms  p99 {:>6.3} ms  CPU {:>6.1} µs/req{}  load {:.2}",
+                        t.runtime,
+                        t.worker,
+                        outcome.rps,
+                        outcome.p50_ms,
+                        outcome.p99_ms,
+                        cpu,
+                        above.map(|a| format!(" ({a:+.1} above floor)")).unwrap_or_default(),
+                        outcome.load1,
+                    );
+                    rows.push(Row {
+                        runtime: t.runtime.into(),
+                        worker: t.worker.clone(),
+                        route: (*name).into(),
+                        round,
+                        outcome,
+                        cpu_us_per_request: cpu,
+                        above_floor_us: above,
+                    });
+                }
+            }
+        }
+    }
+    drop(servers);
+    drop(stack);
+    Ok(Report {
+        rows,
+        sizes,
+        load_before,
+        load_after: crate::machine::load_avg(),
+    })
+}
+
+/// Everything a Worker's bindings hold, for raw workerd: the harness's vars and secrets (the
+/// Rust edge's configuration, which the JS Worker reads too) and the floor's `UPSTREAM`.
+fn bindings(config: &tollgate_tests::EdgeConfig, echo: &str) -> BTreeMap<String, String> {
+    let mut b: BTreeMap<String, String> = config.vars.clone();
+    b.extend(config.secrets.clone());
+    b.insert("UPSTREAM".into(), echo.to_owned());
+    b
+}
+
+/// Medians over rounds, as a Markdown table: one line per runtime, Worker, route and level.
+pub fn markdown(report: &Report) -> String {
+    let mut groups: BTreeMap<(String, u32, String, String), Vec<&Row>> = BTreeMap::new();
+    for r in &report.rows {
+        groups
+            .entry((
+                r.route.clone(),
+                r.outcome.connections,
+                r.runtime.clone(),
+                r.worker.clone(),
+            ))
+            .or_default()
+            .push(r);
+    }
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let mut out = String::from(
+        "| route | c | runtime | Worker | req/s | p50 ms | p99 ms | CPU µs/req | above floor µs |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for ((route, c, runtime, worker), rows) in &groups {
+        let above: Vec<f64> = rows.iter().filter_map(|r| r.above_floor_us).collect();
+        out.push_str(&format!(
+            "| {route} | {c} | {runtime} | {worker} | {:.0} | {:.3} | {:.3} | {:.1} | {} |\n",
+            median(rows.iter().map(|r| r.outcome.rps).collect()),
+            median(rows.iter().map(|r| r.outcome.p50_ms).collect()),
+            median(rows.iter().map(|r| r.outcome.p99_ms).collect()),
+            median(rows.iter().map(|r| r.cpu_us_per_request).collect()),
+            if above.is_empty() {
+                "—".to_owned()
+            } else {
+                format!("{:+.1}", median(above))
+            },
+        ));
+    }
+    out.push_str("\n| code | raw bytes | gzip -9 bytes |\n|---|---|---|\n");
+    for (label, (raw, gz)) in &report.sizes {
+        out.push_str(&format!("| {label} | {raw} | {gz} |\n"));
+    }
+    out.push_str(&format!(
+        "\nload (1/5/15 min): {:?} before, {:?} after\n",
+        report.load_before, report.load_after
+    ));
+    out
+}
