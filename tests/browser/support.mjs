@@ -34,7 +34,10 @@ export const SESSION_COOKIES = ["__Secure-tg_at", "__Secure-tg_rt", "__Secure-tg
 export async function startPages(settings = {}) {
   const dir = mkdtempSync(join(tmpdir(), "tollgate-pages-"));
   const env = {
-    DATABASE_URL: `sqlite://${join(dir, "tollgate.db")}?mode=rwc`,
+    // SQLite by default; TOLLGATE_PAGES_DATABASE_URL runs the pages on another database
+    // (e.g. a fresh PostgreSQL database).
+    DATABASE_URL:
+      process.env.TOLLGATE_PAGES_DATABASE_URL ?? `sqlite://${join(dir, "tollgate.db")}?mode=rwc`,
     KEYS_FILE: join(dir, "keys.json"),
   };
   const stack = await startStack({ ...env, ...settings });
