@@ -25,6 +25,17 @@ ensure_packages() {
   ensure_deb redis-server pg_ctlcluster:postgresql gzip curl openssl
 }
 
+# Debian's chromium at /usr/bin/chromium, for the browser tests (playwright-core drives it;
+# no browser is ever downloaded).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return
+  svc_log "installing chromium"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium
+}
+
 # Redis on 127.0.0.1:6379 (what the tests and the stack use by default).
 ensure_redis() {
   if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then

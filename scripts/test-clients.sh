@@ -9,13 +9,10 @@ cd "$ROOT"
 
 log() { printf '[test-clients] %s\n' "$*"; }
 
-if [ ! -x /usr/bin/chromium ] || ! command -v redis-server >/dev/null; then
-  log "installing chromium / redis-server from Debian"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium redis-server
-fi
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+ensure_packages
+ensure_chromium
 
 log "cargo build -p tollgate-origin"
 cargo build -q -p tollgate-origin

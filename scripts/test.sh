@@ -29,6 +29,8 @@ cargo nextest run --workspace --no-fail-fast "$@"
 echo "[test] check-deploy"; scripts/check-deploy.sh
 # The TypeScript client SDK against the real origin, in Node and in Chromium.
 scripts/test-clients.sh
+# The devices and admin pages in Chromium, through the real origin.
+scripts/test-pages.sh
 # The JavaScript upstream verifier (Express, Hono) against the Rust-signed vectors.
 echo "[test] upstream-js"; scripts/test-upstream-js.sh
 # A short fuzzing pass over every target (longer by hand: scripts/fuzz.sh 600).

@@ -100,6 +100,8 @@ impl BenchOrigin {
             ("REDIS_KEY_PREFIX", prefix.clone()),
             ("KEYS_FILE", keys_file.display().to_string()),
             ("CLEANUP_INTERVAL_SECS", "0".into()),
+            // No background SCANs of the admin page's sampler in the measurements.
+            ("STATS_SAMPLE_SECS", "0".into()),
             // The login benchmark would trip the production limits within a second.
             ("LOGIN_RATE_LIMIT_PER_IP", "1000000000".into()),
             ("LOGIN_RATE_LIMIT_PER_EMAIL", "1000000000".into()),

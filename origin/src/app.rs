@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::routes::users::router())
         .merge(crate::routes::sessions::router())
         .merge(crate::routes::meta::router())
+        .merge(crate::pages::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::Client(ErrorCode::MethodNotAllowed, "method not allowed".into())
@@ -199,6 +200,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let cleanup = tokio::spawn(crate::cleanup::periodic(self.state.clone()));
+        let sampler = tokio::spawn(crate::pages::admin::sample_periodically(self.state.clone()));
         let app = router(self.state);
         let result = axum::serve(
             self.listener,
@@ -208,6 +210,7 @@ impl Application {
         .await
         .context("server error");
         cleanup.abort();
+        sampler.abort();
         result
     }
 }

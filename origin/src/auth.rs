@@ -79,6 +79,15 @@ async fn self_check(parts: &Parts, state: &AppState) -> Result<Identity, ApiErro
                 .map_err(|_| ApiError::Token(Rejection::Malformed))?,
         ),
     };
+    check_authorization(state, header).await
+}
+
+/// The bearer check of an `Authorization` value, wherever it came from: the request's header
+/// (above) or the devices page's access-token cookie ([`crate::pages`]).
+pub(crate) async fn check_authorization(
+    state: &AppState,
+    header: Option<&str>,
+) -> Result<Identity, ApiError> {
     let now = crate::domain::now();
     let checked = check_bearer(header, |t| verified_claims(state, t, now), &Redis(state))
         .await?

@@ -83,6 +83,9 @@ pub struct Settings {
     /// (how long expired/revoked sessions are kept for audit before deletion).
     pub cleanup_interval: u64,
     pub cleanup_retention: u64,
+    /// `STATS_SAMPLE_SECS` (default 60; 0: only when the admin page is viewed): how often the
+    /// admin page's history samples token statistics into SQL (`crate::pages::admin`).
+    pub stats_sample_interval: u64,
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
 }
@@ -208,6 +211,7 @@ impl Settings {
             token_stats_max_age: env.positive("TOKEN_STATS_MAX_AGE_SECS", 30)?,
             cleanup_interval: env.parse("CLEANUP_INTERVAL_SECS", 3600)?,
             cleanup_retention: env.parse("CLEANUP_RETENTION_SECS", 7 * 24 * 3600)?,
+            stats_sample_interval: env.parse("STATS_SAMPLE_SECS", 60)?,
             log_format,
         };
         if settings.refresh_ttl <= settings.access_ttl {

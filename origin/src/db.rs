@@ -9,6 +9,9 @@
 
 use std::time::Duration;
 
+mod pages;
+pub use pages::StatsSample;
+
 use anyhow::Context as _;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor as _, Row as _};

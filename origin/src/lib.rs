@@ -10,6 +10,7 @@
 //! - [`app`]: `router()` and `Application` (bind, serve, shut down).
 //! - [`routes`]: HTTP handlers — `users` (register, login, refresh, me, account deletion), `sessions` (the four
 //!   logouts, the sessions list), `meta` (token stats, JWKS, health).
+//! - [`pages`]: the devices page and the admin page (server-rendered HTML, cookie sessions).
 //! - [`auth`]: the `AuthUser` and `ClientInfo` extractors.
 //! - [`tokens`]: minting access tokens, revoking device sessions, deleting accounts.
 //! - [`cache`]: Redis, with the multi-key steps as Lua scripts.
@@ -33,6 +34,7 @@ pub mod error;
 pub mod keyring;
 pub mod limits;
 pub mod memo;
+pub mod pages;
 pub mod password;
 pub mod routes;
 pub mod state;

@@ -44,6 +44,7 @@ impl Origin {
             ("REDIS_KEY_PREFIX", prefix.to_owned()),
             ("KEYS_FILE", keys.display().to_string()),
             ("CLEANUP_INTERVAL_SECS", "0".into()),
+            ("STATS_SAMPLE_SECS", "0".into()),
             ("TRUSTED_PROXIES", "127.0.0.1/32".into()),
         ]
         .into_iter()

@@ -25,13 +25,7 @@ pub fn router() -> Router<AppState> {
 /// database on every call — never from the token or a memo — so a promotion or demotion holds
 /// from the next request.
 async fn token_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
-    let user = state.db.user_by_id(&auth.identity.user_id).await?;
-    if user.is_none_or(|u| u.role != "admin") {
-        return Err(ApiError::Client(
-            ErrorCode::Forbidden,
-            "admin role required".into(),
-        ));
-    }
+    require_admin(&state, &auth.identity.user_id).await?;
     let now = crate::domain::now();
     let (redis, computed_at) = state
         .redis_stats
@@ -51,6 +45,19 @@ async fn token_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult
             "revokedRefreshTokens": db.revoked,
         },
     })))
+}
+
+/// 403 `forbidden` unless the user holds the admin role now (read from SQL, never a memo): the
+/// one admin check of token-stats and the admin page.
+pub(crate) async fn require_admin(state: &AppState, user_id: &str) -> ApiResult<()> {
+    let user = state.db.user_by_id(user_id).await?;
+    if user.is_none_or(|u| u.role != "admin") {
+        return Err(ApiError::Client(
+            ErrorCode::Forbidden,
+            "admin role required".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Every published verification key's public half; HMAC secrets never appear. Caches may keep

@@ -38,7 +38,24 @@ async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json
 /// Every device: the version moves on (so any token minted before is refused even if its jti
 /// were somehow missed), every jti is deleted and every refresh token revoked.
 async fn logout_all(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
-    let user_id = &auth.identity.user_id;
+    let out = logout_everywhere(&state, &auth.identity.user_id).await?;
+    Ok(Json(json!({"data": {
+        "token_version": out.version,
+        "revoked_sessions": out.sessions,
+        "revoked_access_tokens": out.killed,
+    }})))
+}
+
+/// What a logout-all did.
+#[derive(Debug)]
+pub(crate) struct LoggedOutAll {
+    pub(crate) version: u64,
+    pub(crate) sessions: usize,
+    pub(crate) killed: u64,
+}
+
+/// The logout-all behind [`logout_all`] and the devices page's "sign out everywhere".
+pub(crate) async fn logout_everywhere(state: &AppState, user_id: &str) -> ApiResult<LoggedOutAll> {
     let now = domain::now();
     let (version, token_ids) = state
         .db
@@ -57,11 +74,11 @@ async fn logout_all(State(state): State<AppState>, auth: AuthUser) -> ApiResult<
         killed,
         "logout-all"
     );
-    Ok(Json(json!({"data": {
-        "token_version": version,
-        "revoked_sessions": token_ids.len(),
-        "revoked_access_tokens": killed,
-    }})))
+    Ok(LoggedOutAll {
+        version,
+        sessions: token_ids.len(),
+        killed,
+    })
 }
 
 /// The device that holds access token `jti`. 404 unless that token is live and the caller's:
@@ -100,14 +117,23 @@ async fn logout_device(
     auth: AuthUser,
     Path(token_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let user_id = &auth.identity.user_id;
-    if !is_canonical_uuid(&token_id) || !state.db.session_belongs_to(&token_id, user_id).await? {
-        return Err(ApiError::not_found());
-    }
-    let killed = tokens::revoke_device(&state, user_id, &token_id, None, "logout_device").await?;
+    let killed = revoke_own_session(&state, &auth.identity.user_id, &token_id).await?;
     Ok(Json(
         json!({"data": {"token_id": token_id, "revoked_access_tokens": killed}}),
     ))
+}
+
+/// Revokes the caller's device session `token_id` (404 unless it is theirs): the one step behind
+/// [`logout_device`] and the devices page's revoke buttons. Returns access tokens killed.
+pub(crate) async fn revoke_own_session(
+    state: &AppState,
+    user_id: &str,
+    token_id: &str,
+) -> ApiResult<u64> {
+    if !is_canonical_uuid(token_id) || !state.db.session_belongs_to(token_id, user_id).await? {
+        return Err(ApiError::not_found());
+    }
+    tokens::revoke_device(state, user_id, token_id, None, "logout_device").await
 }
 
 /// The caller's live device sessions from SQL, each with its access token's jti if that is still

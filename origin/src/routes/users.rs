@@ -83,11 +83,11 @@ async fn register(
 }
 
 #[derive(Debug, Deserialize)]
-struct LoginBody {
-    email: String,
-    password: String,
+pub(crate) struct LoginBody {
+    pub(crate) email: String,
+    pub(crate) password: String,
     #[serde(default)]
-    device_name: Option<String>,
+    pub(crate) device_name: Option<String>,
 }
 
 /// Login and refresh answer the same shape.
@@ -106,6 +106,27 @@ async fn login(
     client: ClientInfo,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Json<Value>> {
+    let issued = login_device(&state, client, body).await?;
+    Ok(token_response(&state, issued))
+}
+
+/// What a login or a refresh hands out, before it becomes JSON (the API) or cookies (the
+/// devices page, [`crate::pages`]): both speak through these two functions, so there is one
+/// login and one rotation.
+#[derive(Debug)]
+pub(crate) struct Issued {
+    pub(crate) user_id: String,
+    pub(crate) minted: tokens::Minted,
+    pub(crate) refresh_token: String,
+    pub(crate) token_id: String,
+}
+
+/// Checks the credentials (with the login limits) and opens a new device session.
+pub(crate) async fn login_device(
+    state: &AppState,
+    client: ClientInfo,
+    body: LoginBody,
+) -> ApiResult<Issued> {
     let device_name =
         domain::optional_text("device_name", body.device_name, MAX_DEVICE_NAME_CHARS)?;
     if body.password.len() > domain::MAX_PASSWORD_BYTES
@@ -115,7 +136,7 @@ async fn login(
         return Err(invalid_credentials());
     }
     let normalized = domain::normalize_email(&body.email);
-    let attempt = LoginAttempt::check(&state, &client, &normalized).await?;
+    let attempt = LoginAttempt::check(state, &client, &normalized).await?;
 
     let user = state.db.user_by_email(&normalized).await?;
     let verified = state
@@ -129,7 +150,7 @@ async fn login(
     let user = match user {
         Some(user) if verified => user,
         _ => {
-            attempt.failed(&state).await?;
+            attempt.failed(state).await?;
             return Err(invalid_credentials());
         }
     };
@@ -167,7 +188,7 @@ async fn login(
         grace: None,
         now,
     };
-    let minted = match tokens::mint(&state, grant).await {
+    let minted = match tokens::mint(state, grant).await {
         Ok(Some(minted)) => minted,
         outcome => {
             // Never leave a usable refresh token behind a login that did not complete.
@@ -181,12 +202,12 @@ async fn login(
         }
     };
     tracing::info!(user_id = %user.id, token_id, "login");
-    Ok(token_response(
-        &state,
+    Ok(Issued {
+        user_id: user.id,
         minted,
-        refresh_token.into_exposed(),
+        refresh_token: refresh_token.into_exposed(),
         token_id,
-    ))
+    })
 }
 
 fn invalid_credentials() -> ApiError {
@@ -196,12 +217,13 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
-fn token_response(
-    state: &AppState,
-    minted: tokens::Minted,
-    refresh_token: String,
-    token_id: String,
-) -> Json<Value> {
+fn token_response(state: &AppState, issued: Issued) -> Json<Value> {
+    let Issued {
+        minted,
+        refresh_token,
+        token_id,
+        ..
+    } = issued;
     Json(json!({"data": TokenPair {
         access_token: minted.access_token,
         refresh_token,
@@ -236,10 +258,16 @@ async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<Json<Value>> {
-    if body.refresh_token.is_empty() || body.refresh_token.len() > MAX_REFRESH_TOKEN_BYTES {
+    let issued = rotate_refresh(&state, body.refresh_token).await?;
+    Ok(token_response(&state, issued))
+}
+
+/// The rotation behind [`refresh`], as described there.
+pub(crate) async fn rotate_refresh(state: &AppState, secret: String) -> ApiResult<Issued> {
+    if secret.is_empty() || secret.len() > MAX_REFRESH_TOKEN_BYTES {
         return Err(invalid_refresh());
     }
-    let secret = RefreshSecret::presented(body.refresh_token);
+    let secret = RefreshSecret::presented(secret);
     let presented = secret.hash();
     let lock = match state.db.lock_session_by_secret(&presented).await {
         Ok(Some(lock)) => lock,
@@ -264,7 +292,7 @@ async fn refresh(
         i64::try_from(grace_ms).unwrap_or(i64::MAX),
     );
     if class == Presented::InGrace {
-        let replay = tokens::grace_replay(&state, &secret, &presented).await?;
+        let replay = tokens::grace_replay(state, &secret, &presented).await?;
         // Only the answer that made the current secret: anything else would fork the chain.
         if let Some(replay) = replay
             .filter(|r| *domain::hash_refresh_secret(&r.refresh_token) == session.current_hash)
@@ -274,12 +302,12 @@ async fn refresh(
                 access_token: replay.access_token,
                 jti: replay.jti,
             };
-            return Ok(token_response(
-                &state,
+            return Ok(Issued {
+                user_id: session.user_id,
                 minted,
-                replay.refresh_token,
-                session.token_id,
-            ));
+                refresh_token: replay.refresh_token,
+                token_id: session.token_id,
+            });
         }
         tracing::warn!(user_id = %session.user_id, token_id = %session.token_id, "repeat inside the grace window but its kept answer is gone; refusing as reuse");
     }
@@ -287,7 +315,7 @@ async fn refresh(
         lock.release().await?;
         tracing::warn!(user_id = %session.user_id, token_id = %session.token_id, "refresh token reuse detected; revoking the device session");
         tokens::revoke_device(
-            &state,
+            state,
             &session.user_id,
             &session.token_id,
             None,
@@ -320,7 +348,7 @@ async fn refresh(
         }),
         now,
     };
-    let Some(minted) = tokens::mint(&state, grant).await? else {
+    let Some(minted) = tokens::mint(state, grant).await? else {
         // Logged out while we rotated.
         lock.release().await?;
         return Err(invalid_refresh());
@@ -332,12 +360,12 @@ async fn refresh(
         now + state.settings.refresh_ttl as i64,
     )
     .await?;
-    Ok(token_response(
-        &state,
+    Ok(Issued {
+        user_id: session.user_id,
         minted,
-        refresh_token.into_exposed(),
-        session.token_id,
-    ))
+        refresh_token: refresh_token.into_exposed(),
+        token_id: session.token_id,
+    })
 }
 
 /// SQLite answers `SQLITE_BUSY` when writers queue past the busy timeout: overload, not a bug.

@@ -75,6 +75,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         ("REDIS_KEY_PREFIX", prefix.clone()),
         ("KEYS_FILE", keys_file.display().to_string()),
         ("CLEANUP_INTERVAL_SECS", "0".into()),
+        ("STATS_SAMPLE_SECS", "0".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -14,5 +14,6 @@ mod limits;
 mod logout;
 mod logs;
 mod memory;
+mod pages;
 mod refresh;
 mod tokens;
