@@ -17,6 +17,7 @@
 //! - [`keyring`], [`password`], [`domain`]: keys, Argon2id, input rules.
 //! - [`limits`]: login (failures only) and registration limits.
 //! - [`memo`]: the bounded in-process caches (verified signatures, profiles).
+//! - [`monitoring`]: Prometheus metric names, the recorder and the `METRICS_ADDR` listener.
 //! - [`cleanup`], [`cli`], [`telemetry`], [`error`], [`state`].
 
 pub mod app;
@@ -31,6 +32,7 @@ pub mod error;
 pub mod keyring;
 pub mod limits;
 pub mod memo;
+pub mod monitoring;
 pub mod password;
 pub mod routes;
 pub mod state;

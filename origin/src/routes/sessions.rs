@@ -57,6 +57,7 @@ async fn logout_all(State(state): State<AppState>, auth: AuthUser) -> ApiResult<
         killed,
         "logout-all"
     );
+    crate::monitoring::revocation(crate::monitoring::Revocation::LogoutAll);
     Ok(Json(json!({"data": {
         "token_version": version,
         "revoked_sessions": token_ids.len(),

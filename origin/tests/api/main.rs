@@ -13,5 +13,6 @@ mod limits;
 mod logout;
 mod logs;
 mod memory;
+mod metrics;
 mod refresh;
 mod tokens;
