@@ -3,38 +3,39 @@
 
 use std::time::Duration;
 
-use prometheus_parse::{Scrape, Value};
+use exposition::Sample;
 use reqwest::StatusCode;
 use serde_json::json;
 use tollgate_rest_bridge::{spawn, Config, OptionalAddr, Token};
 
+#[path = "../../origin/tests/api/exposition.rs"]
+mod exposition;
+
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
-struct Metrics(Scrape);
+struct Metrics(Vec<Sample>);
 
 impl Metrics {
     async fn scrape(url: &str) -> Self {
         let r = reqwest::get(url).await.expect("scrape");
         assert_eq!(r.status(), StatusCode::OK);
         let text = r.text().await.expect("body");
-        Self(Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text"))
+        Self(exposition::parse(&text).expect("Prometheus text format"))
     }
 
     /// The one series of `metric` with exactly these labels (0 if absent).
     fn get(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
         let matching: Vec<f64> = self
             .0
-            .samples
             .iter()
-            .filter(|s| s.metric == metric)
+            .filter(|s| s.name == metric)
             .filter(|s| {
                 s.labels.len() == labels.len()
-                    && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
             })
-            .map(|s| match &s.value {
-                Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-                other => panic!("{metric} is not a scalar: {other:?}"),
-            })
+            .map(|s| s.value)
             .collect();
         assert!(matching.len() <= 1, "{metric} {labels:?}: {matching:?}");
         matching.first().copied().unwrap_or(0.0)
@@ -42,10 +43,9 @@ impl Metrics {
 
     fn label_values(&self, metric: &str, label: &str) -> Vec<String> {
         self.0
-            .samples
             .iter()
-            .filter(|s| s.metric == metric)
-            .filter_map(|s| s.labels.get(label).map(str::to_owned))
+            .filter(|s| s.name == metric)
+            .filter_map(|s| s.labels.get(label).cloned())
             .collect()
     }
 }

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod deletion;
 mod eviction;
+mod exposition;
 mod faults;
 mod hostile;
 mod keys;

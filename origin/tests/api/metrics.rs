@@ -5,10 +5,10 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use prometheus_parse::{Scrape, Value};
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::exposition::{self, Sample};
 use crate::helpers::{redis_url, Tokens, PASSWORD};
 
 /// The origin binary with metrics on; killed on drop.
@@ -81,7 +81,7 @@ async fn start() -> Origin {
 }
 
 /// One parsed scrape.
-struct Metrics(Scrape);
+struct Metrics(Vec<Sample>);
 
 impl Metrics {
     async fn scrape(url: &str) -> Self {
@@ -95,8 +95,7 @@ impl Metrics {
             .to_owned();
         assert!(content_type.starts_with("text/plain"), "{content_type}");
         let text = r.text().await.expect("body");
-        let lines = text.lines().map(|l| Ok(l.to_owned()));
-        Self(Scrape::parse(lines).expect("Prometheus text format"))
+        Self(exposition::parse(&text).expect("Prometheus text format"))
     }
 
     /// The value of the one series of `metric` with exactly these labels (0 if absent). A
@@ -104,17 +103,15 @@ impl Metrics {
     fn get(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
         let matching: Vec<f64> = self
             .0
-            .samples
             .iter()
-            .filter(|s| s.metric == metric)
+            .filter(|s| s.name == metric)
             .filter(|s| {
                 s.labels.len() == labels.len()
-                    && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
             })
-            .map(|s| match &s.value {
-                Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-                other => panic!("{metric} is not a scalar: {other:?}"),
-            })
+            .map(|s| s.value)
             .collect();
         assert!(matching.len() <= 1, "{metric} {labels:?}: {matching:?}");
         matching.first().copied().unwrap_or(0.0)
@@ -123,15 +120,14 @@ impl Metrics {
     /// Every value the label `label` takes in `metric`'s series.
     fn label_values(&self, metric: &str, label: &str) -> Vec<String> {
         self.0
-            .samples
             .iter()
-            .filter(|s| s.metric == metric)
-            .filter_map(|s| s.labels.get(label).map(str::to_owned))
+            .filter(|s| s.name == metric)
+            .filter_map(|s| s.labels.get(label).cloned())
             .collect()
     }
 
     fn has(&self, metric: &str) -> bool {
-        self.0.samples.iter().any(|s| s.metric == metric)
+        self.0.iter().any(|s| s.name == metric)
     }
 }
 
@@ -277,7 +273,9 @@ async fn each_event_is_counted_once_under_its_route_template_and_only_on_the_met
             http,
             &req("POST", "/api/users/logout-device/{token_id}", "404")
         ),
-        1.0
+        1.0,
+        "{:?}",
+        after.label_values(http, "route")
     );
     // The unmatched path and the public /metrics: one series, whatever the path.
     assert_eq!(d.of(http, &req("GET", "unmatched", "404")), 2.0);
