@@ -4,8 +4,9 @@
 # `wrangler dev` in front of both. Installs what is missing first, prints the URLs, and stops
 # everything on Ctrl-C.
 #
-# Ports: EDGE_PORT (8787), ORIGIN_PORT (8080), BRIDGE_PORT (8079), NOTES_PORT (8090). State
-# lives in .run/.
+# Ports: EDGE_PORT (8787), ORIGIN_PORT (8080), BRIDGE_PORT (8079), NOTES_PORT (8090), and the
+# Prometheus listeners ORIGIN_METRICS_PORT (9464) and BRIDGE_METRICS_PORT (9465), on loopback
+# only. State lives in .run/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -16,6 +17,8 @@ EDGE_PORT="${EDGE_PORT:-8787}"
 ORIGIN_PORT="${ORIGIN_PORT:-8080}"
 BRIDGE_PORT="${BRIDGE_PORT:-8079}"
 NOTES_PORT="${NOTES_PORT:-8090}"
+ORIGIN_METRICS_PORT="${ORIGIN_METRICS_PORT:-9464}"
+BRIDGE_METRICS_PORT="${BRIDGE_METRICS_PORT:-9465}"
 RUN="$ROOT/.run"
 mkdir -p "$RUN"
 
@@ -47,6 +50,7 @@ export KEYS_FILE="${KEYS_FILE:-$RUN/keys.json}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export REDIS_KEY_PREFIX="${REDIS_KEY_PREFIX:-}"
 export BIND_ADDR="127.0.0.1:$ORIGIN_PORT"
+export METRICS_ADDR="127.0.0.1:$ORIGIN_METRICS_PORT"
 # The origin trusts the edge's signed assertion (and so needs no Redis call for a request the
 # edge let through); a client address comes from the assertion, or from X-Forwarded-For only
 # when the peer is the loopback proxy.
@@ -73,6 +77,7 @@ wait_http() { # url name
 
 # Tokens by environment only (argv shows in `ps`); the bridge refuses them as flags.
 UPSTASH_REDIS_REST_TOKEN="$TOKEN" BRIDGE_SCOPED_TOKENS="GET,MGET=$EDGE_TOKEN" \
+  BRIDGE_METRICS_ADDR="127.0.0.1:$BRIDGE_METRICS_PORT" \
   target/release/tollgate-rest-bridge --bind "127.0.0.1:$BRIDGE_PORT" >"$RUN/bridge.log" 2>&1 &
 pids+=($!)
 target/release/tollgate-origin migrate >/dev/null
@@ -83,6 +88,8 @@ BIND_ADDR="127.0.0.1:$NOTES_PORT" DATABASE_URL="sqlite://$RUN/notes.db?mode=rwc"
   EDGE_JWKS="$EDGE_JWKS" target/release/tollgate-notes-api >"$RUN/notes.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$ORIGIN_PORT/ready" origin
+wait_http "http://127.0.0.1:$ORIGIN_METRICS_PORT/metrics" origin
+wait_http "http://127.0.0.1:$BRIDGE_METRICS_PORT/metrics" bridge
 wait_http "http://127.0.0.1:$NOTES_PORT/health" notes
 
 # The route table: the origin's own routes, and /api/notes on the notes API.
@@ -125,6 +132,7 @@ Tollgate is running:
   notes API        http://127.0.0.1:$NOTES_PORT  (behind the edge at /api/notes)
   REST bridge      http://127.0.0.1:$BRIDGE_PORT  (full token in .run/bridge-token; the edge's, GET/MGET only, in .run/bridge-edge-token)
   redis            redis://127.0.0.1:6379
+  metrics          http://127.0.0.1:$ORIGIN_METRICS_PORT/metrics (origin), http://127.0.0.1:$BRIDGE_METRICS_PORT/metrics (bridge)
 Logs in .run/*.log. Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" || true

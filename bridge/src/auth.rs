@@ -21,13 +21,17 @@ impl FromRequestParts<Bridge> for Authorized {
         parts: &mut Parts,
         bridge: &Bridge,
     ) -> Result<Self, Self::Rejection> {
-        let presented = bearer(parts)
-            .or_else(|| query_token(parts))
-            .ok_or(BridgeError::Unauthorized { missing: true })?;
+        let Some(presented) = bearer(parts).or_else(|| query_token(parts)) else {
+            crate::monitoring::auth_failure(true);
+            return Err(BridgeError::Unauthorized { missing: true });
+        };
         bridge
             .access_for(&presented)
             .map(Authorized)
-            .ok_or(BridgeError::Unauthorized { missing: false })
+            .ok_or_else(|| {
+                crate::monitoring::auth_failure(false);
+                BridgeError::Unauthorized { missing: false }
+            })
     }
 }
 

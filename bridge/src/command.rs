@@ -102,7 +102,7 @@ impl Command {
 
 /// Commands that block the multiplexed connection every request shares, switch its state for
 /// everyone (database, protocol, transaction, subscription, reply mode) or take the server down.
-const REFUSED_COMMANDS: &[&str] = &[
+pub(crate) const REFUSED_COMMANDS: &[&str] = &[
     // Blocking.
     "BLPOP",
     "BRPOP",

@@ -70,6 +70,25 @@ pub struct Config {
     /// Largest request body accepted, in bytes; larger bodies answer 413.
     #[arg(long, env = "BRIDGE_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
+
+    /// Where Prometheus scrapes `GET /metrics` (e.g. `127.0.0.1:9465`): a listener of its own,
+    /// never the REST port. Unset or empty: no metrics.
+    #[arg(long, env = "BRIDGE_METRICS_ADDR", value_parser = optional_addr, default_value = "")]
+    pub metrics_bind: OptionalAddr,
+}
+
+/// An address that may be left empty (the project's rule: an empty variable is unset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+fn optional_addr(raw: &str) -> Result<OptionalAddr, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(OptionalAddr(None));
+    }
+    raw.parse()
+        .map(|addr| OptionalAddr(Some(addr)))
+        .map_err(|_| format!("{raw:?} is not an address:port"))
 }
 
 /// The flags that would hold secrets, with the variables to use instead.
@@ -92,6 +111,7 @@ impl Config {
             admin_commands: Vec::new(),
             redis_timeout_ms: 2000,
             body_limit: 1024 * 1024,
+            metrics_bind: OptionalAddr(None),
         }
     }
 
@@ -134,6 +154,7 @@ impl std::fmt::Debug for Config {
             .field("admin_commands", &self.admin_commands)
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("body_limit", &self.body_limit)
+            .field("metrics_bind", &self.metrics_bind)
             .finish()
     }
 }
@@ -281,6 +302,38 @@ mod tests {
             let text = error.to_string();
             assert!(text.contains("flags show in `ps`"), "{flag:?}: {text}");
             assert!(!text.contains("hunter2"), "{text}");
+        }
+    }
+
+    #[test]
+    fn metrics_listener_is_off_when_unset_or_empty() {
+        let parse = |extra: &[&str]| {
+            let args = ["tollgate-rest-bridge"].iter().chain(extra).copied();
+            Config::try_parse_from_with_token(args)
+        };
+        assert_eq!(parse(&[]).expect("ok").metrics_bind, OptionalAddr(None));
+        assert_eq!(
+            parse(&["--metrics-bind", ""]).expect("ok").metrics_bind,
+            OptionalAddr(None)
+        );
+        assert_eq!(
+            parse(&["--metrics-bind", "127.0.0.1:9465"])
+                .expect("ok")
+                .metrics_bind,
+            OptionalAddr(Some(SocketAddr::from(([127, 0, 0, 1], 9465))))
+        );
+        assert!(parse(&["--metrics-bind", "9465"]).is_err());
+    }
+
+    impl Config {
+        /// Flags only, with the token filled in (tests must not set process environment).
+        fn try_parse_from_with_token<'a>(
+            args: impl Iterator<Item = &'a str>,
+        ) -> Result<Self, clap::Error> {
+            use clap::Parser as _;
+            let mut args: Vec<String> = args.map(str::to_owned).collect();
+            args.extend(["--token".into(), "t".into()]);
+            Self::try_parse_from(args)
         }
     }
 

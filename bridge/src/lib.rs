@@ -28,6 +28,7 @@
 //! - `reply`: Redis values → Upstash JSON, with and without base64.
 //! - `routes`: the handlers and [`app`].
 //! - [`error`]: [`BridgeError`], the one error type and its one HTTP rendering.
+//! - [`monitoring`]: Prometheus metric names and the `BRIDGE_METRICS_ADDR` listener.
 //! - `main.rs`: parse config, start tracing, [`build`], bind, [`serve`].
 
 use std::future::Future;
@@ -43,12 +44,13 @@ mod auth;
 mod command;
 pub mod config;
 pub mod error;
+pub mod monitoring;
 mod reply;
 mod routes;
 mod upstream;
 
 pub use command::{decode_json, decode_path, Decoded, Scope, SyntaxError, ADMIN_COMMANDS};
-pub use config::{CommandName, Config, ScopedToken, Token};
+pub use config::{CommandName, Config, OptionalAddr, ScopedToken, Token};
 pub use error::BridgeError;
 pub use routes::app;
 
@@ -149,11 +151,31 @@ pub async fn serve(
         .await
 }
 
+/// Binds `addr`, installs the process-wide Prometheus recorder and serves `GET /metrics` on a
+/// background task for as long as the runtime lives; returns the bound address.
+pub async fn spawn_metrics(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("failed to bind BRIDGE_METRICS_ADDR={addr}"))?;
+    let bound = listener
+        .local_addr()
+        .context("failed to read the bound address")?;
+    let handle = monitoring::install()?;
+    tokio::spawn(async move {
+        if let Err(error) = monitoring::serve(listener, handle, std::future::pending()).await {
+            tracing::error!(%error, "metrics listener stopped");
+        }
+    });
+    Ok(bound)
+}
+
 /// A bridge serving in the background, as [`spawn`] returns it.
 #[derive(Debug, Clone)]
 pub struct Spawned {
     /// Where it listens, e.g. `127.0.0.1:41234`.
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when `metrics_bind` was set.
+    pub metrics_addr: Option<SocketAddr>,
     pub bridge: Bridge,
 }
 
@@ -173,6 +195,10 @@ pub async fn spawn(config: Config) -> anyhow::Result<Spawned> {
     let addr = listener
         .local_addr()
         .context("failed to read the bound address")?;
+    let metrics_addr = match config.metrics_bind.0 {
+        Some(at) => Some(spawn_metrics(at).await?),
+        None => None,
+    };
     let bridge = build(config).await?;
     let served = bridge.clone();
     tokio::spawn(async move {
@@ -180,7 +206,11 @@ pub async fn spawn(config: Config) -> anyhow::Result<Spawned> {
             tracing::error!(%error, "bridge server stopped");
         }
     });
-    Ok(Spawned { addr, bridge })
+    Ok(Spawned {
+        addr,
+        metrics_addr,
+        bridge,
+    })
 }
 
 impl Bridge {

@@ -15,6 +15,10 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let bind = config.bind;
+    if let Some(at) = config.metrics_bind.0 {
+        let bound = tollgate_rest_bridge::spawn_metrics(at).await?;
+        tracing::info!(addr = %bound, "metrics listening");
+    }
     let bridge = build(config).await?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await

@@ -14,6 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::Authorized;
 use crate::command::{self, Command};
 use crate::error::BridgeError;
+use crate::monitoring::{self, Outcome};
 use crate::reply::{to_reply, Encoding};
 use crate::upstream::Transaction;
 use crate::{Bridge, Stats};
@@ -35,6 +36,8 @@ pub fn app(bridge: Bridge) -> Router {
         .fallback(|| async { BridgeError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // Outermost, so it counts the final status.
+        .layer(axum::middleware::from_fn(monitoring::track_http))
         .with_state(bridge)
 }
 
@@ -83,12 +86,28 @@ async fn single(
     encoding: Encoding,
     command: Command,
 ) -> Result<Response, BridgeError> {
-    command.check(scope).map_err(BridgeError::BadRequest)?;
-    let value = bridge.upstream().query(&command).await?;
+    let name = command.name();
+    if let Err(refused) = command.check(scope) {
+        monitoring::command(&name, Outcome::Refused);
+        return Err(BridgeError::BadRequest(refused));
+    }
+    let value = match bridge.upstream().query(&command).await {
+        Ok(value) => value,
+        Err(e) => {
+            monitoring::command(&name, Outcome::Unavailable);
+            return Err(e.into());
+        }
+    };
     bridge.count_commands(1);
     match to_reply(value, encoding) {
-        Reply::Error { error } => Err(BridgeError::BadRequest(error)),
-        reply => Ok(Json(reply).into_response()),
+        Reply::Error { error } => {
+            monitoring::command(&name, Outcome::ErrorReply);
+            Err(BridgeError::BadRequest(error))
+        }
+        reply => {
+            monitoring::command(&name, Outcome::Ok);
+            Ok(Json(reply).into_response())
+        }
     }
 }
 
@@ -112,7 +131,19 @@ async fn pipeline(
     let values = if allowed.is_empty() {
         Vec::new()
     } else {
-        bridge.upstream().pipeline(&allowed).await?
+        match bridge.upstream().pipeline(&allowed).await {
+            Ok(values) => values,
+            Err(e) => {
+                for (command, check) in commands.iter().zip(&checks) {
+                    let outcome = match check {
+                        Ok(()) => Outcome::Unavailable,
+                        Err(_) => Outcome::Refused,
+                    };
+                    monitoring::command(&command.name(), outcome);
+                }
+                return Err(e.into());
+            }
+        }
     };
     if values.len() != allowed.len() {
         tracing::error!(
@@ -126,15 +157,27 @@ async fn pipeline(
     let mut values = values.into_iter();
     let replies = checks
         .into_iter()
-        .map(|check| match check {
-            Err(error) => Reply::Error { error },
+        .zip(&commands)
+        .map(|(check, command)| match check {
+            Err(error) => {
+                monitoring::command(&command.name(), Outcome::Refused);
+                Reply::Error { error }
+            }
             // The count was checked above, so every allowed command has its reply.
-            Ok(()) => values.next().map_or_else(
-                || Reply::Error {
-                    error: "ERR no reply".into(),
-                },
-                |value| to_reply(value, encoding),
-            ),
+            Ok(()) => {
+                let reply = values.next().map_or_else(
+                    || Reply::Error {
+                        error: "ERR no reply".into(),
+                    },
+                    |value| to_reply(value, encoding),
+                );
+                let outcome = match reply {
+                    Reply::Error { .. } => Outcome::ErrorReply,
+                    Reply::Result { .. } => Outcome::Ok,
+                };
+                monitoring::command(&command.name(), outcome);
+                reply
+            }
         })
         .collect();
     Ok(Json(replies))
@@ -151,15 +194,43 @@ async fn multi_exec(
     bridge.count_request();
     let commands = command::parse_many(&body?)?;
     for command in &commands {
-        command.check(&scope).map_err(BridgeError::BadRequest)?;
+        if let Err(refused) = command.check(&scope) {
+            monitoring::command(&command.name(), Outcome::Refused);
+            return Err(BridgeError::BadRequest(refused));
+        }
     }
-    let outcome = bridge.upstream().transaction(&commands).await?;
+    let outcome = match bridge.upstream().transaction(&commands).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            for command in &commands {
+                monitoring::command(&command.name(), Outcome::Unavailable);
+            }
+            return Err(e.into());
+        }
+    };
     bridge.count_commands(commands.len());
     match outcome {
         Transaction::Committed(values) => Ok(Json(
-            values.into_iter().map(|v| to_reply(v, encoding)).collect(),
+            values
+                .into_iter()
+                .zip(&commands)
+                .map(|(v, command)| {
+                    let reply = to_reply(v, encoding);
+                    let outcome = match reply {
+                        Reply::Error { .. } => Outcome::ErrorReply,
+                        Reply::Result { .. } => Outcome::Ok,
+                    };
+                    monitoring::command(&command.name(), outcome);
+                    reply
+                })
+                .collect(),
         )),
-        Transaction::Discarded(error) => Err(BridgeError::BadRequest(error)),
+        Transaction::Discarded(error) => {
+            for command in &commands {
+                monitoring::command(&command.name(), Outcome::ErrorReply);
+            }
+            Err(BridgeError::BadRequest(error))
+        }
     }
 }
 

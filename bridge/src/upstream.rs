@@ -1,13 +1,14 @@
 //! The Redis side: one shared, self-healing multiplexed connection, and a deadline on every
 //! round trip so an unreachable Redis answers 503 instead of hanging the caller.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Value};
 use tokio::sync::OnceCell;
 
 use crate::command::Command;
+use crate::monitoring::{self, RedisOutcome};
 use crate::reply::server_error_text;
 
 /// Redis could not be asked: refused, timed out, dropped. The text is for logs only.
@@ -55,7 +56,7 @@ impl Upstream {
     /// Connects (if not yet) and checks Redis answers; used to log reachability at start-up.
     pub(crate) async fn ping(&self) -> Result<(), Unavailable> {
         let cmd = redis::cmd("PING");
-        self.with_deadline(async move {
+        self.with_deadline("ping", async move {
             let mut conn = self.connection().await?;
             conn.send_packed_command(&cmd).await
         })
@@ -66,7 +67,7 @@ impl Upstream {
     /// One command; an error reply comes back as `Value::ServerError`.
     pub(crate) async fn query(&self, command: &Command) -> Result<Value, Unavailable> {
         let cmd = command.to_redis();
-        self.with_deadline(async move {
+        self.with_deadline("command", async move {
             let mut conn = self.connection().await?;
             conn.send_packed_command(&cmd).await
         })
@@ -79,7 +80,7 @@ impl Upstream {
         for command in commands {
             pipe.add_command(command.to_redis());
         }
-        self.with_deadline(async move {
+        self.with_deadline("pipeline", async move {
             let mut conn = self.connection().await?;
             conn.send_packed_commands(&pipe, 0, commands.len()).await
         })
@@ -97,13 +98,24 @@ impl Upstream {
         for command in commands {
             pipe.add_command(command.to_redis());
         }
+        let started = Instant::now();
         let outcome = tokio::time::timeout(self.timeout, async move {
             let mut conn = self.connection().await?;
             conn.send_packed_commands(&pipe, commands.len() + 1, 1)
                 .await
         })
-        .await
-        .map_err(|_| self.timed_out())?;
+        .await;
+        monitoring::redis_call(
+            "transaction",
+            started,
+            match &outcome {
+                Err(_) => RedisOutcome::Timeout,
+                // A command Redis would not queue is Redis answering, not Redis failing.
+                Ok(Err(e)) if e.code().is_none() => RedisOutcome::Error,
+                Ok(_) => RedisOutcome::Ok,
+            },
+        );
+        let outcome = outcome.map_err(|_| self.timed_out())?;
         match outcome {
             Ok(mut replies) => match replies.pop() {
                 Some(Value::Array(replies)) => Ok(Transaction::Committed(replies)),
@@ -143,13 +155,17 @@ impl Upstream {
 
     async fn with_deadline<T>(
         &self,
+        op: &'static str,
         call: impl std::future::Future<Output = Result<T, RedisError>>,
     ) -> Result<T, Unavailable> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(Unavailable(error.to_string())),
-            Err(_) => Err(self.timed_out()),
-        }
+        let started = Instant::now();
+        let (result, outcome) = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => (Ok(value), RedisOutcome::Ok),
+            Ok(Err(error)) => (Err(Unavailable(error.to_string())), RedisOutcome::Error),
+            Err(_) => (Err(self.timed_out()), RedisOutcome::Timeout),
+        };
+        monitoring::redis_call(op, started, outcome);
+        result
     }
 
     fn timed_out(&self) -> Unavailable {

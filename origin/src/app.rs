@@ -56,6 +56,8 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
             }),
         )
+        // Outermost, so it sees the final status (413s and caught panics included).
+        .layer(middleware::from_fn(crate::monitoring::track_http))
         .with_state(state)
 }
 
@@ -173,21 +175,40 @@ async fn report_eviction(cache: &Cache) {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// The `METRICS_ADDR` listener and the recorder it renders, when metrics are on.
+    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
 }
 
 impl Application {
     /// Connects, migrates and binds `settings.bind` (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let bind = settings.bind;
+        let metrics = match settings.metrics_addr {
+            Some(addr) => Some((
+                crate::monitoring::bind(addr).await?,
+                crate::monitoring::install()?,
+            )),
+            None => None,
+        };
         let state = build_state(settings).await?;
         let listener = TcpListener::bind(bind)
             .await
             .with_context(|| format!("Failed to bind {bind}"))?;
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            metrics,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The metrics listener's port, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let (listener, _) = self.metrics.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
     }
 
     pub fn state(&self) -> AppState {
@@ -201,6 +222,20 @@ impl Application {
     ) -> anyhow::Result<()> {
         let cleanup = tokio::spawn(crate::cleanup::periodic(self.state.clone()));
         let sampler = tokio::spawn(crate::pages::admin::sample_periodically(self.state.clone()));
+        // Stopped with the API server, like the cleanup: a scrape in flight may be cut short.
+        let metrics = self.metrics.map(|(listener, handle)| {
+            let served = crate::monitoring::serve(
+                listener,
+                handle,
+                self.state.clone(),
+                std::future::pending(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = served.await {
+                    tracing::error!(error = %format!("{e:#}"), "metrics listener stopped");
+                }
+            })
+        });
         let app = router(self.state);
         let result = axum::serve(
             self.listener,
@@ -211,6 +246,9 @@ impl Application {
         .context("server error");
         cleanup.abort();
         sampler.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         result
     }
 }

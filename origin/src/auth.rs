@@ -33,6 +33,16 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let checked = Self::authenticate(parts, state).await;
+        if let Err(e) = &checked {
+            crate::monitoring::bearer_rejected(e);
+        }
+        checked
+    }
+}
+
+impl AuthUser {
+    async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match EdgeAssertion::of(parts, state).await? {
             EdgeAssertion::Valid(claims) if claims.ver_checked => {
                 if let Some(id) = claims.identity() {

@@ -292,14 +292,17 @@ impl Cache {
     ) -> Result<T, CacheError> {
         self.round_trips
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match tokio::time::timeout(self.timeout, fut).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 tracing::debug!(call = what, error = %e, "redis call failed");
                 Err(CacheError::Redis(what, e))
             }
             Err(_) => Err(CacheError::Timeout(what)),
-        }
+        };
+        crate::monitoring::redis_call(what, started, &result);
+        result
     }
 
     /// How many Redis round trips this process has made.

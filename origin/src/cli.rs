@@ -89,7 +89,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => {
             let app = crate::app::Application::build(settings).await?;
-            tracing::info!(port = app.port(), "tollgate-origin listening");
+            tracing::info!(
+                port = app.port(),
+                metrics_port = app.metrics_port(),
+                "tollgate-origin listening"
+            );
             app.run_until_stopped(crate::app::shutdown_signal()).await
         }
         Command::Migrate => {

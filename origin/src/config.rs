@@ -88,6 +88,9 @@ pub struct Settings {
     pub stats_sample_interval: u64,
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
+    /// `METRICS_ADDR`: where Prometheus scrapes `GET /metrics` (e.g. `127.0.0.1:9464`), a
+    /// listener of its own so the figures never reach the public API port. Unset: no metrics.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// How the origin trusts the edge (see `tollgate_shared::assertion`).
@@ -213,6 +216,7 @@ impl Settings {
             cleanup_retention: env.parse("CLEANUP_RETENTION_SECS", 7 * 24 * 3600)?,
             stats_sample_interval: env.parse("STATS_SAMPLE_SECS", 60)?,
             log_format,
+            metrics_addr: metrics_addr(&env)?,
         };
         if settings.refresh_ttl <= settings.access_ttl {
             return Err(ConfigError::new(
@@ -228,6 +232,25 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+fn metrics_addr<F: Fn(&str) -> Option<String>>(
+    env: &Vars<F>,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(raw) = env.get("METRICS_ADDR") else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = raw.trim().parse().map_err(|_| {
+        ConfigError::new("METRICS_ADDR", format!("{raw:?} is not an address:port"))
+    })?;
+    let bind: SocketAddr = env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+    if addr.port() != 0 && addr == bind {
+        return Err(ConfigError::new(
+            "METRICS_ADDR",
+            "must differ from BIND_ADDR: metrics stay off the public port",
+        ));
+    }
+    Ok(Some(addr))
 }
 
 fn trusted_proxies<F: Fn(&str) -> Option<String>>(
@@ -404,6 +427,28 @@ mod tests {
         assert_eq!(s.trusted_proxies.len(), 3);
         assert!(s.trusted_proxies[1].contains(&"10.2.3.4".parse::<std::net::IpAddr>().expect("ip")));
         assert!(s.edge.is_none());
+    }
+
+    #[test]
+    fn metrics_are_off_unless_metrics_addr_names_a_port_of_their_own() {
+        assert!(load(&[]).expect("loads").metrics_addr.is_none());
+        assert!(load(&[("METRICS_ADDR", " ")])
+            .expect("empty is unset")
+            .metrics_addr
+            .is_none());
+        let s = load(&[("METRICS_ADDR", "127.0.0.1:9464")]).expect("loads");
+        assert_eq!(
+            s.metrics_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
+        let err = load(&[("METRICS_ADDR", "9464")]).expect_err("refused");
+        assert_eq!(err.var, "METRICS_ADDR");
+        let err = load(&[
+            ("BIND_ADDR", "127.0.0.1:9000"),
+            ("METRICS_ADDR", "127.0.0.1:9000"),
+        ])
+        .expect_err("refused");
+        assert_eq!(err.var, "METRICS_ADDR");
     }
 
     #[test]

@@ -18,6 +18,8 @@ use sqlx::{AnyPool, Executor as _, Row as _};
 use std::sync::Arc;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::monitoring::DbCall;
+
 /// Which engine the pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -136,6 +138,7 @@ impl SessionLock {
         now_ms: i64,
         expires_at: i64,
     ) -> Result<(), sqlx::Error> {
+        let _timer = DbCall::start("session_rotate");
         let now = now_ms.div_euclid(1000);
         sqlx::query(
             "UPDATE device_sessions SET previous_hash = current_hash, current_hash = $1, \
@@ -161,6 +164,7 @@ impl SessionLock {
 
     /// Lets go without changing anything.
     pub async fn release(self) -> Result<(), sqlx::Error> {
+        let _timer = DbCall::start("session_release");
         self.tx.rollback().await
     }
 }
@@ -240,6 +244,7 @@ impl Db {
 
     /// `SELECT 1`, for readiness.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        let _timer = DbCall::start("ping");
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
@@ -247,6 +252,7 @@ impl Db {
     }
 
     pub async fn create_user(&self, u: &NewUser<'_>) -> Result<CreateUser, sqlx::Error> {
+        let _timer = DbCall::start("create_user");
         let _turn = self.write_turn().await;
         let result = sqlx::query(
             "INSERT INTO users (id, email, email_normalized, name, password_hash, token_version, role, created_at) \
@@ -272,6 +278,7 @@ impl Db {
         &self,
         email_normalized: &str,
     ) -> Result<Option<UserRow>, sqlx::Error> {
+        let _timer = DbCall::start("user_by_email");
         sqlx::query_as(
             "SELECT id, email, name, password_hash, token_version, role FROM users WHERE email_normalized = $1",
         )
@@ -281,6 +288,7 @@ impl Db {
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+        let _timer = DbCall::start("user_by_id");
         sqlx::query_as(
             "SELECT id, email, name, password_hash, token_version, role FROM users WHERE id = $1",
         )
@@ -292,6 +300,7 @@ impl Db {
     /// Sets a user's role (`admin` or `user`); false if no such user. Roles are read from here
     /// on every request that needs one, so the change holds from the next request on.
     pub async fn set_role(&self, email_normalized: &str, role: &str) -> Result<bool, sqlx::Error> {
+        let _timer = DbCall::start("set_role");
         let _turn = self.write_turn().await;
         let r = sqlx::query("UPDATE users SET role = $1 WHERE email_normalized = $2")
             .bind(role)
@@ -303,6 +312,7 @@ impl Db {
 
     /// Creates a device session and records its first refresh secret.
     pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
+        let _timer = DbCall::start("insert_session");
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -343,6 +353,7 @@ impl Db {
         &self,
         hash: &str,
     ) -> Result<Option<SessionLock>, sqlx::Error> {
+        let _timer = DbCall::start("lock_session_by_secret");
         let issued: Option<String> =
             sqlx::query_scalar("SELECT token_id FROM refresh_secrets WHERE hash = $1")
                 .bind(hash)
@@ -388,6 +399,7 @@ impl Db {
         reason: &str,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
+        let _timer = DbCall::start("revoke_session");
         let _turn = self.write_turn().await;
         let r = sqlx::query(
             "UPDATE device_sessions SET revoked_at = $1, revoked_reason = $2 \
@@ -409,6 +421,7 @@ impl Db {
         token_id: &str,
         user_id: &str,
     ) -> Result<Option<String>, sqlx::Error> {
+        let _timer = DbCall::start("session_jti");
         sqlx::query_scalar(
             "SELECT current_jti FROM device_sessions WHERE token_id = $1 AND user_id = $2",
         )
@@ -420,6 +433,7 @@ impl Db {
 
     /// What Redis holds for the user, read without locking (the first of deletion's two passes).
     pub async fn account_keys(&self, user_id: &str) -> Result<AccountKeys, sqlx::Error> {
+        let _timer = DbCall::start("account_keys");
         let mut conn = self.pool.acquire().await?;
         read_account_keys(&mut conn, user_id).await
     }
@@ -428,6 +442,7 @@ impl Db {
     /// The sessions are locked first (waiting out a refresh in flight), so the keys returned are
     /// the final ones. `None` if there is no such user.
     pub async fn delete_user(&self, user_id: &str) -> Result<Option<AccountKeys>, sqlx::Error> {
+        let _timer = DbCall::start("delete_user");
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE device_sessions SET last_seen_at = last_seen_at WHERE user_id = $1")
@@ -453,6 +468,7 @@ impl Db {
         token_id: &str,
         user_id: &str,
     ) -> Result<bool, sqlx::Error> {
+        let _timer = DbCall::start("session_belongs_to");
         let row = sqlx::query(
             "SELECT 1 AS one FROM device_sessions WHERE token_id = $1 AND user_id = $2",
         )
@@ -470,6 +486,7 @@ impl Db {
         user_id: &str,
         now: i64,
     ) -> Result<Option<(i64, Vec<String>)>, sqlx::Error> {
+        let _timer = DbCall::start("logout_all");
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let version: Option<i64> = sqlx::query_scalar(
@@ -500,6 +517,7 @@ impl Db {
         user_id: &str,
         now: i64,
     ) -> Result<Vec<SessionRow>, sqlx::Error> {
+        let _timer = DbCall::start("live_sessions");
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM device_sessions s \
              WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
@@ -518,6 +536,7 @@ impl Db {
         &self,
         user_id: &str,
     ) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
+        let _timer = DbCall::start("session_outcomes");
         let rows = sqlx::query(
             "SELECT token_id, revoked_reason FROM device_sessions WHERE user_id = $1 ORDER BY created_at",
         )
@@ -530,6 +549,7 @@ impl Db {
     }
 
     pub async fn session_counts(&self, now: i64) -> Result<SessionCounts, sqlx::Error> {
+        let _timer = DbCall::start("session_counts");
         let row = sqlx::query(
             "SELECT COUNT(*) AS total, \
              COUNT(CASE WHEN revoked_at IS NULL AND expires_at > $1 THEN 1 END) AS active, \
@@ -550,6 +570,7 @@ impl Db {
     /// secrets older than `secret_cutoff`, which can no longer be current. Returns sessions
     /// deleted.
     pub async fn cleanup(&self, cutoff: i64, secret_cutoff: i64) -> Result<u64, sqlx::Error> {
+        let _timer = DbCall::start("cleanup");
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(

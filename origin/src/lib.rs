@@ -20,6 +20,7 @@
 //!   hashes, sealing, the clock, ids.
 //! - [`limits`]: login (failures only) and registration limits.
 //! - [`memo`]: the bounded in-process caches (verified signatures, profiles).
+//! - [`monitoring`]: Prometheus metric names, the recorder and the `METRICS_ADDR` listener.
 //! - [`cleanup`], [`cli`], [`telemetry`], [`error`], [`state`].
 
 pub mod app;
@@ -35,6 +36,7 @@ pub mod keyring;
 pub mod limits;
 pub mod memo;
 pub mod pages;
+pub mod monitoring;
 pub mod password;
 pub mod routes;
 pub mod state;

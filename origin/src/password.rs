@@ -7,7 +7,9 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
 };
 use argon2::Argon2;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::monitoring::{names, GaugeHeld};
 
 /// Hashes and verifies passwords with Argon2id (m = 19 MiB, t = 2, p = 1: the argon2 crate's
 /// defaults, OWASP's recommendation).
@@ -46,11 +48,7 @@ impl PasswordHasher {
 
     /// The PHC string of a fresh Argon2id hash, under the registration budget.
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        let _permit = self
-            .register_permits
-            .acquire()
-            .await
-            .context("hasher closed")?;
+        let _permit = queued(&self.register_permits, "register").await?;
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
             Argon2::default()
@@ -65,11 +63,7 @@ impl PasswordHasher {
     /// Whether `password` matches `hash`; with no hash (unknown user) it spends the same time
     /// and answers false.
     pub async fn verify(&self, password: String, hash: Option<String>) -> anyhow::Result<bool> {
-        let _permit = self
-            .login_permits
-            .acquire()
-            .await
-            .context("hasher closed")?;
+        let _permit = queued(&self.login_permits, "login").await?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         tokio::task::spawn_blocking(move || {
@@ -84,6 +78,18 @@ impl PasswordHasher {
         .await
         .context("password verification task failed")?
     }
+}
+
+/// A permit from `permits`, counted in the Argon2 queue gauges: waiting until it comes, then in
+/// flight for as long as the returned guard lives.
+async fn queued<'a>(
+    permits: &'a Semaphore,
+    pool: &'static str,
+) -> anyhow::Result<(SemaphorePermit<'a>, GaugeHeld)> {
+    let waiting = GaugeHeld::hold(names::ARGON2_WAITING, pool);
+    let permit = permits.acquire().await.context("hasher closed")?;
+    drop(waiting);
+    Ok((permit, GaugeHeld::hold(names::ARGON2_IN_FLIGHT, pool)))
 }
 
 #[cfg(test)]

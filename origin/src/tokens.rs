@@ -197,6 +197,7 @@ pub async fn revoke_device(
         .kill_session(user_id, token_id, &known, now)
         .await?;
     tracing::info!(user_id, token_id, reason, killed, "device session revoked");
+    crate::monitoring::revocation(crate::monitoring::Revocation::from_reason(reason));
     Ok(killed)
 }
 
@@ -220,5 +221,6 @@ pub async fn delete_account(db: &Db, cache: &Cache, user_id: &str) -> ApiResult<
         killed,
         "account deleted"
     );
+    crate::monitoring::revocation(crate::monitoring::Revocation::AccountDeletion);
     Ok(true)
 }

@@ -74,6 +74,7 @@ pub(crate) async fn logout_everywhere(state: &AppState, user_id: &str) -> ApiRes
         killed,
         "logout-all"
     );
+    crate::monitoring::revocation(crate::monitoring::Revocation::LogoutAll);
     Ok(LoggedOutAll {
         version,
         sessions: token_ids.len(),

@@ -16,6 +16,7 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{self, LoginAttempt};
+use crate::monitoring::{self, Refresh};
 use crate::routes::json::ApiJson;
 use crate::state::{AppState, Profile};
 use crate::tokens::{self, Grace, Grant};
@@ -74,6 +75,7 @@ async fn register(
         )),
         CreateUser::Created => {
             tracing::info!(user_id = %id, "user registered");
+            monitoring::registration();
             Ok((
                 StatusCode::CREATED,
                 Json(json!({"data": {"id": id, "email": email, "name": name}})),
@@ -133,6 +135,7 @@ pub(crate) async fn login_device(
         || body.email.len() > domain::MAX_EMAIL_BYTES
     {
         // Same answer as a wrong password: lengths say nothing about which accounts exist.
+        monitoring::login(false);
         return Err(invalid_credentials());
     }
     let normalized = domain::normalize_email(&body.email);
@@ -150,6 +153,7 @@ pub(crate) async fn login_device(
     let user = match user {
         Some(user) if verified => user,
         _ => {
+            monitoring::login(false);
             attempt.failed(state).await?;
             return Err(invalid_credentials());
         }
@@ -202,6 +206,7 @@ pub(crate) async fn login_device(
         }
     };
     tracing::info!(user_id = %user.id, token_id, "login");
+    monitoring::login(true);
     Ok(Issued {
         user_id: user.id,
         minted,
@@ -298,6 +303,7 @@ pub(crate) async fn rotate_refresh(state: &AppState, secret: String) -> ApiResul
             .filter(|r| *domain::hash_refresh_secret(&r.refresh_token) == session.current_hash)
         {
             lock.release().await?;
+            monitoring::refresh(Refresh::GraceReplay);
             let minted = tokens::Minted {
                 access_token: replay.access_token,
                 jti: replay.jti,
@@ -314,6 +320,7 @@ pub(crate) async fn rotate_refresh(state: &AppState, secret: String) -> ApiResul
     if class != Presented::Current {
         lock.release().await?;
         tracing::warn!(user_id = %session.user_id, token_id = %session.token_id, "refresh token reuse detected; revoking the device session");
+        monitoring::refresh(Refresh::Reused);
         tokens::revoke_device(
             state,
             &session.user_id,
@@ -360,6 +367,7 @@ pub(crate) async fn rotate_refresh(state: &AppState, secret: String) -> ApiResul
         now + state.settings.refresh_ttl as i64,
     )
     .await?;
+    monitoring::refresh(Refresh::Rotated);
     Ok(Issued {
         user_id: session.user_id,
         minted,
@@ -373,7 +381,9 @@ fn is_busy(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.message().contains("database is locked") || d.code().as_deref() == Some("5"))
 }
 
+/// Every refusal of a refresh as invalid comes through here, so it is counted here.
 fn invalid_refresh() -> ApiError {
+    monitoring::refresh(Refresh::Invalid);
     ApiError::Client(
         ErrorCode::InvalidRefreshToken,
         "refresh token is invalid or expired".into(),
