@@ -2,7 +2,8 @@
 # Runs every test (README's second command; .ci/run calls it). Installs and starts what is
 # missing first, then: formatting, lints, the wasm build of the shared crate, the edge bundle,
 # every test of the workspace (unit, property, origin on SQLite and PostgreSQL, bridge
-# conformance, end-to-end through workerd, the soak), and a short fuzzing pass.
+# conformance, end-to-end through workerd, the soak), schemathesis against the OpenAPI document,
+# and a short fuzzing pass.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -23,6 +24,8 @@ echo "[test] tollgate-shared builds for wasm32"
 cargo build -q -p tollgate-shared --target wasm32-unknown-unknown
 echo "[test] cargo nextest"
 cargo nextest run --workspace --no-fail-fast "$@"
+# schemathesis against the origin's OpenAPI document: no 5xx, every answer as documented.
+echo "[test] openapi (schemathesis)"; scripts/test-openapi.sh
 # The TypeScript client SDK against the real origin, in Node and in Chromium.
 scripts/test-clients.sh
 # The JavaScript upstream verifier (Express, Hono) against the Rust-signed vectors.

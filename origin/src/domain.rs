@@ -144,11 +144,14 @@ pub fn clip(value: &str, max_chars: usize) -> String {
         .collect()
 }
 
+/// How every refresh secret starts; an access token (a JWT) never does.
+pub const REFRESH_SECRET_PREFIX: &str = "rt_";
+
 /// A fresh refresh secret (256 bits) and the SHA-256 hash that is all the database keeps.
 pub fn new_refresh_secret() -> (String, String) {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret = format!("rt_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let secret = format!("{REFRESH_SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let hash = hash_refresh_secret(&secret);
     (secret, hash)
 }

@@ -16,6 +16,7 @@
 //! - [`error`]: the API error codes and the JSON error body.
 //! - [`upstash`]: Upstash REST request/response types and the validation pipeline.
 //! - [`redact`]: connection URLs with their credentials removed, for `Debug` and logs.
+//! - Feature `openapi` (the origin only): `utoipa::ToSchema` on the wire types it documents.
 //! - `hostile` (feature `hostile-cases`, tests only): the table of hostile tokens every
 //!   verifier is tested against.
 

@@ -13,5 +13,7 @@ mod limits;
 mod logout;
 mod logs;
 mod memory;
+mod oauth;
+mod openapi;
 mod refresh;
 mod tokens;
