@@ -49,9 +49,10 @@ class IntrospectionClient:
         with_header(case, "Authorization", f"Basic {data}")
 
 
-# Every other operation: one admin's token (so token-stats answers 200, not only 403), kept for
-# the run. No 401 is a reason to log in again: none of these operations can revoke it.
-@schemathesis.auth(retry_on=[]).skip_for(path_regex=LOGOUT_PATHS).skip_for(
+# Every other operation: one admin's token (so token-stats answers 200, not only 403), kept
+# until a 401: the stateful phase may feed the admin's own jti (from the sessions list) to
+# logout-device-jti, and then the admin logs in again.
+@schemathesis.auth().skip_for(path_regex=LOGOUT_PATHS).skip_for(
     path="/oauth/introspect"
 )
 class Admin:

@@ -81,6 +81,9 @@ register "$ADMIN_EMAIL"
 register "$LOGOUT_EMAIL"
 "$BIN" user promote "$ADMIN_EMAIL" >/dev/null
 
+# Kept after the run (target/ is ignored by git): every request and answer, and the JUnit file.
+REPORTS="$ROOT/target/schemathesis"
+rm -rf "$REPORTS"
 log "schemathesis: up to $EXAMPLES cases per operation against $BASE"
 start=$(date +%s)
 set +e
@@ -91,7 +94,7 @@ TOLLGATE_URL="$BASE" TOLLGATE_PASSWORD="$PASSWORD" TOLLGATE_ADMIN_EMAIL="$ADMIN_
   "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
   --checks not_a_server_error,status_code_conformance,response_schema_conformance \
   --max-examples "$EXAMPLES" --seed 7 --workers 2 --no-color \
-  --report junit --report-junit-path "$WORK/junit.xml" 2>&1 | tee "$WORK/schemathesis.log"
+  --report junit,har --report-dir "$REPORTS" 2>&1 | tee "$WORK/schemathesis.log"
 status=${PIPESTATUS[0]}
 set -e
 elapsed=$(( $(date +%s) - start ))
@@ -99,12 +102,16 @@ if grep -q ' 500 \|panicked\|internal error' "$WORK/origin.log"; then
   log "the origin logged an internal error:"; grep -m 5 ' 500 \|panicked\|internal error' "$WORK/origin.log"
   status=1
 fi
-cases=$(grep -o 'tests="[0-9]*"' "$WORK/junit.xml" 2>/dev/null | head -n 1 | tr -dc 0-9)
-failed=$(grep -o 'failures="[0-9]*"' "$WORK/junit.xml" 2>/dev/null | head -n 1 | tr -dc 0-9)
-log "$(sed -n 's/.*Test cases: *//p' "$WORK/schemathesis.log" | tail -n 1) in ${elapsed} s"
-passed=$(( ${cases:-0} - ${failed:-0} ))
-if [ "$status" -ne 0 ]; then
-  echo "openapi: $passed passed, ${failed:-1} failed"
+# Schemathesis's summary: "Test cases:" then "N generated, N passed[, N failed …]".
+summary="$(grep -A1 '^Test cases:' "$WORK/schemathesis.log" | tail -n 1 | sed 's/^ *//')"
+cases=$(sed -En 's/^([0-9]+) generated.*/\1/p' <<<"$summary")
+passed=$(sed -En 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary")
+failed=$(( ${cases:-0} - ${passed:-0} ))
+log "${cases:-0} test cases in ${elapsed} s (${summary:-no summary})"
+cp "$WORK/origin.log" "$REPORTS/origin.log"
+if [ "$status" -ne 0 ] || [ -z "$cases" ]; then
+  log "requests and answers: ${REPORTS#"$ROOT"/}/ (HAR), the origin's log: ${REPORTS#"$ROOT"/}/origin.log"
+  echo "openapi: ${passed:-0} passed, $(( failed > 0 ? failed : 1 )) failed"
   exit 1
 fi
 echo "openapi: $passed passed, 0 failed"

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-#[derive(utoipa::OpenApi)]
+#[derive(Debug, utoipa::OpenApi)]
 #[openapi(
     info(
         title = "Tollgate origin",

@@ -54,6 +54,7 @@ struct TokenForm {
     /// `access_token` or `refresh_token`. Only a hint, as RFC 7009 §2.1 allows: the two kinds
     /// never look alike, so the token's own form decides, and an unknown hint is ignored.
     #[serde(default)]
+    #[schema(value_type = String, required = false)]
     #[allow(dead_code)]
     token_type_hint: Option<String>,
 }

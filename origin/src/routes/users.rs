@@ -29,11 +29,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me, delete_me))
 }
 
+// The limits in the schema are `domain`'s (a test holds them equal; utoipa takes literals only).
 #[derive(Debug, Deserialize, ToSchema)]
 struct RegisterBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// At least 8 characters, at most 1024 bytes.
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     name: Option<String>,
 }
 
@@ -109,9 +114,11 @@ async fn register(
 
 #[derive(Debug, Deserialize, ToSchema)]
 struct LoginBody {
+    #[schema(format = Email)]
     email: String,
     password: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     device_name: Option<String>,
 }
 

@@ -81,6 +81,24 @@ fn the_document_describes_every_route_error_and_scheme() {
     }
 }
 
+#[test]
+fn the_documented_input_limits_are_the_enforced_ones() {
+    use tollgate_origin::domain::{
+        MAX_DEVICE_NAME_CHARS, MAX_EMAIL_BYTES, MAX_NAME_CHARS, MAX_PASSWORD_BYTES,
+        MIN_PASSWORD_CHARS,
+    };
+    let doc: Value =
+        serde_json::from_str(&tollgate_origin::openapi::document_json()).expect("json");
+    let schemas = &doc["components"]["schemas"];
+    let register = &schemas["RegisterBody"]["properties"];
+    assert_eq!(register["email"]["maxLength"], MAX_EMAIL_BYTES);
+    assert_eq!(register["password"]["minLength"], MIN_PASSWORD_CHARS);
+    assert_eq!(register["password"]["maxLength"], MAX_PASSWORD_BYTES);
+    assert_eq!(register["name"]["maxLength"], MAX_NAME_CHARS);
+    let login = &schemas["LoginBody"]["properties"];
+    assert_eq!(login["device_name"]["maxLength"], MAX_DEVICE_NAME_CHARS);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_origin_serves_its_openapi_document() {
     let app = spawn_app(Backend::Sqlite).await;
