@@ -3,7 +3,7 @@
 # pinned, in a project venv under .tools): a private redis-server and a temporary SQLite database,
 # an admin and a second user registered for the bearer routes, an introspection client for
 # /oauth/introspect (scripts/schemathesis_hooks.py). Checks: no 5xx, every status documented,
-# every body matching its schema. Bounded: OPENAPI_EXAMPLES cases per operation (default 40).
+# every body matching its schema. Bounded: OPENAPI_EXAMPLES cases per operation (default 25).
 # Idempotent; cleans up after itself. Ends with "openapi: N passed, N failed".
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -11,7 +11,7 @@ cd "$ROOT"
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV="$ROOT/.tools/schemathesis-$SCHEMATHESIS_VERSION"
-EXAMPLES="${OPENAPI_EXAMPLES:-40}"
+EXAMPLES="${OPENAPI_EXAMPLES:-25}"
 PASSWORD="schemathesis horse battery"
 
 log() { printf '[test-openapi] %s\n' "$*"; }
