@@ -2,8 +2,8 @@
 # Runs every test (README's second command; .ci/run calls it). Installs and starts what is
 # missing first, then: formatting, lints, the wasm build of the shared crate, the edge bundle,
 # every test of the workspace (unit, property, origin on SQLite and PostgreSQL, bridge
-# conformance, end-to-end through workerd, the soak), the deploy checks, and a short fuzzing
-# pass.
+# conformance, end-to-end through workerd, the soak), schemathesis against the OpenAPI document,
+# the deploy checks, and a short fuzzing pass.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -24,6 +24,8 @@ echo "[test] tollgate-shared builds for wasm32"
 cargo build -q -p tollgate-shared --target wasm32-unknown-unknown
 echo "[test] cargo nextest"
 cargo nextest run --workspace --no-fail-fast "$@"
+# schemathesis against the origin's OpenAPI document: no 5xx, every answer as documented.
+echo "[test] openapi (schemathesis)"; scripts/test-openapi.sh
 # The deployments of DEPLOY.md, dry-run: both wrangler envs against the bundle budgets and
 # their vars, the systemd units, the Dockerfile and its build step.
 echo "[test] check-deploy"; scripts/check-deploy.sh

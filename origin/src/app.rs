@@ -16,6 +16,7 @@ use tollgate_shared::jwt::Validation;
 use tollgate_shared::{ErrorCode, KeySchema};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::cache::{Cache, StatsCache};
 use crate::config::{EdgeKeys, EdgeTrust, Settings};
@@ -33,12 +34,20 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 const VERIFIED_TOKENS_CAPACITY: usize = 65_536;
 const PROFILES_CAPACITY: usize = 65_536;
 
-/// All routes with their middleware.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every documented route, each with its OpenAPI description (see [`crate::openapi`]).
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(crate::routes::users::router())
         .merge(crate::routes::sessions::router())
         .merge(crate::routes::meta::router())
+        .merge(crate::routes::oauth::router())
+        .merge(crate::openapi::router())
+}
+
+/// All routes with their middleware.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = api_router().split_for_parts();
+    routes
         .merge(crate::pages::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

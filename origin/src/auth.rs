@@ -8,7 +8,7 @@ use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use sha2::{Digest as _, Sha256};
 use tollgate_shared::assertion::{AssertionClaims, AssertionError};
-use tollgate_shared::decision::{check_bearer, decide_reseeded, Decision, RevocationLookup};
+use tollgate_shared::decision::{check_token, decide_reseeded, Decision, RevocationLookup};
 use tollgate_shared::upstash::ValidationLookup;
 use tollgate_shared::{jwt, AccessClaims, Identity, Rejection};
 
@@ -78,8 +78,7 @@ fn edge_required(state: &AppState) -> bool {
     state.settings.edge.as_ref().is_some_and(|e| e.require)
 }
 
-/// The origin's own check: the bearer pipeline shared with the edge, then the re-seed of a
-/// missing version key from SQL.
+/// The origin's own check of the request's bearer token.
 async fn self_check(parts: &Parts, state: &AppState) -> Result<Identity, ApiError> {
     let header = match parts.headers.get(AUTHORIZATION) {
         None => None,
@@ -98,13 +97,25 @@ pub(crate) async fn check_authorization(
     state: &AppState,
     header: Option<&str>,
 ) -> Result<Identity, ApiError> {
+    let token = jwt::bearer_token(header).map_err(ApiError::Token)?;
+    Ok(check_access_token(state, token).await?.1)
+}
+
+/// The whole check of one access token, wherever it came from (a bearer header, or the form of
+/// an RFC 7662 introspection): the pipeline shared with the edge, then the re-seed of a missing
+/// version key from SQL. `Err(ApiError::Token(_))` is a refusal; any other error means the
+/// revocation state is unknown.
+pub async fn check_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(AccessClaims, Identity), ApiError> {
     let now = crate::domain::now();
-    let checked = check_bearer(header, |t| verified_claims(state, t, now), &Redis(state))
+    let checked = check_token(token, |t| verified_claims(state, t, now), &Redis(state))
         .await?
         .map_err(ApiError::Token)?;
-    match checked.decision {
-        Decision::Accept(identity) => Ok(identity),
-        Decision::Reject(rejection) => Err(ApiError::Token(rejection)),
+    let identity = match checked.decision {
+        Decision::Accept(identity) => identity,
+        Decision::Reject(rejection) => return Err(ApiError::Token(rejection)),
         Decision::VersionMissing => {
             let version = reseed_version(state, &checked.claims.sub).await?;
             decide_reseeded(
@@ -112,9 +123,10 @@ pub(crate) async fn check_authorization(
                 checked.lookup.jti_record.as_deref(),
                 version,
             )
-            .map_err(ApiError::Token)
+            .map_err(ApiError::Token)?
         }
-    }
+    };
+    Ok((checked.claims, identity))
 }
 
 /// The origin's Redis as the shared bearer check's lookup.
@@ -131,7 +143,11 @@ impl RevocationLookup for Redis<'_> {
 /// The token's claims: from the cache of tokens already verified (still unexpired), or from a
 /// full signature and claims check whose success is then cached until the token's `exp`. The
 /// cache key is a hash of the token's exact bytes, so a tampered token never matches.
-fn verified_claims(state: &AppState, token: &str, now: i64) -> Result<AccessClaims, Rejection> {
+pub(crate) fn verified_claims(
+    state: &AppState,
+    token: &str,
+    now: i64,
+) -> Result<AccessClaims, Rejection> {
     if token.len() > jwt::MAX_TOKEN_LEN {
         return Err(Rejection::Malformed);
     }

@@ -70,15 +70,6 @@ impl Eviction {
     pub fn evicting(&self) -> bool {
         self.policy != "noeviction"
     }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "policy": self.policy,
-            "evicting": self.evicting(),
-            "maxmemory": self.maxmemory,
-            "evicted_keys": self.evicted_keys,
-        })
-    }
 }
 
 /// Redis stats for token-stats.
@@ -420,6 +411,26 @@ impl Cache {
             -2 => Issue::VersionMissing,
             _ => Issue::StaleVersion,
         })
+    }
+
+    /// Deletes one access token's record and its index entry (RFC 7009 revocation of an access
+    /// token): that token is refused from the next request; its device session lives on.
+    /// Returns whether a record was there.
+    pub async fn revoke_jti(&self, user_id: &str, jti: &str) -> Result<bool, CacheError> {
+        let mut c = self.conn.clone();
+        let record = self.keys.jti(jti);
+        let index = self.keys.user_tokens(user_id);
+        let member = jti.to_owned();
+        self.run("DEL+ZREM", async move {
+            let (deleted, _): (u64, u64) = redis::pipe()
+                .atomic()
+                .del(record)
+                .zrem(index, member)
+                .query_async(&mut c)
+                .await?;
+            Ok(deleted == 1)
+        })
+        .await
     }
 
     /// Kills every access token of one device session and marks its refresh token revoked.

@@ -1,5 +1,5 @@
 //! The command line: `serve | migrate | cleanup | keys generate|activate|retire|prune|list|jwks |
-//! user promote | user demote | user delete`.
+//! user promote | user demote | user delete | edge-key | introspection-client | openapi`.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -37,6 +37,14 @@ pub enum Command {
         #[command(subcommand)]
         command: EdgeKeyCommand,
     },
+    /// Print a new secret for a resource server calling `POST /oauth/introspect` (give it to that
+    /// server) and the `INTROSPECTION_CLIENTS` entry holding only its hash (configure it here).
+    IntrospectionClient {
+        /// The client id the resource server sends in HTTP Basic.
+        id: String,
+    },
+    /// Print the OpenAPI document (what `GET /openapi.json` serves).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,8 +89,14 @@ pub enum UserCommand {
 
 /// Runs the parsed command with settings from the environment.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::EdgeKey { command } = cli.command {
-        return edge_key(command);
+    match cli.command {
+        Command::EdgeKey { command } => return edge_key(command),
+        Command::IntrospectionClient { id } => return introspection_client(&id),
+        Command::Openapi => {
+            print!("{}", crate::openapi::document_json());
+            return Ok(());
+        }
+        _ => {}
     }
     let settings = Settings::from_env()?;
     crate::telemetry::init(settings.log_format);
@@ -116,6 +130,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command } => keys(&settings, command),
         Command::EdgeKey { command } => edge_key(command),
+        Command::IntrospectionClient { id } => introspection_client(&id),
+        Command::Openapi => Ok(()),
         Command::User {
             command: UserCommand::Promote { email },
         } => set_role(&settings, &email, "admin", "is now an admin").await,
@@ -182,6 +198,28 @@ fn edge_key(command: EdgeKeyCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::json!({ "keys": public }));
         }
     }
+    Ok(())
+}
+
+/// A 256-bit random secret and its `INTROSPECTION_CLIENTS` entry (`id:sha256:HEX`).
+fn introspection_client(id: &str) -> anyhow::Result<()> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    use sha2::{Digest as _, Sha256};
+    if id.is_empty() || id.contains([':', ',']) || id.chars().any(char::is_whitespace) {
+        anyhow::bail!("the client id must be non-empty, without ':', ',' or spaces");
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = URL_SAFE_NO_PAD.encode(bytes);
+    let hash: String = Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("client id:     {id}");
+    println!("client secret: {secret}");
+    println!("INTROSPECTION_CLIENTS entry: {id}:sha256:{hash}");
     Ok(())
 }
 

@@ -91,6 +91,70 @@ pub struct Settings {
     /// `METRICS_ADDR`: where Prometheus scrapes `GET /metrics` (e.g. `127.0.0.1:9464`), a
     /// listener of its own so the figures never reach the public API port. Unset: no metrics.
     pub metrics_addr: Option<SocketAddr>,
+    /// `INTROSPECTION_CLIENTS`: the resource servers that may call `POST /oauth/introspect`.
+    pub introspection_clients: IntrospectionClients,
+}
+
+/// `INTROSPECTION_CLIENTS`: comma-separated `id:sha256:HEX` entries, HEX being the SHA-256 of
+/// that client's secret (`tollgate-origin introspection-client ID` prints a fresh secret and its
+/// entry). Only hashes are configured, never secrets. SHA-256 rather than Argon2 because the
+/// secrets are 256-bit random values, not passwords: a slow hash would add nothing against
+/// guessing and would cost every introspection call tens of milliseconds. Empty (default): the
+/// endpoint refuses every caller.
+#[derive(Clone, Default)]
+pub struct IntrospectionClients(Vec<(String, [u8; 32])>);
+
+impl std::fmt::Debug for IntrospectionClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(id, _)| id))
+            .finish()
+    }
+}
+
+impl IntrospectionClients {
+    /// Whether `secret` is `id`'s. Every entry is compared, each in constant time, so the
+    /// answer's timing says nothing about which part was wrong.
+    pub fn verify(&self, id: &str, secret: &str) -> bool {
+        use sha2::{Digest as _, Sha256};
+        use subtle::ConstantTimeEq as _;
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let mut ok = subtle::Choice::from(0);
+        for (known_id, known_digest) in &self.0 {
+            ok |= known_id.as_bytes().ct_eq(id.as_bytes()) & known_digest.ct_eq(&digest);
+        }
+        ok.into()
+    }
+
+    fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let bad = |reason: String| ConfigError::new("INTROSPECTION_CLIENTS", reason);
+        let mut clients: Vec<(String, [u8; 32])> = Vec::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let mut parts = entry.splitn(3, ':');
+            let (Some(id), Some("sha256"), Some(hex)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad("each entry must be id:sha256:HEX".into()));
+            };
+            let digest = decode_hex32(hex)
+                .ok_or_else(|| bad(format!("{id}: the hash must be 64 hex digits")))?;
+            if id.is_empty() || clients.iter().any(|(known, _)| known == id) {
+                return Err(bad(format!("client id {id:?} is empty or repeated")));
+            }
+            clients.push((id.to_owned(), digest));
+        }
+        Ok(Self(clients))
+    }
+}
+
+fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// How the origin trusts the edge (see `tollgate_shared::assertion`).
@@ -217,6 +281,10 @@ impl Settings {
             stats_sample_interval: env.parse("STATS_SAMPLE_SECS", 60)?,
             log_format,
             metrics_addr: metrics_addr(&env)?,
+            introspection_clients: env.get("INTROSPECTION_CLIENTS").map_or_else(
+                || Ok(IntrospectionClients::default()),
+                |raw| IntrospectionClients::parse(&raw),
+            )?,
         };
         if settings.refresh_ttl <= settings.access_ttl {
             return Err(ConfigError::new(
@@ -449,6 +517,40 @@ mod tests {
         ])
         .expect_err("refused");
         assert_eq!(err.var, "METRICS_ADDR");
+    }
+
+    #[test]
+    fn introspection_clients_hold_hashes_and_verify_only_their_own_secret() {
+        use sha2::{Digest as _, Sha256};
+        let hex = |s: &str| -> String {
+            Sha256::digest(s.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let raw = format!(
+            "rs1:sha256:{}, rs2:sha256:{}",
+            hex("s3cret-one"),
+            hex("s3cret-two")
+        );
+        let s = load(&[("INTROSPECTION_CLIENTS", raw.as_str())]).expect("loads");
+        let clients = &s.introspection_clients;
+        assert!(clients.verify("rs1", "s3cret-one"));
+        assert!(clients.verify("rs2", "s3cret-two"));
+        assert!(!clients.verify("rs1", "s3cret-two"));
+        assert!(!clients.verify("rs3", "s3cret-one"));
+        assert!(!clients.verify("rs1", ""));
+        assert_eq!(format!("{clients:?}"), r#"["rs1", "rs2"]"#);
+        for bad in ["rs1:s3cret", "rs1:sha256:abc", ":sha256:00", "a:md5:00"] {
+            let err = load(&[("INTROSPECTION_CLIENTS", bad)]).expect_err("refused");
+            assert_eq!(err.var, "INTROSPECTION_CLIENTS");
+        }
+        let twice = format!("rs1:sha256:{0},rs1:sha256:{0}", hex("x"));
+        assert!(load(&[("INTROSPECTION_CLIENTS", twice.as_str())]).is_err());
+        assert!(!load(&[])
+            .expect("loads")
+            .introspection_clients
+            .verify("", ""));
     }
 
     #[test]

@@ -391,6 +391,24 @@ impl Db {
         }))
     }
 
+    /// The device session (`token_id`, `user_id`) a refresh secret (by hash) was ever issued
+    /// for, live or not; a plain read (RFC 7009 revocation needs no lock: revoking is
+    /// idempotent).
+    pub async fn session_of_secret(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(String, String)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT s.token_id, s.user_id FROM refresh_secrets r \
+             JOIN device_sessions s ON s.token_id = r.token_id WHERE r.hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("token_id")?, r.try_get("user_id")?)))
+            .transpose()
+    }
+
     /// Revokes one live session of `user_id`; false if it was not live or not theirs.
     pub async fn revoke_session(
         &self,

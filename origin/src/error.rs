@@ -2,7 +2,8 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tollgate_shared::error::{error_headers, ErrorBody};
+use serde::Serialize;
+use tollgate_shared::error::{error_headers, ErrorBody, WWW_AUTHENTICATE_INVALID_TOKEN};
 use tollgate_shared::{ErrorCode, Rejection};
 
 /// Everything a handler can fail with. Internal causes are logged here, once, and never sent.
@@ -26,7 +27,32 @@ pub enum ApiError {
     /// A bug or an unexpected database failure.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
+    /// A client mistake on an OAuth endpoint (RFC 7009, RFC 7662): answered in RFC 6749 §5.2's
+    /// shape, `{"error":"invalid_request","error_description":"…"}`, which OAuth clients parse.
+    #[error("{1}")]
+    OAuth(OAuthErrorCode, String),
 }
+
+/// The RFC 6749 §5.2 error codes the OAuth endpoints answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    /// 400: a parameter missing, repeated or malformed, or not a form body.
+    InvalidRequest,
+    /// 401: client authentication failed (introspection).
+    InvalidClient,
+}
+
+/// RFC 6749 §5.2's error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OAuthErrorBody {
+    pub error: OAuthErrorCode,
+    pub error_description: String,
+}
+
+/// The challenge sent with `invalid_client` (RFC 6749 §5.2 asks for the scheme the client
+/// should use).
+pub const WWW_AUTHENTICATE_BASIC: &str = r#"Basic realm="tollgate-introspection""#;
 
 impl ApiError {
     pub fn invalid_input(message: impl Into<String>) -> Self {
@@ -48,6 +74,8 @@ impl ApiError {
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::OAuth(OAuthErrorCode::InvalidRequest, _) => ErrorCode::InvalidInput,
+            Self::OAuth(OAuthErrorCode::InvalidClient, _) => ErrorCode::InvalidCredentials,
         }
     }
 }
@@ -78,6 +106,9 @@ impl From<crate::cache::CacheError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::OAuth(error, error_description) = self {
+            return oauth_error(error, error_description);
+        }
         let code = self.code();
         let message = match &self {
             Self::Client(_, m) => m.clone(),
@@ -92,6 +123,7 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %format!("{cause:#}"), "internal error");
                 "internal error".to_owned()
             }
+            Self::OAuth(_, m) => m.clone(),
         };
         let status =
             StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -113,6 +145,30 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+fn oauth_error(error: OAuthErrorCode, error_description: String) -> Response {
+    let status = match error {
+        OAuthErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+        OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+    };
+    let body = OAuthErrorBody {
+        error,
+        error_description,
+    };
+    let mut response = (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response();
+    if error == OAuthErrorCode::InvalidClient {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(WWW_AUTHENTICATE_BASIC),
+        );
+    }
+    response
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -9,7 +9,9 @@
 //! - [`config`]: `Settings` from the environment.
 //! - [`app`]: `router()` and `Application` (bind, serve, shut down).
 //! - [`routes`]: HTTP handlers — `users` (register, login, refresh, me, account deletion), `sessions` (the four
-//!   logouts, the sessions list), `meta` (token stats, JWKS, health).
+//!   logouts, the sessions list), `meta` (token stats, JWKS, health), `oauth` (RFC 7009
+//!   revocation, RFC 7662 introspection).
+//! - [`openapi`]: the OpenAPI document, generated from the routes (`GET /openapi.json`).
 //! - [`pages`]: the devices page and the admin page (server-rendered HTML, cookie sessions).
 //! - [`auth`]: the `AuthUser` and `ClientInfo` extractors.
 //! - [`tokens`]: minting access tokens, revoking device sessions, deleting accounts.
@@ -37,6 +39,7 @@ pub mod limits;
 pub mod memo;
 pub mod pages;
 pub mod monitoring;
+pub mod openapi;
 pub mod password;
 pub mod routes;
 pub mod state;

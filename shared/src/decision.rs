@@ -177,7 +177,20 @@ pub async fn check_bearer<L: RevocationLookup>(
     verify: impl FnOnce(&str) -> Result<AccessClaims, Rejection>,
     store: &L,
 ) -> Result<Result<Checked, Rejection>, L::Error> {
-    let claims = match crate::jwt::bearer_token(authorization).and_then(verify) {
+    match crate::jwt::bearer_token(authorization) {
+        Ok(token) => check_token(token, verify, store).await,
+        Err(rejection) => Ok(Err(rejection)),
+    }
+}
+
+/// [`check_bearer`] for a token that did not come in an `Authorization` header (the origin's
+/// RFC 7662 introspection takes it from a form): the same verification, lookup and decision.
+pub async fn check_token<L: RevocationLookup>(
+    token: &str,
+    verify: impl FnOnce(&str) -> Result<AccessClaims, Rejection>,
+    store: &L,
+) -> Result<Result<Checked, Rejection>, L::Error> {
+    let claims = match verify(token) {
         Ok(claims) => claims,
         Err(rejection) => return Ok(Err(rejection)),
     };

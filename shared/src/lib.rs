@@ -19,6 +19,7 @@
 //! - [`upstash`]: Upstash REST request/response types and the validation pipeline.
 //! - [`digest`]: SHA-256 in hex, for hashes and ids that must not reveal their input.
 //! - [`redact`]: connection URLs with their credentials removed, for `Debug` and logs.
+//! - Feature `openapi` (the origin only): `utoipa::ToSchema` on the wire types it documents.
 //! - `hostile` (feature `hostile-cases`, tests only): the table of hostile tokens every
 //!   verifier is tested against.
 

@@ -2,5 +2,6 @@
 
 pub mod json;
 pub mod meta;
+pub mod oauth;
 pub mod sessions;
 pub mod users;

@@ -1,11 +1,14 @@
 //! The four logouts and the sessions list.
 
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Json;
+use serde::Serialize;
 use tollgate_shared::keys::is_canonical_uuid;
 use tollgate_shared::records::JtiRecord;
+use tollgate_shared::ErrorBody;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::domain::{self, rfc3339};
@@ -13,37 +16,83 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::tokens;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/users/logout", post(logout))
-        .route("/api/users/logout-all", post(logout_all))
-        .route(
-            "/api/users/logout-device-jti/{jti}",
-            post(logout_device_by_jti),
-        )
-        .route("/api/users/logout-device/{token_id}", post(logout_device))
-        .route("/api/users/sessions", get(sessions))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(logout_device_by_jti))
+        .routes(routes!(logout_device))
+        .routes(routes!(sessions))
+}
+
+/// What a logout of one device session answers.
+#[derive(Debug, Serialize, ToSchema)]
+struct LoggedOut {
+    data: DeviceLoggedOut,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct DeviceLoggedOut {
+    token_id: String,
+    revoked_access_tokens: u64,
+}
+
+fn logged_out(token_id: String, revoked_access_tokens: u64) -> Json<LoggedOut> {
+    Json(LoggedOut {
+        data: DeviceLoggedOut {
+            token_id,
+            revoked_access_tokens,
+        },
+    })
 }
 
 /// This device: its access token and its refresh token die.
-async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+#[utoipa::path(post, path = "/api/users/logout", tag = "sessions", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "This device's access and refresh tokens are dead", body = LoggedOut),
+        (status = 401, description = "A bearer rejection", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ))]
+async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<LoggedOut>> {
     let id = &auth.identity;
     let killed =
         tokens::revoke_device(&state, &id.user_id, &id.token_id, Some(&id.jti), "logout").await?;
-    Ok(Json(
-        json!({"data": {"token_id": id.token_id, "revoked_access_tokens": killed}}),
-    ))
+    Ok(logged_out(id.token_id.clone(), killed))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct LoggedOutEverywhere {
+    data: AllLoggedOut,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct AllLoggedOut {
+    /// The user's new token version.
+    token_version: u64,
+    revoked_sessions: usize,
+    revoked_access_tokens: u64,
 }
 
 /// Every device: the version moves on (so any token minted before is refused even if its jti
 /// were somehow missed), every jti is deleted and every refresh token revoked.
-async fn logout_all(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+#[utoipa::path(post, path = "/api/users/logout-all", tag = "sessions", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every token of the user is dead; the version moved on", body = LoggedOutEverywhere),
+        (status = 401, description = "A bearer rejection", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ))]
+async fn logout_all(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<LoggedOutEverywhere>> {
     let out = logout_everywhere(&state, &auth.identity.user_id).await?;
-    Ok(Json(json!({"data": {
-        "token_version": out.version,
-        "revoked_sessions": out.sessions,
-        "revoked_access_tokens": out.killed,
-    }})))
+    Ok(Json(LoggedOutEverywhere {
+        data: AllLoggedOut {
+            token_version: out.version,
+            revoked_sessions: out.sessions,
+            revoked_access_tokens: out.killed,
+        },
+    }))
 }
 
 /// What a logout-all did.
@@ -84,11 +133,20 @@ pub(crate) async fn logout_everywhere(state: &AppState, user_id: &str) -> ApiRes
 
 /// The device that holds access token `jti`. 404 unless that token is live and the caller's:
 /// nobody learns whether another user's jti exists.
+#[utoipa::path(post, path = "/api/users/logout-device-jti/{jti}", tag = "sessions",
+    security(("bearer" = [])),
+    params(("jti" = String, Path, description = "An access token's id (a UUID)")),
+    responses(
+        (status = 200, description = "That token's device session is dead", body = LoggedOut),
+        (status = 401, description = "A bearer rejection", body = ErrorBody),
+        (status = 404, description = "`not_found`: no live token of the caller's with this jti", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ))]
 async fn logout_device_by_jti(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(jti): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LoggedOut>> {
     if !is_canonical_uuid(&jti) {
         return Err(ApiError::not_found());
     }
@@ -107,21 +165,58 @@ async fn logout_device_by_jti(
         "logout_device",
     )
     .await?;
-    Ok(Json(
-        json!({"data": {"token_id": record.token_id, "revoked_access_tokens": killed}}),
-    ))
+    Ok(logged_out(record.token_id, killed))
 }
 
 /// The device session `token_id`. 404 unless it is the caller's.
+#[utoipa::path(post, path = "/api/users/logout-device/{token_id}", tag = "sessions",
+    security(("bearer" = [])),
+    params(("token_id" = String, Path, description = "A device session's id (a UUID)")),
+    responses(
+        (status = 200, description = "That device session is dead", body = LoggedOut),
+        (status = 401, description = "A bearer rejection", body = ErrorBody),
+        (status = 404, description = "`not_found`: no session of the caller's with this id", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ))]
 async fn logout_device(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(token_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LoggedOut>> {
     let killed = revoke_own_session(&state, &auth.identity.user_id, &token_id).await?;
-    Ok(Json(
-        json!({"data": {"token_id": token_id, "revoked_access_tokens": killed}}),
-    ))
+    Ok(logged_out(token_id, killed))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Sessions {
+    data: Vec<Session>,
+    meta: SessionsMeta,
+}
+
+/// One live device session.
+#[derive(Debug, Serialize, ToSchema)]
+struct Session {
+    /// Position in this list.
+    id: usize,
+    /// Its access token's id while that token is live, else null.
+    jti: Option<String>,
+    token_id: String,
+    device_name: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    /// RFC 3339.
+    created_at: String,
+    /// RFC 3339.
+    last_seen_at: String,
+    /// The session of the token making this request.
+    is_current: bool,
+    token_version: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct SessionsMeta {
+    total: usize,
+    current_jti: String,
 }
 
 /// Revokes the caller's device session `token_id` (404 unless it is theirs): the one step behind
@@ -139,12 +234,18 @@ pub(crate) async fn revoke_own_session(
 
 /// The caller's live device sessions from SQL, each with its access token's jti if that is still
 /// live in Redis (one `MGET` for all of them).
-async fn sessions(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/api/users/sessions", tag = "sessions", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's live device sessions", body = Sessions),
+        (status = 401, description = "A bearer rejection", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ))]
+async fn sessions(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Sessions>> {
     let id = &auth.identity;
     let rows = state.db.live_sessions(&id.user_id, domain::now()).await?;
     let jtis: Vec<&str> = rows.iter().map(|r| r.current_jti.as_str()).collect();
     let records = state.cache.live_jtis(&jtis).await?;
-    let data: Vec<Value> = rows
+    let data: Vec<Session> = rows
         .iter()
         .zip(records.iter().chain(std::iter::repeat(&None)))
         .enumerate()
@@ -153,22 +254,25 @@ async fn sessions(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
                 .as_deref()
                 .and_then(|raw| serde_json::from_str::<JtiRecord>(raw).ok())
                 .filter(|r| r.token_id == row.token_id);
-            json!({
-                "id": i,
-                "jti": record.as_ref().map(|_| row.current_jti.clone()),
-                "token_id": row.token_id,
-                "device_name": row.device_name,
-                "ip": row.ip,
-                "user_agent": row.user_agent,
-                "created_at": rfc3339(row.created_at),
-                "last_seen_at": rfc3339(row.last_seen_at),
-                "is_current": row.token_id == id.token_id,
-                "token_version": record.map_or(id.token_version, |r| r.token_version),
-            })
+            Session {
+                id: i,
+                jti: record.as_ref().map(|_| row.current_jti.clone()),
+                token_id: row.token_id.clone(),
+                device_name: row.device_name.clone(),
+                ip: row.ip.clone(),
+                user_agent: row.user_agent.clone(),
+                created_at: rfc3339(row.created_at),
+                last_seen_at: rfc3339(row.last_seen_at),
+                is_current: row.token_id == id.token_id,
+                token_version: record.map_or(id.token_version, |r| r.token_version),
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "data": data,
-        "meta": {"total": data.len(), "current_jti": id.jti},
-    })))
+    Ok(Json(Sessions {
+        meta: SessionsMeta {
+            total: data.len(),
+            current_jti: id.jti.clone(),
+        },
+        data,
+    }))
 }

@@ -2,12 +2,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use tollgate_shared::records::DeviceInfo;
-use tollgate_shared::ErrorCode;
+use tollgate_shared::{ErrorBody, ErrorCode};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{AuthUser, ClientInfo};
 use crate::db::{CreateUser, NewSession, NewUser};
@@ -21,29 +22,56 @@ use crate::routes::json::ApiJson;
 use crate::state::{AppState, Profile};
 use crate::tokens::{self, Grace, Grant};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/users/register", post(register))
-        .route("/api/users/login", post(login))
-        .route("/api/users/refresh", post(refresh))
-        .route("/api/users/me", get(me).delete(delete_me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(me, delete_me))
 }
 
-#[derive(Debug, Deserialize)]
+// The limits in the schema are `domain`'s (a test holds them equal; utoipa takes literals only).
+#[derive(Debug, Deserialize, ToSchema)]
 struct RegisterBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// At least 8 characters, at most 1024 bytes.
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
+    name: Option<String>,
+}
+
+/// `{"data": …}` around a route's result.
+#[derive(Debug, Serialize, ToSchema)]
+struct Registered {
+    data: NewAccount,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct NewAccount {
+    id: String,
+    email: String,
     name: Option<String>,
 }
 
 /// Creates an account with the `user` role, whatever the email: roles are granted only by
 /// `tollgate-origin user promote`. Limited per client address before any hashing.
+#[utoipa::path(post, path = "/api/users/register", tag = "accounts",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Account created", body = Registered),
+        (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 422, description = "`invalid_input`: not an email, a weak password, a bad name or body", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many registrations from this address", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ))]
 async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(body): ApiJson<RegisterBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Registered>)> {
     domain::validate_email(&body.email)?;
     domain::validate_password(&body.password)?;
     let name = domain::optional_text("name", body.name, MAX_NAME_CHARS)?;
@@ -78,36 +106,60 @@ async fn register(
             monitoring::registration();
             Ok((
                 StatusCode::CREATED,
-                Json(json!({"data": {"id": id, "email": email, "name": name}})),
+                Json(Registered {
+                    data: NewAccount { id, email, name },
+                }),
             ))
         }
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct LoginBody {
+    #[schema(format = Email)]
     pub(crate) email: String,
     pub(crate) password: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub(crate) device_name: Option<String>,
 }
 
 /// Login and refresh answer the same shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct TokenPair {
     access_token: String,
+    /// Opaque (`rt_…`); rotated by every refresh.
     refresh_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: u64,
+    /// The access token's id.
     jti: String,
+    /// The device session, stable across refreshes.
     token_id: String,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct Tokens {
+    data: TokenPair,
+}
+
+/// Opens a device session: an access token and a refresh token.
+#[utoipa::path(post, path = "/api/users/login", tag = "accounts",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = Tokens),
+        (status = 401, description = "`invalid_credentials` (the same for an unknown email and a wrong password)", body = ErrorBody),
+        (status = 422, description = "`invalid_input`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many failed logins", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ))]
 async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(body): ApiJson<LoginBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Tokens>> {
     let issued = login_device(&state, client, body).await?;
     Ok(token_response(&state, issued))
 }
@@ -222,24 +274,26 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
-fn token_response(state: &AppState, issued: Issued) -> Json<Value> {
+fn token_response(state: &AppState, issued: Issued) -> Json<Tokens> {
     let Issued {
         minted,
         refresh_token,
         token_id,
         ..
     } = issued;
-    Json(json!({"data": TokenPair {
-        access_token: minted.access_token,
-        refresh_token,
-        token_type: "Bearer",
-        expires_in: state.settings.access_ttl,
-        jti: minted.jti,
-        token_id,
-    }}))
+    Json(Tokens {
+        data: TokenPair {
+            access_token: minted.access_token,
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: state.settings.access_ttl,
+            jti: minted.jti,
+            token_id,
+        },
+    })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct RefreshBody {
     refresh_token: String,
 }
@@ -259,10 +313,18 @@ const GRACE_ENTRY_MARGIN_MS: u64 = 1000;
 /// flushed or evicted it) — is a replay of a stolen token (RFC 9700 §4.14): the session is
 /// revoked. A repeat never gets a new, different pair. A secret we never issued is simply
 /// invalid, so nobody can revoke someone else's session by guessing.
+#[utoipa::path(post, path = "/api/users/refresh", tag = "accounts",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new access token and the rotated refresh token; a repeat inside the grace window gets the identical first answer", body = Tokens),
+        (status = 401, description = "`invalid_refresh_token`, or `refresh_token_reused` (the device session is revoked)", body = ErrorBody),
+        (status = 422, description = "`invalid_input`", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ))]
 async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Tokens>> {
     let issued = rotate_refresh(&state, body.refresh_token).await?;
     Ok(token_response(&state, issued))
 }
@@ -394,8 +456,27 @@ fn invalid_refresh() -> ApiError {
 /// registration today; this bounds the staleness should that change.
 const PROFILE_TTL_SECS: i64 = 30;
 
+#[derive(Debug, Serialize, ToSchema)]
+struct Me {
+    data: MeData,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct MeData {
+    id: String,
+    email: String,
+    name: Option<String>,
+    token_version: u64,
+}
+
 /// The caller's profile. `token_version` is the current one, read from Redis by the validation.
-async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/api/users/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's profile", body = Me),
+        (status = 401, description = "A bearer rejection", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ))]
+async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Me>> {
     let id = &auth.identity;
     let now = domain::now();
     let profile = match state.profiles.get(&id.user_id, now) {
@@ -419,15 +500,17 @@ async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Val
             profile
         }
     };
-    Ok(Json(json!({"data": {
-        "id": id.user_id,
-        "email": profile.email,
-        "name": profile.name,
-        "token_version": id.token_version,
-    }})))
+    Ok(Json(Me {
+        data: MeData {
+            id: id.user_id.clone(),
+            email: profile.email,
+            name: profile.name,
+            token_version: id.token_version,
+        },
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct DeleteBody {
     password: String,
 }
@@ -439,11 +522,20 @@ const DELETE_WINDOW_SECS: u64 = 900;
 
 /// Deletes the caller's account after confirming their password: every token of theirs is
 /// refused on the next request, their rows and Redis keys go, and the email can register again.
+#[utoipa::path(delete, path = "/api/users/me", tag = "accounts", security(("bearer" = [])),
+    request_body = DeleteBody,
+    responses(
+        (status = 200, description = "Deleted: every token of the user is refused from the next request", body = Deleted),
+        (status = 401, description = "A bearer rejection, or `invalid_credentials` (wrong password)", body = ErrorBody),
+        (status = 422, description = "`invalid_input`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: 5 attempts per user per 15 minutes", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ))]
 async fn delete_me(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(body): ApiJson<DeleteBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deleted>> {
     let user_id = &auth.identity.user_id;
     let (hits, retry_after) = state
         .cache
@@ -471,5 +563,21 @@ async fn delete_me(
     if !tokens::delete_account(&state.db, &state.cache, user_id).await? {
         return Err(ApiError::Token(tollgate_shared::Rejection::UserUnknown));
     }
-    Ok(Json(json!({"data": {"id": user_id, "deleted": true}})))
+    Ok(Json(Deleted {
+        data: DeletedAccount {
+            id: user_id.clone(),
+            deleted: true,
+        },
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Deleted {
+    data: DeletedAccount,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct DeletedAccount {
+    id: String,
+    deleted: bool,
 }

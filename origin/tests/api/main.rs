@@ -17,5 +17,7 @@ mod logs;
 mod memory;
 mod pages;
 mod metrics;
+mod oauth;
+mod openapi;
 mod refresh;
 mod tokens;
