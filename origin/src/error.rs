@@ -3,7 +3,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tollgate_shared::error::{error_headers, ErrorBody, WWW_AUTHENTICATE_INVALID_TOKEN};
+use tollgate_shared::error::{error_headers, ErrorBody};
 use tollgate_shared::{ErrorCode, Rejection};
 
 /// Everything a handler can fail with. Internal causes are logged here, once, and never sent.

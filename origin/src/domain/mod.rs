@@ -20,7 +20,7 @@ pub use clock::{now, now_ms, rfc3339};
 pub use ids::new_id;
 pub use refresh::{
     classify_refresh, hash_refresh_secret, new_refresh_secret, Presented, RefreshHash,
-    RefreshSecret,
+    RefreshSecret, REFRESH_SECRET_PREFIX,
 };
 pub use seal::{open_for_secret, seal_for_secret};
 pub use validate::{

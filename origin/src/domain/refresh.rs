@@ -8,6 +8,9 @@ use base64::Engine as _;
 use rand::RngCore as _;
 use tollgate_shared::digest::sha256_hex;
 
+/// How every refresh secret starts; an access token (a JWT) never does.
+pub const REFRESH_SECRET_PREFIX: &str = "rt_";
+
 /// A refresh secret as the client holds it (`rt_` + 256 random bits). Never stored; `Debug`
 /// prints nothing of it.
 #[derive(Clone, PartialEq, Eq)]
@@ -18,7 +21,7 @@ impl RefreshSecret {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(format!("rt_{}", URL_SAFE_NO_PAD.encode(bytes)))
+        Self(format!("{REFRESH_SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
     /// A secret as a client presented it (unchecked: it may be one we never issued).
