@@ -84,7 +84,10 @@ async fn single(
     command: Command,
 ) -> Result<Response, BridgeError> {
     command.check(scope).map_err(BridgeError::BadRequest)?;
-    let value = bridge.upstream().query(&command).await?;
+    let value = bridge
+        .upstream_for(std::iter::once(&command))
+        .query(&command)
+        .await?;
     bridge.count_commands(1);
     match to_reply(value, encoding) {
         Reply::Error { error } => Err(BridgeError::BadRequest(error)),
@@ -112,7 +115,10 @@ async fn pipeline(
     let values = if allowed.is_empty() {
         Vec::new()
     } else {
-        bridge.upstream().pipeline(&allowed).await?
+        bridge
+            .upstream_for(allowed.iter().copied())
+            .pipeline(&allowed)
+            .await?
     };
     if values.len() != allowed.len() {
         tracing::error!(

@@ -135,7 +135,8 @@ async fn handle(request: &web_sys::Request, env: &Env) -> worker::Result<web_sys
         Access::Protected => {}
     }
     let authorization = request.headers().get("authorization")?;
-    let claims = match gate::authorize(authorization.as_deref(), settings, now).await {
+    let claims = match gate::authorize(authorization.as_deref(), settings, route.strict, now).await
+    {
         Ok(gate::Access::Granted(claims)) => claims,
         Ok(gate::Access::OriginDecides(claims)) => {
             let Some(origin) = settings.routes.upstream(ORIGIN) else {

@@ -15,6 +15,7 @@
 //! - [`cache`]: Redis, with the multi-key steps as Lua scripts.
 //! - [`db`]: SQL through sqlx's `Any` driver.
 //! - [`keyring`], [`password`], [`domain`]: keys, Argon2id, input rules.
+//! - [`replication`]: revocations that wait for Redis replicas (`WAIT`) before answering.
 //! - [`limits`]: login (failures only) and registration limits.
 //! - [`memo`]: the bounded in-process caches (verified signatures, profiles).
 //! - [`cleanup`], [`cli`], [`telemetry`], [`error`], [`state`].
@@ -32,6 +33,7 @@ pub mod keyring;
 pub mod limits;
 pub mod memo;
 pub mod password;
+pub mod replication;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

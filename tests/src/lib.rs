@@ -19,14 +19,22 @@
 //! - [`bridge`]: [`BridgeHandle`], the REST bridge in-process, stoppable and restartable on
 //!   its port.
 //! - [`tap`]: [`Tap`], the recording pass-through in front of the origin.
-//! - [`origin`]: [`Origin`], the origin in-process.
-//! - [`redis_server`]: [`RedisServer`], a private redis-server for fault tests.
+//! - [`origin`]: [`Origin`], the origin in-process (several of them, on one PostgreSQL
+//!   [`TestDatabase`] and one Redis, behind the origin tap as a round-robin balancer, with
+//!   [`StackOptions::origins`]).
+//! - [`postgres`]: [`TestDatabase`], a PostgreSQL database of the test's own.
+//! - [`redis_server`]: [`RedisServer`], a private redis-server for fault tests, and its
+//!   replicas (`--replicaof`), which can be paused.
+//! - [`delay_proxy`]: [`DelayProxy`], a TCP link that adds latency (a primary and a replica in
+//!   different regions).
 //! - [`upstream`]: [`EchoUpstream`], an API behind the edge using the `tollgate-upstream`
 //!   extractor, and [`EdgeKeys`], the edge's assertion key pair.
 
 pub mod bridge;
+pub mod delay_proxy;
 pub mod edge;
 pub mod origin;
+pub mod postgres;
 pub mod redis_server;
 pub mod stack;
 pub mod tap;
@@ -35,8 +43,10 @@ pub mod upstream;
 use std::path::PathBuf;
 
 pub use bridge::BridgeHandle;
+pub use delay_proxy::DelayProxy;
 pub use edge::{Edge, EdgeConfig};
 pub use origin::Origin;
+pub use postgres::TestDatabase;
 pub use redis_server::RedisServer;
 pub use stack::{Stack, StackOptions, Tokens};
 pub use tap::{Seen, Tap};
