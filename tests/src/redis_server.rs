@@ -34,6 +34,9 @@ impl RedisServer {
             "--replicaof".into(),
             "127.0.0.1".into(),
             primary_port.to_string(),
+            // Load the primary's snapshot straight into memory: nothing lands on disk.
+            "--repl-diskless-load".into(),
+            "on-empty-db".into(),
         ])?;
         let client = redis::Client::open(replica.url())?;
         let mut conn = client.get_multiplexed_async_connection().await?;
