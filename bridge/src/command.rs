@@ -70,6 +70,12 @@ impl Command {
             .unwrap_or_default()
     }
 
+    /// Whether the command only reads ([`READ_ONLY_COMMANDS`]): what may be served by a
+    /// replica (`BRIDGE_READ_REDIS_URL`).
+    pub(crate) fn is_read(&self) -> bool {
+        READ_ONLY_COMMANDS.contains(&self.name().as_str())
+    }
+
     pub(crate) fn to_redis(&self) -> redis::Cmd {
         let mut cmd = redis::Cmd::new();
         for part in &self.parts {
@@ -442,5 +448,16 @@ mod tests {
         assert!(cmd(r#"["get","k"]"#).check(&Scope::ReadOnly).is_ok());
         assert!(cmd(r#"["KEYS","*"]"#).check(&Scope::ReadOnly).is_err());
         assert!(cmd(r#"["NOSUCHCMD"]"#).check(&Scope::ReadOnly).is_err());
+    }
+
+    #[test]
+    fn only_read_commands_may_go_to_a_replica() {
+        let cmd = |s: &str| parse_one(s.as_bytes()).expect("valid");
+        assert!(cmd(r#"["get","k"]"#).is_read());
+        assert!(cmd(r#"["MGET","a","b"]"#).is_read());
+        assert!(cmd(r#"["EXISTS","a"]"#).is_read());
+        assert!(!cmd(r#"["SET","k","v"]"#).is_read());
+        assert!(!cmd(r#"["EVAL_RO","return 1","0"]"#).is_read());
+        assert!(!cmd(r#"["NOSUCHCMD"]"#).is_read());
     }
 }

@@ -27,6 +27,14 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
 
+    /// Optional Redis for read-only commands (`GET`, `MGET`, `EXISTS`, …): a replica, as
+    /// Upstash's read regions serve reads. A request is sent there only if every command in it
+    /// reads; writes, transactions and mixed pipelines go to `REDIS_URL`. Reads from a replica
+    /// may be stale by the replication lag: see the README's revocation window before pointing
+    /// the edge at it.
+    #[arg(long, env = "BRIDGE_READ_REDIS_URL")]
+    pub read_redis_url: Option<String>,
+
     /// Token with full access, as Upstash's "Standard" token, less the administrative commands
     /// not named in `BRIDGE_ADMIN_COMMANDS`. Environment only. (The value name is the variable
     /// so a missing token names it.)
@@ -105,6 +113,7 @@ impl Config {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             redis_url: redis_url.into(),
+            read_redis_url: None,
             token,
             readonly_token: None,
             scoped_tokens: Vec::new(),
@@ -148,6 +157,10 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("bind", &self.bind)
             .field("redis_url", &redact_url(&self.redis_url))
+            .field(
+                "read_redis_url",
+                &self.read_redis_url.as_deref().map(redact_url),
+            )
             .field("token", &self.token)
             .field("readonly_token", &self.readonly_token)
             .field("scoped_tokens", &self.scoped_tokens)

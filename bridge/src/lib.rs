@@ -12,6 +12,8 @@
 //!   read commands and no script of any kind, and each scoped token exactly the commands listed
 //!   with it (the edge's: `GET,MGET`).
 //! - `Upstash-Encoding: base64`.
+//! - Reads from a replica (`BRIDGE_READ_REDIS_URL`), as Upstash's read regions: a request whose
+//!   every command reads goes there, anything that writes to `REDIS_URL`.
 //! - Tollgate extension: `GET /_bridge/stats` → `{"requests":N,"commands":M}`.
 //!
 //! Every request shares one multiplexed Redis connection, so commands that block it or change its
@@ -65,6 +67,8 @@ struct Inner {
     /// Every configured token with what it may run.
     grants: Vec<(Token, Arc<Scope>)>,
     upstream: Upstream,
+    /// `BRIDGE_READ_REDIS_URL`: where requests that only read go, when set.
+    reads: Option<Upstream>,
     body_limit: usize,
     requests: AtomicU64,
     commands: AtomicU64,
@@ -91,9 +95,24 @@ pub async fn build(config: Config) -> anyhow::Result<Bridge> {
         Ok(()) => tracing::info!(redis = %redis_addr, "connected to Redis"),
         Err(cause) => tracing::warn!(redis = %redis_addr, %cause, "Redis not reachable yet"),
     }
+    let reads = match &config.read_redis_url {
+        None => None,
+        Some(url) => {
+            let client = redis::Client::open(url.as_str())
+                .context("BRIDGE_READ_REDIS_URL is not a valid Redis URL")?;
+            let addr = client.get_connection_info().addr.to_string();
+            let reads = Upstream::new(client, config.redis_timeout());
+            match reads.ping().await {
+                Ok(()) => tracing::info!(redis = %addr, "reads go to this Redis"),
+                Err(cause) => tracing::warn!(redis = %addr, %cause, "read Redis not reachable yet"),
+            }
+            Some(reads)
+        }
+    };
     Ok(Bridge(Arc::new(Inner {
         grants,
         upstream,
+        reads,
         body_limit: config.body_limit,
         requests: AtomicU64::new(0),
         commands: AtomicU64::new(0),
@@ -235,6 +254,17 @@ impl Bridge {
 
     fn upstream(&self) -> &Upstream {
         &self.0.upstream
+    }
+
+    /// The read Redis when every command only reads and one is configured, else the primary.
+    fn upstream_for<'a>(
+        &self,
+        mut commands: impl Iterator<Item = &'a command::Command>,
+    ) -> &Upstream {
+        match &self.0.reads {
+            Some(reads) if commands.all(command::Command::is_read) => reads,
+            _ => &self.0.upstream,
+        }
     }
 
     fn body_limit(&self) -> usize {

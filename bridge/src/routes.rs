@@ -91,7 +91,9 @@ async fn single(
         monitoring::command(&name, Outcome::Refused);
         return Err(BridgeError::BadRequest(refused));
     }
-    let value = match bridge.upstream().query(&command).await {
+    let value = match bridge
+        .upstream_for(std::iter::once(&command))
+        .query(&command).await {
         Ok(value) => value,
         Err(e) => {
             monitoring::command(&name, Outcome::Unavailable);
@@ -131,7 +133,9 @@ async fn pipeline(
     let values = if allowed.is_empty() {
         Vec::new()
     } else {
-        match bridge.upstream().pipeline(&allowed).await {
+        match bridge
+            .upstream_for(allowed.iter().copied())
+            .pipeline(&allowed).await {
             Ok(values) => values,
             Err(e) => {
                 for (command, check) in commands.iter().zip(&checks) {

@@ -63,6 +63,11 @@ pub(crate) struct Settings {
     pub upstash_url: Url,
     /// `UPSTASH_REDIS_REST_TOKEN` (secret): give the edge a read-only token.
     pub upstash_token: UpstashToken,
+    /// `UPSTASH_STRICT_URL` and `UPSTASH_STRICT_TOKEN` (secret): the revocation state that
+    /// `strict` routes read — the primary, single-region database, never a read region — so a
+    /// logout is refused there on the very next request whatever the replicas' lag. Required when
+    /// a route is strict.
+    pub upstash_strict: Option<(Url, UpstashToken)>,
     /// `UPSTASH_TIMEOUT_MS` (default 1000): past it the request fails closed with 503.
     pub upstash_timeout: Duration,
     /// `REDIS_KEY_PREFIX` (default empty): must equal the origin's, or every token reads as
@@ -146,6 +151,19 @@ impl Settings {
             allow_http,
         )?;
         let upstash_token = UpstashToken(required("UPSTASH_REDIS_REST_TOKEN")?);
+        let upstash_strict = match vars.get("UPSTASH_STRICT_URL") {
+            Some(raw) => Some((
+                http_url("UPSTASH_STRICT_URL", &raw, allow_http)?,
+                UpstashToken(required("UPSTASH_STRICT_TOKEN")?),
+            )),
+            None if routes.has_strict() => {
+                return Err(ConfigError::new(
+                    "UPSTASH_STRICT_URL",
+                    "is not set, but a route in TOLLGATE_ROUTES is strict",
+                ))
+            }
+            None => None,
+        };
         let upstash_timeout = Duration::from_millis(vars.positive("UPSTASH_TIMEOUT_MS", 1000)?);
         let jwks = match get("JWKS_URL") {
             None => None,
@@ -168,6 +186,7 @@ impl Settings {
             routes,
             upstash_url,
             upstash_token,
+            upstash_strict,
             upstash_timeout,
             keys,
             key_set,
@@ -441,6 +460,24 @@ mod tests {
                 .var,
             "JWKS_URL"
         );
+    }
+
+    #[test]
+    fn a_strict_route_needs_the_strict_database() {
+        const ROUTES: &str = r#"{"upstreams":{"o":{"url":"https://o.example"}},"routes":[{"prefix":"/a","upstream":"o","strict":true}]}"#;
+        let err = load(&with("TOLLGATE_ROUTES", ROUTES)).expect_err("no strict URL");
+        assert_eq!(err.var, "UPSTASH_STRICT_URL");
+        let mut pairs = with("TOLLGATE_ROUTES", ROUTES);
+        pairs.push(("UPSTASH_STRICT_URL", "https://primary.upstash.io"));
+        assert_eq!(
+            load(&pairs).expect_err("no strict token").var,
+            "UPSTASH_STRICT_TOKEN"
+        );
+        pairs.push(("UPSTASH_STRICT_TOKEN", "strict-sekrit"));
+        let s = load(&pairs).expect("loads");
+        let (url, _) = s.upstash_strict.as_ref().expect("strict database");
+        assert_eq!(url.as_str(), "https://primary.upstash.io/");
+        assert!(!format!("{s:?}").contains("strict-sekrit"));
     }
 
     #[test]

@@ -107,9 +107,11 @@ impl RevocationLookup for Upstash<'_> {
 
 /// Decides a protected request from its `Authorization` header. A token that fails locally
 /// (malformed, forged, expired, wrong issuer/audience/type) is refused before any Redis call.
+/// `strict` reads revocation state from the strict (primary) database.
 pub(crate) async fn authorize(
     authorization: Option<&str>,
     settings: &Settings,
+    strict: bool,
     now: i64,
 ) -> Result<Access, Denied> {
     // Only a JWKS_URL deployment needs the kid before verifying (to decide on a fetch); with
@@ -135,7 +137,7 @@ pub(crate) async fn authorize(
         Ok(token) => verified_claims(token, keys, settings, now).await,
         Err(rejection) => Err(rejection),
     };
-    let checked = check_bearer(authorization, |_| verified, &Upstash::new(settings))
+    let checked = check_bearer(authorization, |_| verified, &Upstash::new(settings, strict))
         .await
         .map_err(Denied::Upstash)?
         .map_err(Denied::Token)?;

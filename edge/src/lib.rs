@@ -157,7 +157,8 @@ async fn handle(
         Access::Protected => {}
     }
     let authorization = request.headers().get("authorization")?;
-    let claims = match gate::authorize(authorization.as_deref(), settings, now).await {
+    let claims = match gate::authorize(authorization.as_deref(), settings, route.strict, now).await
+    {
         Ok(gate::Access::Granted(claims)) => claims,
         Ok(gate::Access::OriginDecides(claims)) => {
             let Some(origin) = settings.routes.upstream(ORIGIN) else {

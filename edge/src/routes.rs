@@ -22,6 +22,10 @@
 //!   identity assertion), `public` (passed through untouched), or `public_signed` (passed through
 //!   with an anonymous assertion carrying the client address, for routes such as login whose
 //!   rate limits need a trustworthy address).
+//! - `strict: true` (protected routes only) reads revocation state from `UPSTASH_STRICT_URL` —
+//!   the primary, single-region database — instead of `UPSTASH_REDIS_REST_URL`, which may be
+//!   a read region that lags behind a logout (README, "Revocation with replicas"). The route
+//!   pays a round trip to the primary region on every request for a revocation window of zero.
 //!
 //! Requests are matched on their path after [`normalize_path`], which refuses every form that
 //! could reach a different upstream route than the one whose rules were applied, and the very
@@ -63,6 +67,8 @@ pub(crate) struct Route {
     /// Upper-case methods; empty = any.
     methods: Vec<String>,
     pub access: Access,
+    /// Revocation state from the strict (primary) database rather than the nearest replica.
+    pub strict: bool,
     /// Index into [`RouteTable::upstreams`].
     upstream: usize,
 }
@@ -106,6 +112,8 @@ struct RawRoute {
     upstream: String,
     #[serde(default = "protected")]
     access: Access,
+    #[serde(default)]
+    strict: bool,
 }
 
 fn protected() -> Access {
@@ -193,10 +201,18 @@ impl RouteTable {
                 }
                 methods.push(upper);
             }
+            if r.strict && r.access != Access::Protected {
+                return Err(err(
+                    "strict applies to protected routes only (public ones read no revocation \
+                     state)"
+                        .into(),
+                ));
+            }
             let route = Route {
                 pattern,
                 methods,
                 access: r.access,
+                strict: r.strict,
                 upstream,
             };
             if let Some(j) = routes.iter().position(|o| o.overlaps(&route)) {
@@ -220,6 +236,11 @@ impl RouteTable {
             .filter(|r| r.matches(method, path))
             .max_by_key(|r| r.specificity())
             .map(|r| (r, &self.upstreams[r.upstream]))
+    }
+
+    /// Whether any route reads revocation state from the strict database.
+    pub fn has_strict(&self) -> bool {
+        self.routes.iter().any(|r| r.strict)
     }
 
     pub fn upstream(&self, name: &str) -> Option<&Upstream> {
@@ -324,7 +345,7 @@ mod tests {
                     { "path": "/health", "methods": ["GET", "head"], "upstream": "origin", "access": "public" },
                     { "prefix": "/api/notes/", "upstream": "notes" },
                     { "prefix": "/api/notes/public", "upstream": "notes", "access": "public" },
-                    { "prefix": "/api/billing", "upstream": "billing" }
+                    { "prefix": "/api/billing", "upstream": "billing", "strict": true }
                 ]
             }),
             true,
@@ -375,6 +396,11 @@ mod tests {
             route("GET", "/api/billing/x"),
             Some((Protected, "billing".into()))
         );
+        let t = table();
+        assert!(t.has_strict());
+        let strict = |path: &str| t.find("GET", path).map(|(r, _)| r.strict);
+        assert_eq!(strict("/api/billing/x"), Some(true));
+        assert_eq!(strict("/api/notes/1"), Some(false));
     }
 
     #[test]
@@ -426,6 +452,11 @@ mod tests {
             ok_up.clone(),
         );
         assert_eq!(e.entry, "TOLLGATE_ROUTES");
+        let e = bad(
+            json!([{ "path": "/a", "upstream": "o", "access": "public", "strict": true }]),
+            ok_up.clone(),
+        );
+        assert!(e.reason.contains("protected routes only"), "{e}");
         let e = bad(json!([]), ok_up);
         assert_eq!(e.entry, "routes");
         let e = bad(

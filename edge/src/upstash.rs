@@ -47,11 +47,25 @@ impl std::fmt::Display for UpstashFailure {
 #[derive(Debug)]
 pub(crate) struct Upstash<'a> {
     settings: &'a Settings,
+    /// Read the strict (primary) database, for a `strict` route.
+    strict: bool,
 }
 
 impl<'a> Upstash<'a> {
-    pub fn new(settings: &'a Settings) -> Self {
-        Self { settings }
+    pub fn new(settings: &'a Settings, strict: bool) -> Self {
+        Self { settings, strict }
+    }
+
+    /// The REST endpoint and token this request reads: the strict database for a strict route
+    /// (configuration guarantees it exists), else the default, possibly a read region.
+    fn endpoint(&self) -> (&'a Url, &'a str) {
+        match (&self.settings.upstash_strict, self.strict) {
+            (Some((url, token)), true) => (url, token.expose()),
+            _ => (
+                &self.settings.upstash_url,
+                self.settings.upstash_token.expose(),
+            ),
+        }
     }
 
     /// `GET token:jti:{jti}` and `GET user:ver:{sub}` in one `/pipeline` round trip.
@@ -97,8 +111,9 @@ impl<'a> Upstash<'a> {
     fn request(&self, commands: &[Command]) -> Result<Request, UpstashFailure> {
         let body = serde_json::to_string(commands)
             .map_err(|e| UpstashFailure::Unreachable(e.to_string()))?;
+        let (url, token) = self.endpoint();
         let headers = Headers::new();
-        let token = format!("Bearer {}", self.settings.upstash_token.expose());
+        let token = format!("Bearer {token}");
         headers
             .set("authorization", &token)
             .and_then(|()| headers.set("content-type", "application/json"))
@@ -107,7 +122,7 @@ impl<'a> Upstash<'a> {
         init.with_method(Method::Post)
             .with_headers(headers)
             .with_body(Some(JsValue::from_str(&body)));
-        Request::new_with_init(pipeline_url(&self.settings.upstash_url).as_str(), &init)
+        Request::new_with_init(pipeline_url(url).as_str(), &init)
             .map_err(|e| UpstashFailure::Unreachable(e.to_string()))
     }
 }

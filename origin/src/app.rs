@@ -143,7 +143,7 @@ async fn connect_cache(settings: &Settings) -> anyhow::Result<Cache> {
         )
         .await
         {
-            Ok(cache) => return Ok(cache),
+            Ok(cache) => return Ok(cache.with_replication(settings.redis_wait)),
             Err(e) if attempt < 10 => {
                 attempt += 1;
                 tracing::warn!(error = %e, attempt, "Redis not reachable yet; retrying");

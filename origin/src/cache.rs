@@ -231,6 +231,9 @@ pub struct Cache {
     refresh_ttl: u64,
     /// Round trips made so far: how tests and benchmarks count what a request costs.
     round_trips: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// With `REDIS_WAIT_REPLICAS`, revocations wait for replicas ([`crate::replication`]).
+    replication: Option<std::sync::Arc<crate::replication::Replication>>,
+    client: redis::Client,
 }
 
 impl std::fmt::Debug for Cache {
@@ -257,7 +260,7 @@ impl Cache {
             .set_max_delay(500);
         let conn = tokio::time::timeout(
             timeout * 3,
-            ConnectionManager::new_with_config(client, config),
+            ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
         .map_err(|_| CacheError::Timeout("connect"))?
@@ -268,7 +271,42 @@ impl Cache {
             timeout,
             refresh_ttl,
             round_trips: std::sync::Arc::default(),
+            replication: None,
+            client,
         })
+    }
+
+    /// Makes every revocation wait for `bound.replicas` replicas (none when 0).
+    pub fn with_replication(mut self, bound: crate::replication::WaitBound) -> Self {
+        self.replication = (bound.replicas > 0).then(|| {
+            std::sync::Arc::new(crate::replication::Replication::new(
+                self.client.clone(),
+                bound,
+            ))
+        });
+        self
+    }
+
+    /// Revocations this process made whose replicas did not all acknowledge within the bound.
+    pub fn replication_timeouts(&self) -> u64 {
+        self.replication.as_ref().map_or(0, |r| r.timeouts())
+    }
+
+    /// Runs a revocation script: on the shared connection, or — when revocations wait for
+    /// replicas — on a connection of its own followed by `WAIT` ([`crate::replication`]).
+    async fn revoke<T: redis::FromRedisValue + Send>(
+        &self,
+        what: &'static str,
+        inv: redis::ScriptInvocation<'static>,
+    ) -> Result<T, CacheError> {
+        if let Some(replication) = &self.replication {
+            self.round_trips
+                .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+            return replication.revoke(what, inv, self.timeout).await;
+        }
+        let mut c = self.conn.clone();
+        self.run(what, async move { inv.invoke_async(&mut c).await })
+            .await
     }
 
     pub fn keys(&self) -> &KeySchema {
@@ -443,7 +481,6 @@ impl Cache {
         known_jtis: &[&str],
         now: i64,
     ) -> Result<u64, CacheError> {
-        let mut c = self.conn.clone();
         let mut inv = KILL_SESSION.prepare_invoke();
         inv.key(self.keys.user_tokens(user_id))
             .key(self.keys.refresh(token_id))
@@ -454,10 +491,7 @@ impl Cache {
         for jti in known_jtis {
             inv.arg(*jti);
         }
-        self.run("EVALSHA kill_session", async move {
-            inv.invoke_async(&mut c).await
-        })
-        .await
+        self.revoke("EVALSHA kill_session", inv).await
     }
 
     /// Kills every access token of the user, sets their new version and marks the given
@@ -469,7 +503,6 @@ impl Cache {
         token_ids: &[String],
         now: i64,
     ) -> Result<u64, CacheError> {
-        let mut c = self.conn.clone();
         let mut inv = LOGOUT_ALL.prepare_invoke();
         inv.key(self.keys.user_tokens(user_id))
             .key(self.keys.user_version(user_id))
@@ -481,10 +514,7 @@ impl Cache {
         for id in token_ids {
             inv.arg(id);
         }
-        self.run("EVALSHA logout_all", async move {
-            inv.invoke_async(&mut c).await
-        })
-        .await
+        self.revoke("EVALSHA logout_all", inv).await
     }
 
     /// Forgets a deleted user: every jti in their index and every one SQL knew, the index, the
@@ -494,7 +524,6 @@ impl Cache {
         user_id: &str,
         keys: &crate::db::AccountKeys,
     ) -> Result<u64, CacheError> {
-        let mut c = self.conn.clone();
         let mut inv = DELETE_USER.prepare_invoke();
         inv.key(self.keys.user_tokens(user_id))
             .key(self.keys.user_version(user_id))
@@ -511,10 +540,7 @@ impl Cache {
         {
             inv.arg(arg);
         }
-        self.run("EVALSHA delete_user", async move {
-            inv.invoke_async(&mut c).await
-        })
-        .await
+        self.revoke("EVALSHA delete_user", inv).await
     }
 
     /// Reads the eviction policy, memory cap and evictions so far from `INFO memory` and

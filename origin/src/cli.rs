@@ -155,7 +155,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 settings.redis_timeout,
                 settings.refresh_ttl,
             )
-            .await?;
+            .await?
+            .with_replication(settings.redis_wait);
             if !crate::tokens::delete_account(&db, &cache, &user.id).await? {
                 anyhow::bail!("no user with email {email}")
             }

@@ -31,6 +31,11 @@ pub struct Settings {
     pub redis_prefix: String,
     /// `REDIS_TIMEOUT_MS`: per-call deadline; past it the request fails closed with 503.
     pub redis_timeout: Duration,
+    /// `REDIS_WAIT_REPLICAS` (default 0: off) and `REDIS_WAIT_TIMEOUT_MS` (default 500): every
+    /// revocation answers only after that many replicas acknowledged its writes, or the bound
+    /// passed (then it answers success and reports the shortfall). Set it when anything reads
+    /// revocation state from replicas ([`crate::replication`]).
+    pub redis_wait: crate::replication::WaitBound,
     /// `JWT_SECRET`: the seed's HS256 secret. When set, tokens are signed with it (HS256);
     /// Ed25519 keys from the key file still verify.
     pub jwt_secret: Option<HmacSecret>,
@@ -255,6 +260,10 @@ impl Settings {
             redis_url: SecretUrl(redis_url),
             redis_prefix,
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 1000)?),
+            redis_wait: crate::replication::WaitBound {
+                replicas: env.parse("REDIS_WAIT_REPLICAS", 0)?,
+                timeout: Duration::from_millis(env.positive("REDIS_WAIT_TIMEOUT_MS", 500)?),
+            },
             jwt_secret,
             keys_file: env
                 .get("KEYS_FILE")
@@ -416,6 +425,8 @@ mod tests {
         assert_eq!(s.access_ttl, 900);
         assert_eq!((s.key_publish, s.keys_reload), (900, 10));
         assert_eq!(s.refresh_grace, 10);
+        assert_eq!(s.redis_wait.replicas, 0, "WAIT is off by default");
+        assert_eq!(s.redis_wait.timeout, Duration::from_millis(500));
         assert_eq!(s.redis_url.0, "redis://127.0.0.1:6379");
         assert!(s.database_url.starts_with("sqlite:"));
     }
@@ -473,6 +484,10 @@ mod tests {
         assert_eq!(err.var, "REDIS_KEY_PREFIX");
         let err = load(&[("REDIS_PORT", "70000")]).expect_err("refused");
         assert_eq!(err.var, "REDIS_PORT");
+        let err = load(&[("REDIS_WAIT_TIMEOUT_MS", "0")]).expect_err("refused");
+        assert_eq!(err.var, "REDIS_WAIT_TIMEOUT_MS");
+        let err = load(&[("REDIS_WAIT_REPLICAS", "-1")]).expect_err("refused");
+        assert_eq!(err.var, "REDIS_WAIT_REPLICAS");
         let err = load(&[("KEY_PUBLISH_SECS", "0")]).expect_err("refused");
         assert_eq!(err.var, "KEY_PUBLISH_SECS");
         let err =

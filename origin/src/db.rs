@@ -34,6 +34,9 @@ pub struct Db {
     /// SQLite has one writer at a time. Queueing writers here, in FIFO order, keeps them out of
     /// SQLite's busy handler, whose sleep-and-retry backoff turned refresh p99 into hundreds of
     /// milliseconds under load (BENCHMARKS.md). PostgreSQL locks rows and needs none.
+    /// The gate is per process: several origin instances must share PostgreSQL, whose row locks
+    /// (`lock_session_by_secret`) serialise refreshes across instances; on one SQLite file two
+    /// processes would meet in the busy handler again (correct, but slow).
     write_gate: Option<Arc<Mutex<()>>>,
 }
 

@@ -19,6 +19,11 @@
 //! under an exclusive lock on `<file>.lock`: a reader sees the old file or the new one, never half
 //! of one, and two CLI runs at once never lose each other's change.
 //!
+//! Several origin instances share one key file (or copies kept identical): each follows it on
+//! its own reload interval, and the publish delay, longer than that interval, is what makes it
+//! safe — every instance verifies a new key before any of them signs with it. Two instances
+//! starting at once on a missing file create it under the same lock, so they agree on one key.
+//!
 //! # The file
 //! `{"version": 2, "keys": [{"kid", "alg": "EdDSA", "private", "created", "signs_from",
 //! "retired_at"?}]}`, times in unix seconds, `private` the 32-byte seed in base64url. The first

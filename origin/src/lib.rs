@@ -20,6 +20,7 @@
 //! - [`keyring`], [`password`]: keys, Argon2id.
 //! - [`domain`]: the pure helpers, a module a job: input rules, refresh secrets and their
 //!   hashes, sealing, the clock, ids.
+//! - [`replication`]: revocations that wait for Redis replicas (`WAIT`) before answering.
 //! - [`limits`]: login (failures only) and registration limits.
 //! - [`memo`]: the bounded in-process caches (verified signatures, profiles).
 //! - [`monitoring`]: Prometheus metric names, the recorder and the `METRICS_ADDR` listener.
@@ -41,6 +42,7 @@ pub mod pages;
 pub mod monitoring;
 pub mod openapi;
 pub mod password;
+pub mod replication;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

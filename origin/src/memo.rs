@@ -1,5 +1,9 @@
 //! A small bounded in-process map whose entries expire, for values that are costly to recompute
 //! and safe to reuse for a while: verified token signatures and user profiles.
+//!
+//! A memo is per process. What may go in one is what stays true whichever instance of the
+//! origin answers: never revocation state, roles or refresh decisions, which live in Redis and
+//! SQL for every instance to see (each user in `state::App` says why its entries qualify).
 
 use std::collections::HashMap;
 use std::hash::Hash;

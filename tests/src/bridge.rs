@@ -38,9 +38,16 @@ struct Running {
 impl BridgeHandle {
     /// Starts a bridge over `redis_url` on a free port, with fresh random full and edge tokens.
     pub async fn start(redis_url: &str) -> anyhow::Result<Self> {
+        Self::start_reading(redis_url, None).await
+    }
+
+    /// [`Self::start`], sending requests that only read to `read_url` (a replica) when given:
+    /// the bridge as an Upstash read region.
+    pub async fn start_reading(redis_url: &str, read_url: Option<&str>) -> anyhow::Result<Self> {
         let token = format!("bridge-{}", uuid::Uuid::new_v4().simple());
         let edge_token = format!("bridge-edge-{}", uuid::Uuid::new_v4().simple());
         let mut config = Config::new(redis_url, Token::new(&token));
+        config.read_redis_url = read_url.map(str::to_owned);
         config.scoped_tokens = vec![ScopedToken::new(&edge_token, &EDGE_COMMANDS)
             .map_err(|e| anyhow::anyhow!("edge token: {e}"))?];
         let bridge = tollgate_rest_bridge::build(config)

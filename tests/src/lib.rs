@@ -19,15 +19,22 @@
 //! - [`bridge`]: [`BridgeHandle`], the REST bridge in-process, stoppable and restartable on
 //!   its port.
 //! - [`tap`]: [`Tap`], the recording pass-through in front of the origin.
-//! - [`origin`]: [`Origin`], the origin in-process.
-//! - [`RedisServer`], [`free_port`] and [`child_port`] come from `tollgate-testkit`, with the
+//! - [`origin`]: [`Origin`], the origin in-process (several of them, on one PostgreSQL
+//!   [`TestDatabase`] and one Redis, behind the origin tap as a round-robin balancer, with
+//!   [`StackOptions::origins`]).
+//! - [`postgres`]: [`TestDatabase`], a PostgreSQL database of the test's own.
+//! - [`delay_proxy`]: [`DelayProxy`], a TCP link that adds latency (a primary and a replica in
+//!   different regions).
+//! - [`RedisServer`] (and its paused replicas), [`free_port`] and [`child_port`] come from `tollgate-testkit`, with the
 //!   client calls [`Stack`] derefs to.
 //! - [`upstream`]: [`EchoUpstream`], an API behind the edge using the `tollgate-upstream`
 //!   extractor, and [`EdgeKeys`], the edge's assertion key pair.
 
 pub mod bridge;
+pub mod delay_proxy;
 pub mod edge;
 pub mod origin;
+pub mod postgres;
 pub mod stack;
 pub mod tap;
 pub mod upstream;
@@ -35,8 +42,10 @@ pub mod upstream;
 use std::path::PathBuf;
 
 pub use bridge::BridgeHandle;
+pub use delay_proxy::DelayProxy;
 pub use edge::{Edge, EdgeConfig};
 pub use origin::Origin;
+pub use postgres::TestDatabase;
 pub use stack::{Stack, StackOptions, Tokens};
 pub use tap::{Seen, Tap};
 pub use tollgate_testkit::{child_port, free_port, RedisServer};

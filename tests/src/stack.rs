@@ -29,6 +29,10 @@ pub struct StackOptions {
     /// The edge learns the origin's keys from its `JWKS_URL` (cached 2 s, refetch at most every
     /// second) instead of a static `TOLLGATE_JWKS`.
     pub jwks_url: bool,
+    /// How many origin instances (default 1). More than one run on one PostgreSQL database of
+    /// their own and the stack's Redis, with one key file, behind the origin tap as a
+    /// round-robin load balancer (so `tap` must be on).
+    pub origins: usize,
 }
 
 impl Default for StackOptions {
@@ -38,6 +42,7 @@ impl Default for StackOptions {
             require_edge: false,
             origin_env: Vec::new(),
             jwks_url: false,
+            origins: 1,
         }
     }
 }
@@ -55,8 +60,12 @@ pub struct Stack {
     pub edge_keys: EdgeKeys,
     pub bridge: BridgeHandle,
     pub origin: Origin,
+    /// The other instances when [`StackOptions::origins`] is above 1: `origin` and these share
+    /// the database, Redis and keys.
+    pub more_origins: Vec<Origin>,
     pub redis: redis::Client,
     pub keys: KeySchema,
+    _database: Option<crate::TestDatabase>,
     _dir: TempDir,
 }
 
@@ -87,6 +96,16 @@ impl Stack {
             ("EDGE_JWKS", edge_keys.public_jwks.clone()),
             ("REQUIRE_EDGE", options.require_edge.to_string()),
         ];
+        let database = if options.origins > 1 {
+            assert!(options.tap, "several origins are balanced by the tap");
+            let db = crate::TestDatabase::create()
+                .await
+                .expect("a PostgreSQL database for the origins");
+            origin_env.push(("DATABASE_URL", db.url.clone()));
+            Some(db)
+        } else {
+            None
+        };
         origin_env.extend(options.origin_env.iter().cloned());
         let (origin, bridge, echo) = tokio::join!(
             Origin::start(dir.path(), &prefix, &redis_url, &origin_env),
@@ -94,10 +113,23 @@ impl Stack {
             EchoUpstream::start(&edge_keys.public_jwks),
         );
         let origin = origin.expect("origin starts");
+        // One after another: the first has migrated the database and written the key file.
+        let mut more_origins = Vec::new();
+        for _ in 1..options.origins {
+            more_origins.push(
+                Origin::start(dir.path(), &prefix, &redis_url, &origin_env)
+                    .await
+                    .expect("another origin starts"),
+            );
+        }
         let bridge = bridge.expect("bridge starts");
         let echo = echo.expect("echo upstream starts");
         let (tap, echo_tap) = if options.tap {
-            let (a, b) = tokio::join!(Tap::start(&origin.base), Tap::start(&echo.base));
+            let bases: Vec<String> = std::iter::once(&origin)
+                .chain(&more_origins)
+                .map(|o| o.base.clone())
+                .collect();
+            let (a, b) = tokio::join!(Tap::start_balanced(&bases), Tap::start(&echo.base));
             (Some(a.expect("tap starts")), Some(b.expect("tap starts")))
         } else {
             (None, None)
@@ -133,7 +165,9 @@ impl Stack {
             bridge,
             keys: KeySchema::new(prefix),
             origin,
+            more_origins,
             redis,
+            _database: database,
             _dir: dir,
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! The origin does not echo the headers it receives, so the edge's `ORIGIN_URL` points here:
 //! every request is recorded (method, path, headers) and relayed to the real origin, whose
-//! answer goes back unchanged. Tests read the record to check the identity headers the origin
+//! answer goes back unchanged. Given several upstreams it is also the load balancer in front of
+//! many origin instances: round robin, request by request. Tests read the record to check the identity headers the origin
 //! got, that forged ones never arrived, and that a refused request never got past the edge.
 
 use std::net::SocketAddr;
@@ -50,7 +51,9 @@ impl Seen {
 
 #[derive(Debug, Clone)]
 struct TapState {
-    upstream: String,
+    /// Relayed to in turn, one request each.
+    upstreams: Arc<Vec<String>>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
     client: reqwest::Client,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
@@ -66,9 +69,21 @@ pub struct Tap {
 impl Tap {
     /// Relays to `upstream` (e.g. `http://127.0.0.1:PORT`).
     pub async fn start(upstream: &str) -> anyhow::Result<Self> {
+        Self::start_balanced(&[upstream.to_owned()]).await
+    }
+
+    /// Relays to each of `upstreams` in turn (round robin per request): a local load balancer.
+    pub async fn start_balanced(upstreams: &[String]) -> anyhow::Result<Self> {
+        anyhow::ensure!(!upstreams.is_empty(), "a tap needs an upstream");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let state = TapState {
-            upstream: upstream.trim_end_matches('/').to_owned(),
+            upstreams: Arc::new(
+                upstreams
+                    .iter()
+                    .map(|u| u.trim_end_matches('/').to_owned())
+                    .collect(),
+            ),
+            next: Arc::default(),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -156,9 +171,11 @@ async fn relay(State(tap): State<TapState>, request: Request) -> Response {
     let Ok(body) = to_bytes(body, 1 << 20).await else {
         return (StatusCode::BAD_REQUEST, "tap: unreadable body").into_response();
     };
+    let turn = tap.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let upstream = &tap.upstreams[turn % tap.upstreams.len()];
     let mut outbound = tap
         .client
-        .request(parts.method.clone(), format!("{}{path}", tap.upstream))
+        .request(parts.method.clone(), format!("{upstream}{path}"))
         .body(body);
     for (name, value) in parts.headers.iter().filter(|(n, _)| relayed(n)) {
         outbound = outbound.header(name, value);

@@ -44,20 +44,22 @@ const MARKER: &str = "x-soak-request";
 struct Hops {
     client: reqwest::Client,
     edge: String,
-    origin: String,
+    /// Every origin instance, called directly (the edge reaches them through the balancer).
+    origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hop {
     Edge,
-    Origin,
+    /// Directly at origin instance `n`.
+    Origin(usize),
 }
 
 impl Hops {
     fn url(&self, hop: Hop, path: &str) -> String {
         match hop {
             Hop::Edge => format!("{}{path}", self.edge),
-            Hop::Origin => format!("{}{path}", self.origin),
+            Hop::Origin(n) => format!("{}{path}", self.origins[n % self.origins.len()]),
         }
     }
 }
@@ -156,6 +158,9 @@ struct Device {
     state: State,
     /// Access tokens retired by rotation, and when.
     retired: Vec<(String, Instant)>,
+    /// Revoked as a refresh-token reuse that the Redis restart explains (the grace window's
+    /// kept answer was wiped): the one case where `refresh_reuse` is the right ending.
+    reuse_excused: bool,
 }
 
 impl Device {
@@ -165,6 +170,7 @@ impl Device {
             issued,
             state: State::Live,
             retired: Vec::new(),
+            reuse_excused: false,
         }
     }
 }
@@ -215,7 +221,7 @@ impl Worker {
         if self.rng.gen_bool(0.6) {
             Hop::Edge
         } else {
-            Hop::Origin
+            Hop::Origin(self.rng.gen_range(0..self.hops.origins.len()))
         }
     }
 
@@ -547,6 +553,81 @@ impl Worker {
         }
     }
 
+    /// Two refreshes of one refresh token at once, on two different origin instances (the same
+    /// one when there is only one): rotation is decided under the session's row lock, so one
+    /// rotates and the other, inside the grace window, gets the very same answer. Two different
+    /// successors would fork the chain; a reuse-detection logout would be a spurious one.
+    async fn double_refresh(&mut self, u: usize, d: usize) {
+        let refresh = self.users[u].devices[d].tokens.refresh.clone();
+        let issued = self.users[u].devices[d].issued;
+        let body = json!({"refresh_token": refresh});
+        let (a, b) = tokio::join!(
+            self.send(
+                Hop::Origin(0),
+                "POST",
+                "/api/users/refresh",
+                None,
+                Some(body.clone())
+            ),
+            self.send(
+                Hop::Origin(1),
+                "POST",
+                "/api/users/refresh",
+                None,
+                Some(body)
+            ),
+        );
+        let mut winner: Option<Tokens> = None;
+        let mut end = a.end;
+        for (n, x) in [(0, &a), (1, &b)] {
+            self.tally.count("double-refresh", x.status);
+            end = end.max(x.end);
+            if self.server_error("double refresh", Hop::Origin(n), x) {
+                continue;
+            }
+            match x.status {
+                StatusCode::OK => {
+                    let tokens = Tokens::from_body(&x.body);
+                    match &winner {
+                        Some(w) if w.refresh != tokens.refresh || w.access != tokens.access => {
+                            self.tally.violation(format!(
+                                "two live successors of one refresh token (instances 0 and 1)\n  \
+                                 recent:\n  {}",
+                                self.recent()
+                            ));
+                        }
+                        _ => winner = Some(tokens),
+                    }
+                }
+                StatusCode::UNAUTHORIZED
+                    if x.body["error"]["code"] == "refresh_token_reused"
+                        && self.faults.redis.wiped(issued, x.end) =>
+                {
+                    let device = &mut self.users[u].devices[d];
+                    device.reuse_excused = true;
+                    if device.state == State::Live {
+                        device.state = State::Revoked(x.end);
+                    }
+                }
+                other => self.tally.violation(format!(
+                    "concurrent refresh on instance {n}: {other} {}\n  recent:\n  {}",
+                    x.body,
+                    self.recent()
+                )),
+            }
+        }
+        if let Some(tokens) = winner {
+            let at = if a.status == StatusCode::OK { &a } else { &b };
+            self.check_live(&tokens, Hop::Origin(0), at).await;
+            let device = &mut self.users[u].devices[d];
+            if device.state == State::Live {
+                let old = std::mem::replace(&mut device.tokens, tokens);
+                device.retired.push((old.access, end));
+                device.issued = end;
+            }
+        }
+    }
+
     async fn idor(&mut self, u: usize, by: usize) {
         let victim = {
             let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
@@ -642,7 +723,8 @@ impl Worker {
                 let all = (0..self.users[u].devices.len()).collect();
                 self.logout(u, d, "/api/users/logout-all".into(), all).await
             }
-            86..=90 => self.race(u, d).await,
+            86..=88 => self.race(u, d).await,
+            89..=90 => self.double_refresh(u, d).await,
             91..=94 => self.idor(u, d).await,
             95..=99 => self.replay_revoked_refresh(u).await,
             _ => self.call(u).await,
@@ -652,6 +734,18 @@ impl Worker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
+    soak(1).await;
+}
+
+/// The same soak through two origin instances on one PostgreSQL and one Redis: the edge reaches
+/// them through a round-robin balancer, direct calls pick one at random, and each concurrent
+/// double refresh lands on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_through_two_origin_instances_never_accepts_a_revoked_token_or_forks_a_chain() {
+    soak(2).await;
+}
+
+async fn soak(origins: usize) {
     let secs: u64 = std::env::var("TOLLGATE_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -662,11 +756,18 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
     // (nextest runs each test in its own process).
     std::env::set_var("TEST_REDIS_URL", redis_server.url());
     // With the taps: the only way to tell what the edge let through to an upstream.
-    let mut stack = Stack::start_with(StackOptions::default(), |_| {}).await;
+    let options = StackOptions {
+        origins,
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start_with(options, |_| {}).await;
     let hops = Hops {
         client: stack.client.clone(),
         edge: stack.url(""),
-        origin: stack.origin.base.clone(),
+        origins: std::iter::once(&stack.origin)
+            .chain(&stack.more_origins)
+            .map(|o| o.base.clone())
+            .collect(),
     };
     let tally = Arc::new(Tally::default());
     let faults = Arc::new(Faults::default());
@@ -752,6 +853,8 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
             match (device.map(|d| d.state), reason.as_deref()) {
                 (Some(State::Live), None) => {}
                 (Some(State::Revoked(_)), Some("logout" | "logout_all" | "logout_device")) => {}
+                (Some(State::Revoked(_)), Some("refresh_reuse"))
+                    if device.is_some_and(|d| d.reuse_excused) => {}
                 (
                     Some(State::Uncertain),
                     None | Some("logout" | "logout_all" | "logout_device"),
@@ -814,7 +917,8 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
         .clone();
     let served: u64 = outcomes.values().sum();
     println!(
-        "soak: {secs} s, {WORKERS} workers, {} users, {sessions} sessions, {steps} steps",
+        "soak: {secs} s, {origins} origin instance(s), {WORKERS} workers, {} users, {sessions} \
+         sessions, {steps} steps",
         users.len()
     );
     println!(
@@ -838,7 +942,12 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
         !dead_at_edge.is_empty() && !accepted_at_edge.is_empty(),
         "the edge checks saw no dead or no accepted token"
     );
-    for expected in ["logout 200", "refresh 200", "call 503"] {
+    for expected in [
+        "logout 200",
+        "refresh 200",
+        "call 503",
+        "double-refresh 200",
+    ] {
         assert!(
             outcomes.contains_key(expected),
             "no `{expected}` in the run: {outcomes:?}"
