@@ -6,7 +6,7 @@
 //!
 //! - `GET /bench/noop`: no auth, a tiny JSON body — the HTTP stack alone.
 //! - `GET /bench/redis-get`: one `GET token:jti:{jti}` through the origin's own
-//!   [`Cache`](tollgate_origin::cache::Cache) (the same multiplexed `ConnectionManager`, the same
+//!   [`RedisStore`](tollgate_origin::redis::RedisStore) (the same multiplexed `ConnectionManager`, the same
 //!   per-call deadline) — what any Redis-backed check must pay at least.
 //!
 //! And two diagnostic routes, to take `GET /me` apart:
@@ -394,7 +394,7 @@ async fn auth_uncached(
         now,
     )
     .map_err(ApiError::Token)?;
-    let lookup = state.cache.lookup(&claims.jti, &claims.sub).await?;
+    let lookup = state.redis.lookup(&claims.jti, &claims.sub).await?;
     let identity = match decide(&claims, &lookup) {
         Decision::Accept(identity) => identity,
         Decision::Reject(rejection) => return Err(ApiError::Token(rejection)),
@@ -427,7 +427,7 @@ async fn redis_get(State(limits): State<Limits>) -> Response {
     let Some(jti) = limits.jti.get() else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    match limits.state.cache.jti_record(jti).await {
+    match limits.state.redis.jti_record(jti).await {
         Ok(record) => Json(json!({"data": {"found": record.is_some()}})).into_response(),
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }

@@ -12,7 +12,7 @@
 //!   logouts, the sessions list), `meta` (token stats, JWKS, health).
 //! - [`auth`]: the `AuthUser` and `ClientInfo` extractors.
 //! - [`tokens`]: minting access tokens, revoking device sessions, deleting accounts.
-//! - [`cache`]: Redis, with the multi-key steps as Lua scripts.
+//! - [`redis`]: `RedisStore`, the revocation authority: jti records, versions, the multi-key steps as Lua scripts.
 //! - [`db`]: SQL through sqlx's `Any` driver.
 //! - [`keyring`], [`password`], [`domain`]: keys, Argon2id, input rules.
 //! - [`limits`]: login (failures only) and registration limits.
@@ -21,7 +21,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod cache;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
@@ -32,6 +31,7 @@ pub mod keyring;
 pub mod limits;
 pub mod memo;
 pub mod password;
+pub mod redis;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use tollgate_shared::jwt::Validation;
 use tollgate_shared::AccessClaims;
 
-use crate::cache::{Cache, StatsCache};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::keyring::Keyring;
 use crate::memo::Memo;
 use crate::password::PasswordHasher;
+use crate::redis::{RedisStore, StatsCache};
 
 /// `AppState(Arc<App>)`: cloned into every request for the cost of a reference count.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct AppState(pub Arc<App>);
 pub struct App {
     pub settings: Settings,
     pub db: Db,
-    pub cache: Cache,
+    pub redis: RedisStore,
     /// The signer and verifying keys, following `KEYS_FILE` as the CLI changes it.
     pub keys: Keyring,
     pub validation: Validation,

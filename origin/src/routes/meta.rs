@@ -35,7 +35,7 @@ async fn token_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult
     let now = crate::domain::now();
     let (redis, computed_at) = state
         .redis_stats
-        .get(&state.cache, now, state.settings.token_stats_max_age)
+        .get(&state.redis, now, state.settings.token_stats_max_age)
         .await?;
     let db = state.db.session_counts(now).await?;
     Ok(Json(json!({
@@ -72,7 +72,7 @@ async fn health() -> Json<Value> {
 /// allowed): under an evicting policy users may be logged out early.
 async fn ready(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let (redis, db, eviction) =
-        tokio::join!(state.cache.ping(), state.db.ping(), state.cache.eviction());
+        tokio::join!(state.redis.ping(), state.db.ping(), state.redis.eviction());
     if redis.is_ok() && db.is_ok() {
         let eviction = eviction.ok().map(|e| e.to_json());
         return Ok(Json(
