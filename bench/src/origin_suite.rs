@@ -460,7 +460,7 @@ async fn measure_memory(
     let mem1 = redis_probe::info_field(&mut conn, "memory", "used_memory").await?;
     let keys1 = redis_probe::dbsize(&mut conn).await?;
     let s = last.context("no sessions")?;
-    let k = origin.state.cache.keys();
+    let k = origin.state.redis.keys();
     let mut key_bytes = BTreeMap::new();
     for (name, key) in [
         ("token:jti:{jti}", k.jti(&s.jti)),

@@ -6,14 +6,14 @@
 //!
 //! - `GET /bench/noop`: no auth, a tiny JSON body — the HTTP stack alone.
 //! - `GET /bench/redis-get`: one `GET token:jti:{jti}` through the origin's own
-//!   [`Cache`](tollgate_origin::cache::Cache) (the same multiplexed `ConnectionManager`, the same
+//!   [`RedisStore`](tollgate_origin::redis::RedisStore) (the same multiplexed `ConnectionManager`, the same
 //!   per-call deadline) — what any Redis-backed check must pay at least.
 //!
 //! And two diagnostic routes, to take `GET /me` apart:
 //! - `GET /bench/auth-only`: the [`AuthUser`] extractor (all five validation layers) and nothing
 //!   else — `/me` without its profile;
 //! - `GET /bench/auth-uncached`: the same five layers without the origin's memo of verified
-//!   signatures (`jwt::verify` on every request, then the same `Cache::lookup` and `decide`) —
+//!   signatures (`jwt::verify` on every request, then the same `RedisStore::lookup` and `decide`) —
 //!   what the first request with a new token costs.
 //!
 //! All carry the same tracing and panic layers as the origin's routes, so the comparison is of
@@ -396,7 +396,7 @@ async fn auth_uncached(
         now,
     )
     .map_err(ApiError::Token)?;
-    let lookup = state.cache.lookup(&claims.jti, &claims.sub).await?;
+    let lookup = state.redis.lookup(&claims.jti, &claims.sub).await?;
     let identity = match decide(&claims, &lookup) {
         Decision::Accept(identity) => identity,
         Decision::Reject(rejection) => return Err(ApiError::Token(rejection)),
@@ -429,7 +429,7 @@ async fn redis_get(State(limits): State<Limits>) -> Response {
     let Some(jti) = limits.jti.get() else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    match limits.state.cache.jti_record(jti).await {
+    match limits.state.redis.jti_record(jti).await {
         Ok(record) => Json(json!({"data": {"found": record.is_some()}})).into_response(),
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }

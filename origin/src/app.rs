@@ -18,13 +18,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::cache::{Cache, StatsCache};
 use crate::config::{EdgeKeys, EdgeTrust, Settings};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::keyring::Keyring;
 use crate::memo::Memo;
 use crate::password::PasswordHasher;
+use crate::redis::{RedisStore, StatsCache};
 use crate::state::{App, AppState};
 
 /// Largest request body accepted; every JSON body we take is far smaller.
@@ -93,8 +93,8 @@ async fn refuse_oversized_bodies(req: axum::extract::Request, next: Next) -> Res
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = Db::connect(&settings.database_url).await?;
     db.migrate().await?;
-    let cache = connect_cache(&settings).await?;
-    report_eviction(&cache).await;
+    let redis = connect_redis(&settings).await?;
+    report_eviction(&redis).await;
     let keys = Keyring::open(&settings, true)?;
     let validation = Validation::new(
         settings.issuer.clone(),
@@ -104,7 +104,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let edge = settings.edge.as_ref().map(edge_verifier).transpose()?;
     Ok(AppState(Arc::new(App {
         db,
-        cache,
+        redis,
         keys,
         validation,
         edge,
@@ -131,11 +131,11 @@ fn edge_verifier(trust: &EdgeTrust) -> anyhow::Result<tollgate_upstream::EdgeVer
 }
 
 /// Redis may still be starting next to us: retry for a few seconds before giving up.
-async fn connect_cache(settings: &Settings) -> anyhow::Result<Cache> {
+async fn connect_redis(settings: &Settings) -> anyhow::Result<RedisStore> {
     let keys = KeySchema::new(settings.redis_prefix.clone());
     let mut attempt = 0;
     loop {
-        match Cache::connect(
+        match RedisStore::connect(
             &settings.redis_url.0,
             keys.clone(),
             settings.redis_timeout,
@@ -143,7 +143,7 @@ async fn connect_cache(settings: &Settings) -> anyhow::Result<Cache> {
         )
         .await
         {
-            Ok(cache) => return Ok(cache.with_replication(settings.redis_wait)),
+            Ok(redis) => return Ok(redis.with_replication(settings.redis_wait)),
             Err(e) if attempt < 10 => {
                 attempt += 1;
                 tracing::warn!(error = %e, attempt, "Redis not reachable yet; retrying");
@@ -160,8 +160,8 @@ async fn connect_cache(settings: &Settings) -> anyhow::Result<Cache> {
 
 /// Says at start-up how Redis behaves when full. Tollgate stays correct under any policy (an
 /// evicted key refuses a token, never revives one), but an evicting policy logs users out early.
-async fn report_eviction(cache: &Cache) {
-    match cache.eviction().await {
+async fn report_eviction(redis: &RedisStore) {
+    match redis.eviction().await {
         Ok(e) if e.evicting() => tracing::warn!(
             policy = %e.policy,
             maxmemory = e.maxmemory,

@@ -12,9 +12,9 @@ use tollgate_shared::decision::{check_token, decide_reseeded, Decision, Revocati
 use tollgate_shared::upstash::ValidationLookup;
 use tollgate_shared::{jwt, AccessClaims, Identity, Rejection};
 
-use crate::cache::CacheError;
 use crate::domain::{clip, MAX_USER_AGENT_CHARS};
 use crate::error::ApiError;
+use crate::redis::StoreError;
 use crate::state::AppState;
 
 /// A request whose bearer token passed all five layers: format, signature, jti exists, user
@@ -133,10 +133,10 @@ pub async fn check_access_token(
 struct Redis<'a>(&'a AppState);
 
 impl RevocationLookup for Redis<'_> {
-    type Error = CacheError;
+    type Error = StoreError;
 
-    async fn lookup(&self, claims: &AccessClaims) -> Result<ValidationLookup, CacheError> {
-        self.0.cache.lookup(&claims.jti, &claims.sub).await
+    async fn lookup(&self, claims: &AccessClaims) -> Result<ValidationLookup, StoreError> {
+        self.0.redis.lookup(&claims.jti, &claims.sub).await
     }
 }
 
@@ -171,7 +171,7 @@ async fn reseed_version(state: &AppState, user_id: &str) -> Result<Option<u64>, 
         return Ok(None);
     };
     let version = u64::try_from(user.token_version).unwrap_or(0);
-    state.cache.seed_version(user_id, version).await?;
+    state.redis.seed_version(user_id, version).await?;
     tracing::info!(
         user_id,
         version,

@@ -149,7 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             else {
                 anyhow::bail!("no user with email {email}")
             };
-            let cache = crate::cache::Cache::connect(
+            let redis = crate::redis::RedisStore::connect(
                 &settings.redis_url.0,
                 tollgate_shared::KeySchema::new(settings.redis_prefix.clone()),
                 settings.redis_timeout,
@@ -157,7 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?
             .with_replication(settings.redis_wait);
-            if !crate::tokens::delete_account(&db, &cache, &user.id).await? {
+            if !crate::tokens::delete_account(&db, &redis, &user.id).await? {
                 anyhow::bail!("no user with email {email}")
             }
             println!("{email} deleted");

@@ -98,8 +98,8 @@ impl From<crate::domain::InvalidInput> for ApiError {
     }
 }
 
-impl From<crate::cache::CacheError> for ApiError {
-    fn from(e: crate::cache::CacheError) -> Self {
+impl From<crate::redis::StoreError> for ApiError {
+    fn from(e: crate::redis::StoreError) -> Self {
         Self::Unavailable(anyhow::Error::new(e))
     }
 }

@@ -15,7 +15,8 @@
 //! - [`pages`]: the devices page and the admin page (server-rendered HTML, cookie sessions).
 //! - [`auth`]: the `AuthUser` and `ClientInfo` extractors.
 //! - [`tokens`]: minting access tokens, revoking device sessions, deleting accounts.
-//! - [`cache`]: Redis, with the multi-key steps as Lua scripts.
+//! - [`redis`]: `RedisStore`, the revocation authority: jti records, versions, the multi-key
+//!   steps as Lua scripts.
 //! - [`db`]: SQL through sqlx's `Any` driver.
 //! - [`keyring`], [`password`]: keys, Argon2id.
 //! - [`domain`]: the pure helpers, a module a job: input rules, refresh secrets and their
@@ -28,7 +29,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod cache;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
@@ -38,10 +38,11 @@ pub mod error;
 pub mod keyring;
 pub mod limits;
 pub mod memo;
-pub mod pages;
 pub mod monitoring;
 pub mod openapi;
+pub mod pages;
 pub mod password;
+pub mod redis;
 pub mod replication;
 pub mod routes;
 pub mod state;

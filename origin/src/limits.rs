@@ -94,7 +94,7 @@ impl LoginAttempt {
         };
         let s = &state.settings;
         let counters = state
-            .cache
+            .redis
             .counters(&[
                 (FAIL_IP, &attempt.address),
                 (FAIL_EMAIL_IP, attempt.email_address.as_str()),
@@ -120,7 +120,7 @@ impl LoginAttempt {
     pub async fn failed(self, state: &AppState) -> ApiResult<()> {
         let window = state.settings.login_window;
         let counts = state
-            .cache
+            .redis
             .count_failure(&[
                 (FAIL_IP, &self.address, window),
                 (FAIL_EMAIL_IP, self.email_address.as_str(), window),
@@ -147,7 +147,7 @@ pub async fn check_registration(state: &AppState, client: &ClientInfo) -> ApiRes
     let s = &state.settings;
     let address = address_subject(client.ip.as_deref());
     let (count, ttl) = state
-        .cache
+        .redis
         .hit(REGISTER_IP, &address, s.register_window)
         .await?;
     if count > s.register_limit_per_ip {

@@ -26,7 +26,7 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::cache::CacheError;
+use crate::redis::StoreError;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -209,7 +209,7 @@ pub async fn serve(
 
 /// Refreshes the figures read from Redis, then renders everything.
 async fn scrape(State((handle, state)): State<(PrometheusHandle, AppState)>) -> Response {
-    match state.cache.eviction().await {
+    match state.redis.eviction().await {
         Ok(e) => {
             gauge!(names::REDIS_MAXMEMORY).set(e.maxmemory as f64);
             gauge!(names::REDIS_EVICTED_KEYS).set(e.evicted_keys as f64);
@@ -352,15 +352,15 @@ pub fn revocation(kind: Revocation) {
     counter!(names::REVOCATIONS, "kind" => kind.as_str()).increment(1);
 }
 
-/// Times one Redis round trip (`Cache::run` calls it for every call).
-pub fn redis_call<T>(call: &'static str, started: Instant, result: &Result<T, CacheError>) {
+/// Times one Redis round trip (`RedisStore::run` calls it for every call).
+pub fn redis_call<T>(call: &'static str, started: Instant, result: &Result<T, StoreError>) {
     if !enabled() {
         return;
     }
     let outcome = match result {
         Ok(_) => "ok",
-        Err(CacheError::Timeout(_)) => "timeout",
-        Err(CacheError::Redis(..)) => "error",
+        Err(StoreError::Timeout(_)) => "timeout",
+        Err(StoreError::Redis(..)) => "error",
     };
     histogram!(names::REDIS_DURATION, "call" => call, "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use redis::{FromRedisValue, ScriptInvocation};
 
-use crate::cache::CacheError;
+use crate::redis::StoreError;
 
 /// How many replicas a revocation waits for, and for how long at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,16 +76,16 @@ impl Replication {
         what: &'static str,
         script: ScriptInvocation<'static>,
         deadline: Duration,
-    ) -> Result<T, CacheError> {
+    ) -> Result<T, StoreError> {
         let mut conn =
             tokio::time::timeout(deadline, self.client.get_multiplexed_async_connection())
                 .await
-                .map_err(|_| CacheError::Timeout("connect for revocation"))?
-                .map_err(|e| CacheError::Redis("connect for revocation", e))?;
+                .map_err(|_| StoreError::Timeout("connect for revocation"))?
+                .map_err(|e| StoreError::Redis("connect for revocation", e))?;
         let result: T = tokio::time::timeout(deadline, script.invoke_async(&mut conn))
             .await
-            .map_err(|_| CacheError::Timeout(what))?
-            .map_err(|e| CacheError::Redis(what, e))?;
+            .map_err(|_| StoreError::Timeout(what))?
+            .map_err(|e| StoreError::Redis(what, e))?;
         let timeout_ms = u64::try_from(self.bound.timeout.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use tollgate_shared::jwt::Validation;
 use tollgate_shared::AccessClaims;
 
-use crate::cache::{Cache, StatsCache};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::keyring::Keyring;
 use crate::memo::Memo;
 use crate::password::PasswordHasher;
+use crate::redis::{RedisStore, StatsCache};
 
 /// `AppState(Arc<App>)`: cloned into every request for the cost of a reference count.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct AppState(pub Arc<App>);
 pub struct App {
     pub settings: Settings,
     pub db: Db,
-    pub cache: Cache,
+    pub redis: RedisStore,
     /// The signer and verifying keys, following `KEYS_FILE` as the CLI changes it. Across
     /// instances: they must read the same key file (a shared volume or the same secret), and
     /// each re-reads it within `KEYS_RELOAD_SECS`; since a new key is published for

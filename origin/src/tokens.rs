@@ -4,8 +4,8 @@
 use tollgate_shared::records::{DeviceInfo, JtiRecord};
 use tollgate_shared::AccessClaims;
 
-use crate::cache::{Cache, Issue, NewToken};
 use crate::db::Db;
+use crate::redis::{Issue, NewToken, RedisStore};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{self, rfc3339, RefreshHash, RefreshSecret};
@@ -90,13 +90,13 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
             let sealed = domain::seal_for_secret(g.presented_secret, g.presented_hash, &plaintext)
                 .unwrap_or_default();
             (
-                state.cache.keys().refresh_grace(g.presented_hash),
+                state.redis.keys().refresh_grace(g.presented_hash),
                 sealed,
                 g.ttl_ms,
             )
         });
         let issued = state
-            .cache
+            .redis
             .issue(
                 &NewToken {
                     user_id,
@@ -126,7 +126,7 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
                     None => return Ok(None),
                 }
                 if issued == Issue::VersionMissing {
-                    state.cache.seed_version(user_id, version).await?;
+                    state.redis.seed_version(user_id, version).await?;
                 }
             }
         }
@@ -165,7 +165,7 @@ pub async fn grace_replay(
     presented_secret: &RefreshSecret,
     presented_hash: &RefreshHash,
 ) -> ApiResult<Option<GraceReplay>> {
-    let sealed = state.cache.grace_entry(presented_hash).await?;
+    let sealed = state.redis.grace_entry(presented_hash).await?;
     Ok(sealed
         .and_then(|s| domain::open_for_secret(presented_secret, presented_hash, &s))
         .and_then(|plain| serde_json::from_slice(&plain).ok()))
@@ -193,7 +193,7 @@ pub async fn revoke_device(
     let newest = state.db.session_jti(token_id, user_id).await?;
     let known: Vec<&str> = known_jti.into_iter().chain(newest.as_deref()).collect();
     let killed = state
-        .cache
+        .redis
         .kill_session(user_id, token_id, &known, now)
         .await?;
     tracing::info!(user_id, token_id, reason, killed, "device session revoked");
@@ -208,13 +208,13 @@ pub async fn revoke_device(
 /// with live tokens); the second catches whatever a refresh in flight minted before the delete
 /// took its locks. Once the version key is gone nothing re-creates it: minting and validation
 /// re-seed only from a user row, and there is none. Returns false if there is no such user.
-pub async fn delete_account(db: &Db, cache: &Cache, user_id: &str) -> ApiResult<bool> {
+pub async fn delete_account(db: &Db, redis: &RedisStore, user_id: &str) -> ApiResult<bool> {
     let before = db.account_keys(user_id).await?;
-    cache.delete_user(user_id, &before).await?;
+    redis.delete_user(user_id, &before).await?;
     let Some(last) = db.delete_user(user_id).await? else {
         return Ok(false);
     };
-    let killed = cache.delete_user(user_id, &last).await?;
+    let killed = redis.delete_user(user_id, &last).await?;
     tracing::info!(
         user_id,
         sessions = last.token_ids.len(),

@@ -175,11 +175,11 @@ async fn a_protected_request_costs_one_redis_round_trip_end_to_end() {
     assert_eq!(echo(&stack, &a).await.0, StatusCode::OK);
     for path in ["/api/users/me", "/api/echo/notes/1"] {
         let bridge_before = stack.bridge_stats().await.commands;
-        let origin_before = stack.origin.state.cache.round_trips();
+        let origin_before = stack.origin.state.redis.round_trips();
         let r = stack.get_auth(path, &a.access).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         let bridge = stack.bridge_stats().await.commands - bridge_before;
-        let origin = stack.origin.state.cache.round_trips() - origin_before;
+        let origin = stack.origin.state.redis.round_trips() - origin_before;
         // One /pipeline of two GETs at the bridge, nothing at the origin's Redis.
         assert_eq!(
             (bridge, origin),

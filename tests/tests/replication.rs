@@ -245,8 +245,8 @@ async fn every_revocation_answers_only_once_the_replica_holds_it() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(s.replica_get(&k.jti(&t.jti)).await, None, "deletion");
     assert_eq!(s.replica_get(&k.user_version(&user_id)).await, None);
-    assert_eq!(origin.state.cache.replication_timeouts(), 0);
-    assert_eq!(reuse.state.cache.replication_timeouts(), 0);
+    assert_eq!(origin.state.redis.replication_timeouts(), 0);
+    assert_eq!(reuse.state.redis.replication_timeouts(), 0);
 }
 
 /// The control: the same logout without the bound answers while the replica still holds the
@@ -297,7 +297,7 @@ async fn a_frozen_replica_holds_a_logout_back_only_up_to_the_bound_and_is_counte
         took < Duration::from_millis(BOUND_MS) + Duration::from_secs(2),
         "answered in {took:?}: past the bound"
     );
-    assert_eq!(origin.state.cache.replication_timeouts(), 1);
+    assert_eq!(origin.state.redis.replication_timeouts(), 1);
     // The primary has it: the origin refuses the token.
     let r = s
         .client
@@ -446,5 +446,5 @@ async fn with_the_origin_waiting_for_the_replica_the_read_region_refuses_at_once
     for path in [NEAR_PATH, STRICT_PATH] {
         assert_rejected(r.stack.get_auth(path, &t.access).await, Rejection::Revoked).await;
     }
-    assert_eq!(r.stack.origin.state.cache.replication_timeouts(), 0);
+    assert_eq!(r.stack.origin.state.redis.replication_timeouts(), 0);
 }

@@ -62,7 +62,7 @@ pub async fn page(
     sample(&state, now).await?;
     let (redis, computed_at) = state
         .redis_stats
-        .get(&state.cache, now, state.settings.token_stats_max_age)
+        .get(&state.redis, now, state.settings.token_stats_max_age)
         .await?;
     let counts = state.db.session_counts(now).await?;
     let first = now.div_euclid(60) - WINDOW_MINUTES + 1;
@@ -200,7 +200,7 @@ fn format_value(v: f64) -> String {
 }
 
 /// Records this minute's sample unless one exists. The Redis figures come through the same
-/// bounded-age [`crate::cache::StatsCache`] as token-stats, so sampling adds no `SCAN`s
+/// bounded-age [`crate::redis::StatsCache`] as token-stats, so sampling adds no `SCAN`s
 /// beyond its `TOKEN_STATS_MAX_AGE_SECS`.
 pub async fn sample(state: &AppState, now: i64) -> ApiResult<()> {
     let minute = now.div_euclid(60);
@@ -209,7 +209,7 @@ pub async fn sample(state: &AppState, now: i64) -> ApiResult<()> {
     }
     let (redis, _) = state
         .redis_stats
-        .get(&state.cache, now, state.settings.token_stats_max_age)
+        .get(&state.redis, now, state.settings.token_stats_max_age)
         .await?;
     let counts = state.db.session_counts(now).await?;
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);

@@ -62,8 +62,8 @@ impl From<sqlx::Error> for PageError {
     }
 }
 
-impl From<crate::cache::CacheError> for PageError {
-    fn from(e: crate::cache::CacheError) -> Self {
+impl From<crate::redis::StoreError> for PageError {
+    fn from(e: crate::redis::StoreError) -> Self {
         Self::Api(e.into())
     }
 }

@@ -65,7 +65,7 @@ async fn token_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult
     let now = crate::domain::now();
     let (redis, computed_at) = state
         .redis_stats
-        .get(&state.cache, now, state.settings.token_stats_max_age)
+        .get(&state.redis, now, state.settings.token_stats_max_age)
         .await?;
     let db = state.db.session_counts(now).await?;
     Ok(Json(TokenStats {
@@ -144,8 +144,8 @@ struct EvictionReport {
     evicted_keys: u64,
 }
 
-impl From<crate::cache::Eviction> for EvictionReport {
-    fn from(e: crate::cache::Eviction) -> Self {
+impl From<crate::redis::Eviction> for EvictionReport {
+    fn from(e: crate::redis::Eviction) -> Self {
         Self {
             evicting: e.evicting(),
             policy: e.policy,
@@ -165,7 +165,7 @@ impl From<crate::cache::Eviction> for EvictionReport {
     ))]
 async fn ready(State(state): State<AppState>) -> ApiResult<Json<Ready>> {
     let (redis, db, eviction) =
-        tokio::join!(state.cache.ping(), state.db.ping(), state.cache.eviction());
+        tokio::join!(state.redis.ping(), state.db.ping(), state.redis.eviction());
     if redis.is_ok() && db.is_ok() {
         return Ok(Json(Ready {
             redis: "ok",

@@ -114,7 +114,7 @@ async fn revoke_access_token(state: &AppState, token: &str) -> ApiResult<()> {
     let Ok(claims) = crate::auth::verified_claims(state, token, domain::now()) else {
         return Ok(());
     };
-    if state.cache.revoke_jti(&claims.sub, &claims.jti).await? {
+    if state.redis.revoke_jti(&claims.sub, &claims.jti).await? {
         tracing::info!(user_id = %claims.sub, token_id = %claims.sid, "access token revoked");
     }
     Ok(())

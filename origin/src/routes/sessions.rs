@@ -113,7 +113,7 @@ pub(crate) async fn logout_everywhere(state: &AppState, user_id: &str) -> ApiRes
         .ok_or(ApiError::Token(tollgate_shared::Rejection::UserUnknown))?;
     let version = u64::try_from(version).unwrap_or(0);
     let killed = state
-        .cache
+        .redis
         .logout_all(user_id, version, &token_ids, now)
         .await?;
     tracing::info!(
@@ -151,7 +151,7 @@ async fn logout_device_by_jti(
         return Err(ApiError::not_found());
     }
     let record = state
-        .cache
+        .redis
         .jti_record(&jti)
         .await?
         .and_then(|raw| serde_json::from_str::<JtiRecord>(&raw).ok())
@@ -244,7 +244,7 @@ async fn sessions(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
     let id = &auth.identity;
     let rows = state.db.live_sessions(&id.user_id, domain::now()).await?;
     let jtis: Vec<&str> = rows.iter().map(|r| r.current_jti.as_str()).collect();
-    let records = state.cache.live_jtis(&jtis).await?;
+    let records = state.redis.live_jtis(&jtis).await?;
     let data: Vec<Session> = rows
         .iter()
         .zip(records.iter().chain(std::iter::repeat(&None)))

@@ -538,7 +538,7 @@ async fn delete_me(
 ) -> ApiResult<Json<Deleted>> {
     let user_id = &auth.identity.user_id;
     let (hits, retry_after) = state
-        .cache
+        .redis
         .hit("delete:user", user_id, DELETE_WINDOW_SECS)
         .await?;
     if hits > DELETE_ATTEMPTS_PER_WINDOW {
@@ -560,7 +560,7 @@ async fn delete_me(
     if !verified {
         return Err(invalid_credentials());
     }
-    if !tokens::delete_account(&state.db, &state.cache, user_id).await? {
+    if !tokens::delete_account(&state.db, &state.redis, user_id).await? {
         return Err(ApiError::Token(tollgate_shared::Rejection::UserUnknown));
     }
     Ok(Json(Deleted {

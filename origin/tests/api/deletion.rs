@@ -112,7 +112,7 @@ async fn deleting_the_account_refuses_every_token_and_frees_the_email(b: Backend
     assert_eq!(r.status(), StatusCode::OK);
     let mut redis = app.redis_conn().await;
     let other_id = claims_of(&other.access).sub;
-    let keys = app.state.cache.keys().clone();
+    let keys = app.state.redis.keys().clone();
     let _: u64 = redis::cmd("DEL")
         .arg(keys.user_version(&other_id))
         .arg(keys.refresh(&other.token_id))

@@ -22,7 +22,7 @@ async fn an_evicted_version_key_is_reseeded_from_sqls_bumped_version(b: Backend)
     let email = app.new_user().await;
     let a = app.login(&email, "a").await;
     let b = app.login(&email, "b").await;
-    let keys = app.state.cache.keys().clone();
+    let keys = app.state.redis.keys().clone();
     let user_id = claims_of(&a.access).sub;
     let mut redis = app.redis_conn().await;
     let record: String = redis.get(keys.jti(&b.jti)).await.expect("record");
@@ -48,7 +48,7 @@ async fn an_evicted_refresh_mirror_never_lets_a_revoked_session_refresh(b: Backe
     assert_eq!(r.status(), StatusCode::OK);
     let mut redis = app.redis_conn().await;
     let gone: u64 = redis
-        .del(app.state.cache.keys().refresh(&t.token_id))
+        .del(app.state.redis.keys().refresh(&t.token_id))
         .await
         .expect("del");
     assert_eq!(gone, 1);
@@ -70,7 +70,7 @@ async fn a_mint_after_the_version_key_was_evicted_carries_sqls_version(b: Backen
     assert_eq!(r.status(), StatusCode::OK);
     let after = app.login(&email, "after").await;
     let user_id = claims_of(&after.access).sub;
-    let keys = app.state.cache.keys().clone();
+    let keys = app.state.redis.keys().clone();
     let mut redis = app.redis_conn().await;
     let gone: u64 = redis.del(keys.user_version(&user_id)).await.expect("del");
     assert_eq!(gone, 1);

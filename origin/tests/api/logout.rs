@@ -180,7 +180,7 @@ async fn lose_the_user_index(app: &crate::helpers::TestApp, access: &str) -> u64
     let user_id = crate::helpers::claims_of(access).sub;
     let mut redis = app.redis_conn().await;
     redis
-        .del(app.state.cache.keys().user_tokens(&user_id))
+        .del(app.state.redis.keys().user_tokens(&user_id))
         .await
         .expect("del")
 }

@@ -243,7 +243,7 @@ async fn a_lost_grace_answer_inside_the_window_refuses_instead_of_forking(b: Bac
     let mut redis = app.redis_conn().await;
     let key = app
         .state
-        .cache
+        .redis
         .keys()
         .refresh_grace(&tollgate_origin::domain::hash_refresh_secret(&t.refresh));
     let deleted: u64 = redis::cmd("DEL")
@@ -296,7 +296,7 @@ fn any_repeat_is_the_same_answer_or_reused(b: Backend) {
                     ))
                     .await;
                     if lost {
-                        let key = app.state.cache.keys().refresh_grace(
+                        let key = app.state.redis.keys().refresh_grace(
                             &tollgate_origin::domain::hash_refresh_secret(&t.refresh),
                         );
                         let mut redis = app.redis_conn().await;

@@ -1,5 +1,6 @@
-//! The Redis side: jti records, the per-user token index, version keys, refresh-status mirror,
-//! rate limits and stats. Key names come from [`tollgate_shared::KeySchema`], never from here.
+//! [`RedisStore`], the revocation authority (not a cache: a deleted jti record is a revoked
+//! token): jti records, the per-user token index, version keys, refresh-status mirror, rate
+//! limits and stats. Key names come from [`tollgate_shared::KeySchema`], never from here.
 //!
 //! Every multi-key change is one Lua script, so Redis never holds half a login or half a
 //! logout, and every call has a deadline: past it the caller fails closed with 503.
@@ -18,7 +19,7 @@ use tollgate_shared::KeySchema;
 
 /// A Redis call that failed or missed its deadline.
 #[derive(Debug, thiserror::Error)]
-pub enum CacheError {
+pub enum StoreError {
     #[error("redis call `{0}` timed out")]
     Timeout(&'static str),
     #[error("redis call `{0}` failed: {1}")]
@@ -74,7 +75,7 @@ impl Eviction {
 
 /// Redis stats for token-stats.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheStats {
+pub struct RedisStats {
     pub total_jtis: u64,
     pub total_refresh_tokens: u64,
     pub memory_usage: String,
@@ -224,7 +225,7 @@ return out
 
 /// The origin's Redis handle; cheap to clone (one multiplexed, self-reconnecting connection).
 #[derive(Clone)]
-pub struct Cache {
+pub struct RedisStore {
     conn: ConnectionManager,
     keys: KeySchema,
     timeout: Duration,
@@ -236,23 +237,23 @@ pub struct Cache {
     client: redis::Client,
 }
 
-impl std::fmt::Debug for Cache {
+impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cache")
+        f.debug_struct("RedisStore")
             .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
 
-impl Cache {
+impl RedisStore {
     /// Connects; the connection re-establishes itself after Redis restarts.
     pub async fn connect(
         url: &str,
         keys: KeySchema,
         timeout: Duration,
         refresh_ttl: u64,
-    ) -> Result<Self, CacheError> {
-        let client = redis::Client::open(url).map_err(|e| CacheError::Redis("open", e))?;
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::Redis("open", e))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(timeout)
             .set_response_timeout(timeout)
@@ -263,8 +264,8 @@ impl Cache {
             ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
-        .map_err(|_| CacheError::Timeout("connect"))?
-        .map_err(|e| CacheError::Redis("connect", e))?;
+        .map_err(|_| StoreError::Timeout("connect"))?
+        .map_err(|e| StoreError::Redis("connect", e))?;
         Ok(Self {
             conn,
             keys,
@@ -298,7 +299,7 @@ impl Cache {
         &self,
         what: &'static str,
         inv: redis::ScriptInvocation<'static>,
-    ) -> Result<T, CacheError> {
+    ) -> Result<T, StoreError> {
         if let Some(replication) = &self.replication {
             self.round_trips
                 .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
@@ -318,7 +319,7 @@ impl Cache {
         &self,
         what: &'static str,
         fut: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, CacheError> {
+    ) -> Result<T, StoreError> {
         self.round_trips
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = std::time::Instant::now();
@@ -326,9 +327,9 @@ impl Cache {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 tracing::debug!(call = what, error = %e, "redis call failed");
-                Err(CacheError::Redis(what, e))
+                Err(StoreError::Redis(what, e))
             }
-            Err(_) => Err(CacheError::Timeout(what)),
+            Err(_) => Err(StoreError::Timeout(what)),
         };
         crate::monitoring::redis_call(what, started, &result);
         result
@@ -339,7 +340,7 @@ impl Cache {
         self.round_trips.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub async fn ping(&self) -> Result<(), CacheError> {
+    pub async fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         self.run("PING", async move {
             redis::cmd("PING").query_async::<String>(&mut c).await
@@ -349,7 +350,7 @@ impl Cache {
     }
 
     /// The one round trip a protected request costs: `MGET token:jti:{jti} user:ver:{user}`.
-    pub async fn lookup(&self, jti: &str, user_id: &str) -> Result<ValidationLookup, CacheError> {
+    pub async fn lookup(&self, jti: &str, user_id: &str) -> Result<ValidationLookup, StoreError> {
         let mut c = self.conn.clone();
         let keys = [self.keys.jti(jti), self.keys.user_version(user_id)];
         let [jti_record, user_version]: [Option<String>; 2] = self
@@ -367,7 +368,7 @@ impl Cache {
 
     /// Writes the user's version if it is missing (after a flush or eviction): the database's
     /// value wins only where Redis has none, so it can never roll a logout-all back.
-    pub async fn seed_version(&self, user_id: &str, version: u64) -> Result<(), CacheError> {
+    pub async fn seed_version(&self, user_id: &str, version: u64) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         let key = self.keys.user_version(user_id);
         let ttl = self.refresh_ttl;
@@ -385,21 +386,21 @@ impl Cache {
         .map(|_| ())
     }
 
-    pub async fn jti_record(&self, jti: &str) -> Result<Option<String>, CacheError> {
+    pub async fn jti_record(&self, jti: &str) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
         let key = self.keys.jti(jti);
         self.run("GET", async move { c.get(key).await }).await
     }
 
     /// The sealed answer kept for repeats of a refresh within the grace window.
-    pub async fn grace_entry(&self, presented_hash: &str) -> Result<Option<String>, CacheError> {
+    pub async fn grace_entry(&self, presented_hash: &str) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
         let key = self.keys.refresh_grace(presented_hash);
         self.run("GET", async move { c.get(key).await }).await
     }
 
     /// Which of these jtis still have records (one `MGET`), in order.
-    pub async fn live_jtis(&self, jtis: &[&str]) -> Result<Vec<Option<String>>, CacheError> {
+    pub async fn live_jtis(&self, jtis: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
         if jtis.is_empty() {
             return Ok(Vec::new());
         }
@@ -410,7 +411,7 @@ impl Cache {
 
     /// Writes a new access token's record, its index entry, the version key and the refresh
     /// mirror in one atomic step, refusing if the session was revoked or the version moved.
-    pub async fn issue(&self, t: &NewToken<'_>, access_ttl: u64) -> Result<Issue, CacheError> {
+    pub async fn issue(&self, t: &NewToken<'_>, access_ttl: u64) -> Result<Issue, StoreError> {
         let mut c = self.conn.clone();
         let status = refresh_status(t.user_id, false, t.now);
         let record = serde_json::to_string(t.record).unwrap_or_default();
@@ -454,7 +455,7 @@ impl Cache {
     /// Deletes one access token's record and its index entry (RFC 7009 revocation of an access
     /// token): that token is refused from the next request; its device session lives on.
     /// Returns whether a record was there.
-    pub async fn revoke_jti(&self, user_id: &str, jti: &str) -> Result<bool, CacheError> {
+    pub async fn revoke_jti(&self, user_id: &str, jti: &str) -> Result<bool, StoreError> {
         let mut c = self.conn.clone();
         let record = self.keys.jti(jti);
         let index = self.keys.user_tokens(user_id);
@@ -480,7 +481,7 @@ impl Cache {
         token_id: &str,
         known_jtis: &[&str],
         now: i64,
-    ) -> Result<u64, CacheError> {
+    ) -> Result<u64, StoreError> {
         let mut inv = KILL_SESSION.prepare_invoke();
         inv.key(self.keys.user_tokens(user_id))
             .key(self.keys.refresh(token_id))
@@ -502,7 +503,7 @@ impl Cache {
         new_version: u64,
         token_ids: &[String],
         now: i64,
-    ) -> Result<u64, CacheError> {
+    ) -> Result<u64, StoreError> {
         let mut inv = LOGOUT_ALL.prepare_invoke();
         inv.key(self.keys.user_tokens(user_id))
             .key(self.keys.user_version(user_id))
@@ -523,7 +524,7 @@ impl Cache {
         &self,
         user_id: &str,
         keys: &crate::db::AccountKeys,
-    ) -> Result<u64, CacheError> {
+    ) -> Result<u64, StoreError> {
         let mut inv = DELETE_USER.prepare_invoke();
         inv.key(self.keys.user_tokens(user_id))
             .key(self.keys.user_version(user_id))
@@ -545,7 +546,7 @@ impl Cache {
 
     /// Reads the eviction policy, memory cap and evictions so far from `INFO memory` and
     /// `INFO stats` (`CONFIG` is often disabled on managed Redis; `INFO` is not).
-    pub async fn eviction(&self) -> Result<Eviction, CacheError> {
+    pub async fn eviction(&self) -> Result<Eviction, StoreError> {
         let memory = self.info("memory").await?;
         let stats = self.info("stats").await?;
         Ok(Eviction {
@@ -561,7 +562,7 @@ impl Cache {
         })
     }
 
-    async fn info(&self, section: &'static str) -> Result<String, CacheError> {
+    async fn info(&self, section: &'static str) -> Result<String, StoreError> {
         let mut c = self.conn.clone();
         self.run("INFO", async move {
             redis::cmd("INFO").arg(section).query_async(&mut c).await
@@ -575,7 +576,7 @@ impl Cache {
         scope: &str,
         subject: &str,
         window: u64,
-    ) -> Result<(u64, u64), CacheError> {
+    ) -> Result<(u64, u64), StoreError> {
         let mut c = self.conn.clone();
         let mut inv = RATE_LIMIT.prepare_invoke();
         inv.key(self.keys.rate_limit(scope, subject)).arg(window);
@@ -587,7 +588,7 @@ impl Cache {
 
     /// Each counter's value and seconds left (`0` and a negative TTL when absent), without
     /// creating any: a request that only checks a limit leaves nothing behind.
-    pub async fn counters(&self, scopes: &[(&str, &str)]) -> Result<Vec<(u64, i64)>, CacheError> {
+    pub async fn counters(&self, scopes: &[(&str, &str)]) -> Result<Vec<(u64, i64)>, StoreError> {
         let mut c = self.conn.clone();
         let mut inv = READ_COUNTERS.prepare_invoke();
         for (scope, subject) in scopes {
@@ -615,7 +616,7 @@ impl Cache {
     pub async fn count_failure(
         &self,
         scopes: &[(&str, &str, u64)],
-    ) -> Result<Vec<u64>, CacheError> {
+    ) -> Result<Vec<u64>, StoreError> {
         let mut c = self.conn.clone();
         let mut inv = COUNT_FAILURE.prepare_invoke();
         for (scope, subject, window) in scopes {
@@ -629,21 +630,21 @@ impl Cache {
 
     /// Counts jti records and refresh mirrors with `SCAN` (never `KEYS`) and reads `INFO memory`.
     /// Walks the whole keyspace: only [`StatsCache`] calls it, at most once per its bound.
-    pub async fn stats(&self) -> Result<CacheStats, CacheError> {
+    pub async fn stats(&self) -> Result<RedisStats, StoreError> {
         let total_jtis = self.count(self.keys.jti_pattern()).await?;
         let total_refresh_tokens = self.count(self.keys.refresh_pattern()).await?;
         let info = self.info("memory").await?;
         let memory_usage = info_field(&info, "used_memory_human")
             .unwrap_or("unknown")
             .to_owned();
-        Ok(CacheStats {
+        Ok(RedisStats {
             total_jtis,
             total_refresh_tokens,
             memory_usage,
         })
     }
 
-    async fn count(&self, pattern: String) -> Result<u64, CacheError> {
+    async fn count(&self, pattern: String) -> Result<u64, StoreError> {
         let mut cursor: u64 = 0;
         let mut total = 0u64;
         loop {
@@ -689,17 +690,17 @@ fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
 /// request rate.
 #[derive(Debug, Default)]
 pub struct StatsCache {
-    latest: tokio::sync::Mutex<Option<(i64, CacheStats)>>,
+    latest: tokio::sync::Mutex<Option<(i64, RedisStats)>>,
 }
 
 impl StatsCache {
     /// The figures and when (unix seconds) they were computed.
     pub async fn get(
         &self,
-        cache: &Cache,
+        cache: &RedisStore,
         now: i64,
         max_age: u64,
-    ) -> Result<(CacheStats, i64), CacheError> {
+    ) -> Result<(RedisStats, i64), StoreError> {
         let mut latest = self.latest.lock().await;
         if let Some((at, stats)) = latest.as_ref() {
             if now.saturating_sub(*at) < i64::try_from(max_age).unwrap_or(i64::MAX) {
