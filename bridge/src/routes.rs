@@ -93,7 +93,9 @@ async fn single(
     }
     let value = match bridge
         .upstream_for(std::iter::once(&command))
-        .query(&command).await {
+        .query(&command)
+        .await
+    {
         Ok(value) => value,
         Err(e) => {
             monitoring::command(&name, Outcome::Unavailable);
@@ -135,7 +137,9 @@ async fn pipeline(
     } else {
         match bridge
             .upstream_for(allowed.iter().copied())
-            .pipeline(&allowed).await {
+            .pipeline(&allowed)
+            .await
+        {
             Ok(values) => values,
             Err(e) => {
                 for (command, check) in commands.iter().zip(&checks) {

@@ -284,8 +284,8 @@ struct PrivateJwks {
 /// one kept verifying while upstreams' caches turn over.
 fn signing_keys(raw: &str) -> Result<(EdgeSigner, String), ConfigError> {
     const VAR: &str = "EDGE_SIGNING_KEYS";
-    let parsed: PrivateJwks =
-        serde_json::from_str(raw).map_err(|_| ConfigError::new(VAR, "is not a JWKS of private keys"))?;
+    let parsed: PrivateJwks = serde_json::from_str(raw)
+        .map_err(|_| ConfigError::new(VAR, "is not a JWKS of private keys"))?;
     let bytes32 = |b64: &str| -> Option<[u8; 32]> {
         URL_SAFE_NO_PAD
             .decode(b64.as_bytes())
@@ -298,12 +298,12 @@ fn signing_keys(raw: &str) -> Result<(EdgeSigner, String), ConfigError> {
         if jwk.kty != "OKP" || jwk.crv != "Ed25519" || jwk.kid.is_empty() {
             return Err(ConfigError::new(VAR, "keys must be OKP/Ed25519 with a kid"));
         }
-        let seed = bytes32(&jwk.d)
-            .ok_or_else(|| ConfigError::new(VAR, format!("key {}: d is not 32 base64url bytes", jwk.kid)))?;
-        let x =
-            jwk.x.as_deref().and_then(bytes32).ok_or_else(|| {
-                ConfigError::new(VAR, format!("key {}: x is not 32 base64url bytes", jwk.kid))
-            })?;
+        let seed = bytes32(&jwk.d).ok_or_else(|| {
+            ConfigError::new(VAR, format!("key {}: d is not 32 base64url bytes", jwk.kid))
+        })?;
+        let x = jwk.x.as_deref().and_then(bytes32).ok_or_else(|| {
+            ConfigError::new(VAR, format!("key {}: x is not 32 base64url bytes", jwk.kid))
+        })?;
         public.push(Jwk {
             kty: "OKP".into(),
             crv: "Ed25519".into(),

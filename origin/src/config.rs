@@ -317,9 +317,10 @@ fn metrics_addr<F: Fn(&str) -> Option<String>>(
     let Some(raw) = env.get("METRICS_ADDR") else {
         return Ok(None);
     };
-    let addr: SocketAddr = raw.trim().parse().map_err(|_| {
-        ConfigError::new("METRICS_ADDR", format!("{raw:?} is not an address:port"))
-    })?;
+    let addr: SocketAddr = raw
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new("METRICS_ADDR", format!("{raw:?} is not an address:port")))?;
     let bind: SocketAddr = env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
     if addr.port() != 0 && addr == bind {
         return Err(ConfigError::new(

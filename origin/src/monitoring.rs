@@ -26,8 +26,8 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::redis::StoreError;
 use crate::error::ApiError;
+use crate::redis::StoreError;
 use crate::state::AppState;
 
 /// Every metric name the origin records. Helpers elsewhere use these constants, never literals.

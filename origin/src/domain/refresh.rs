@@ -21,7 +21,10 @@ impl RefreshSecret {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(format!("{REFRESH_SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+        Self(format!(
+            "{REFRESH_SECRET_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(bytes)
+        ))
     }
 
     /// A secret as a client presented it (unchecked: it may be one we never issued).
