@@ -221,10 +221,6 @@ const config :Workerd.Config = (
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-
-    fn cpu_secs(&self) -> f64 {
-        process_cpu_secs(self.child.id())
-    }
 }
 
 impl Drop for Workerd {
