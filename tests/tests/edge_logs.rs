@@ -159,5 +159,9 @@ async fn an_edge_key_whose_x_is_not_its_d_fails_closed_and_says_so() {
         detail.contains("EDGE_SIGNING_KEYS: key edge-test-1: x does not match d"),
         "{detail}"
     );
-    assert_eq!(stack.tap().count(), 0, "the origin saw the request");
+    // The readiness probes and the /health above reach the origin; the login must not.
+    assert!(
+        stack.tap().last("/api/users/login").is_none(),
+        "the origin saw the login"
+    );
 }
