@@ -86,7 +86,7 @@ export default {
     } catch {
       r = null;
     }
-    if (!r || r.user_id !== claims.sub || r.token_id !== claims.sid || r.token_version !== claims.ver) {
+    if (!r || r.userId !== claims.sub || r.tokenId !== claims.sid || r.tokenVersion !== claims.ver) {
       return refuse(401, "token_revoked");
     }
     if (String(claims.ver) !== version) return refuse(401, "token_version");
