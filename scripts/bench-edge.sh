@@ -21,12 +21,12 @@ cd "$ROOT"
 source scripts/services.sh
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
-SECONDS_PER_RUN=5 ROUNDS=3 BEFORE="" WRANGLER=()
+SECONDS_PER_RUN=5 ROUNDS=3 BEFORE="" WRANGLER_FLAGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) SECONDS_PER_RUN=2 ROUNDS=1 ;;
     --before) BEFORE="$2"; shift ;;
-    --no-wrangler) WRANGLER=(--no-wrangler) ;;
+    --no-wrangler) WRANGLER_FLAGS=(--no-wrangler) ;;
     *) echo "usage: scripts/bench-edge.sh [--quick] [--before DIR] [--no-wrangler]" >&2; exit 2 ;;
   esac
   shift
@@ -61,5 +61,5 @@ RUST=(--rust "rust=$ROOT/edge/build")
 mkdir -p bench/results
 log "load at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 "$BIN_DIR/tollgate-bench-edge" --root "$ROOT" --workerd "$WORKERD" --esbuild "$ESBUILD" \
-  "${RUST[@]}" "${WRANGLER[@]}" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" \
+  "${RUST[@]}" "${WRANGLER_FLAGS[@]}" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" \
   --out bench/results/edge-workerd.json.tmp
