@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use exposition::Sample;
+use exposition::Metrics;
 use reqwest::StatusCode;
 use serde_json::json;
 use tollgate_rest_bridge::{spawn, Config, OptionalAddr, Token};
@@ -12,43 +12,6 @@ use tollgate_rest_bridge::{spawn, Config, OptionalAddr, Token};
 mod exposition;
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
-
-struct Metrics(Vec<Sample>);
-
-impl Metrics {
-    async fn scrape(url: &str) -> Self {
-        let r = reqwest::get(url).await.expect("scrape");
-        assert_eq!(r.status(), StatusCode::OK);
-        let text = r.text().await.expect("body");
-        Self(exposition::parse(&text).expect("Prometheus text format"))
-    }
-
-    /// The one series of `metric` with exactly these labels (0 if absent).
-    fn get(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
-        let matching: Vec<f64> = self
-            .0
-            .iter()
-            .filter(|s| s.name == metric)
-            .filter(|s| {
-                s.labels.len() == labels.len()
-                    && labels
-                        .iter()
-                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-            })
-            .map(|s| s.value)
-            .collect();
-        assert!(matching.len() <= 1, "{metric} {labels:?}: {matching:?}");
-        matching.first().copied().unwrap_or(0.0)
-    }
-
-    fn label_values(&self, metric: &str, label: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|s| s.name == metric)
-            .filter_map(|s| s.labels.get(label).cloned())
-            .collect()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_auth_failures_and_redis_latency_are_counted_by_bounded_labels() {

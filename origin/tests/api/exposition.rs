@@ -151,3 +151,50 @@ fn label_values_may_hold_braces_commas_quotes_and_escapes() {
         assert!(parse(bad).is_err(), "{bad}");
     }
 }
+
+/// One parsed scrape.
+pub struct Metrics(pub Vec<Sample>);
+
+impl Metrics {
+    pub async fn scrape(url: &str) -> Self {
+        let r = reqwest::get(url).await.expect("scrape");
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(content_type.starts_with("text/plain"), "{content_type}");
+        let text = r.text().await.expect("body");
+        Self(parse(&text).expect("Prometheus text format"))
+    }
+
+    /// The value of the one series of `metric` with exactly these labels (0 if absent). A
+    /// histogram's `_count` and `_sum` are series of their own.
+    pub fn get(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
+        let matching: Vec<f64> = self
+            .0
+            .iter()
+            .filter(|s| s.name == metric)
+            .filter(|s| {
+                s.labels.len() == labels.len()
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|s| s.value)
+            .collect();
+        assert!(matching.len() <= 1, "{metric} {labels:?}: {matching:?}");
+        matching.first().copied().unwrap_or(0.0)
+    }
+
+    /// Every value the label `label` takes in `metric`'s series.
+    pub fn label_values(&self, metric: &str, label: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|s| s.name == metric)
+            .filter_map(|s| s.labels.get(label).cloned())
+            .collect()
+    }
+}
