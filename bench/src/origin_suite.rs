@@ -339,7 +339,7 @@ async fn count_round_trips(
 ) -> anyhow::Result<Vec<RoundTrips>> {
     let email = origin.register().await?;
     let me = origin.login(&email).await?;
-    origin.set_redis_get_jti(&me.jti);
+    origin.set_redis_get_jti(&me.user_id, &me.jti);
     let (user_id, _) = origin.create_user().await?;
     let mut chains = Vec::new();
     for i in 0..21 {
@@ -462,12 +462,7 @@ async fn measure_memory(
     let s = last.context("no sessions")?;
     let k = origin.state.redis.keys();
     let mut key_bytes = BTreeMap::new();
-    for (name, key) in [
-        ("token:jti:{jti}", k.jti(&s.jti)),
-        ("tokens:user:{userId}", k.user_tokens(&s.user_id)),
-        ("refresh:{tokenId}", k.refresh(&s.token_id)),
-        ("user:ver:{userId}", k.user_version(&s.user_id)),
-    ] {
+    for (name, key) in [("tg:{userId}", k.user(&s.user_id))] {
         key_bytes.insert(
             name.to_owned(),
             redis_probe::memory_usage(&mut conn, &key).await?,
@@ -625,7 +620,7 @@ async fn limits_and_me(
 ) -> anyhow::Result<Vec<LoadRow>> {
     let email = origin.register().await?;
     let me = origin.login(&email).await?;
-    origin.set_redis_get_jti(&me.jti);
+    origin.set_redis_get_jti(&me.user_id, &me.jti);
     let hs = BenchOrigin::start(&Options {
         hs256: true,
         ..opts.clone()

@@ -5,7 +5,7 @@
 //! runtime, go the limits a protected route is measured against:
 //!
 //! - `GET /bench/noop`: no auth, a tiny JSON body — the HTTP stack alone.
-//! - `GET /bench/redis-get`: one `GET token:jti:{jti}` through the origin's own
+//! - `GET /bench/redis-get`: one `HGET tg:{userId} j:{jti}` through the origin's own
 //!   [`RedisStore`](tollgate_origin::redis::RedisStore) (the same multiplexed `ConnectionManager`, the same
 //!   per-call deadline) — what any Redis-backed check must pay at least.
 //!
@@ -38,7 +38,6 @@ use tollgate_origin::db::{CreateUser, NewSession, NewUser};
 use tollgate_origin::error::ApiError;
 use tollgate_origin::state::AppState;
 use tollgate_origin::tokens::{self, Grant};
-use tollgate_shared::records::DeviceInfo;
 use tollgate_shared::{decide, Decision, Rejection};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -66,7 +65,7 @@ pub struct BenchOrigin {
     pub database: String,
     pub database_url: String,
     client: reqwest::Client,
-    redis_get_jti: Arc<OnceLock<String>>,
+    redis_get_jti: Arc<OnceLock<(String, String)>>,
     password_hash: tokio::sync::OnceCell<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     files: Vec<PathBuf>,
@@ -163,9 +162,9 @@ impl BenchOrigin {
         format!("{}{path}", self.base)
     }
 
-    /// Which jti record `/bench/redis-get` reads (set once, before the load starts).
-    pub fn set_redis_get_jti(&self, jti: &str) {
-        let _ = self.redis_get_jti.set(jti.to_owned());
+    /// Which user's jti record `/bench/redis-get` reads (set once, before the load starts).
+    pub fn set_redis_get_jti(&self, user_id: &str, jti: &str) {
+        let _ = self.redis_get_jti.set((user_id.to_owned(), jti.to_owned()));
     }
 
     /// Registers through the API (one Argon2id hash); returns the email.
@@ -276,11 +275,6 @@ impl BenchOrigin {
             user_id,
             token_id: &token_id,
             jti: &jti,
-            device: DeviceInfo {
-                device_name: Some(device.to_owned()),
-                ip: Some("127.0.0.1".into()),
-                user_agent: Some("tollgate-bench".into()),
-            },
             version: u64::try_from(user.token_version).unwrap_or(0),
             replaces_jti: None,
             grace: None,
@@ -408,11 +402,11 @@ async fn auth_uncached(
 #[derive(Clone)]
 struct Limits {
     state: AppState,
-    jti: Arc<OnceLock<String>>,
+    jti: Arc<OnceLock<(String, String)>>,
 }
 
 /// The two limit routes, with the origin's per-request layers.
-fn limit_routes(state: AppState, jti: Arc<OnceLock<String>>) -> Router {
+fn limit_routes(state: AppState, jti: Arc<OnceLock<(String, String)>>) -> Router {
     with_origin_layers(
         Router::new()
             .route("/bench/noop", get(noop))
@@ -426,10 +420,10 @@ async fn noop() -> Json<Value> {
 }
 
 async fn redis_get(State(limits): State<Limits>) -> Response {
-    let Some(jti) = limits.jti.get() else {
+    let Some((user_id, jti)) = limits.jti.get() else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    match limits.state.redis.jti_record(jti).await {
+    match limits.state.redis.jti_record(user_id, jti).await {
         Ok(record) => Json(json!({"data": {"found": record.is_some()}})).into_response(),
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }

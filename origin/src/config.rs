@@ -213,7 +213,8 @@ impl Settings {
     /// Reads configuration through `get`, so tests can supply a map.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Vars::new(&get);
-        let redis_url = match env.get("REDIS_URL") {
+        let cluster = env.redis_cluster_urls()?;
+        let redis_url = match cluster.or_else(|| env.get("REDIS_URL")) {
             Some(url) => url,
             None => {
                 let host = env.get("REDIS_HOST").unwrap_or_else(|| "127.0.0.1".into());
@@ -224,10 +225,13 @@ impl Settings {
                 }
             }
         };
-        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+        let on_cluster = tollgate_shared::config::redis_cluster_nodes(&redis_url).is_some();
+        if !(on_cluster || redis_url.starts_with("redis://") || redis_url.starts_with("rediss://"))
+        {
             return Err(ConfigError::new(
                 "REDIS_URL",
-                "must start with redis:// or rediss://",
+                "must start with redis:// or rediss:// (one node), or be redis+cluster://\
+                 host:port,host:port (a cluster; or set REDIS_CLUSTER_URLS)",
             ));
         }
         let database_url = env
@@ -295,6 +299,15 @@ impl Settings {
                 |raw| IntrospectionClients::parse(&raw),
             )?,
         };
+        if on_cluster && settings.redis_wait.replicas > 0 {
+            // `WAIT` counts the replicas of the connection's own node; a revocation's writes go
+            // to whichever master owns the user's slot, so there is no one connection to wait on.
+            return Err(ConfigError::new(
+                "REDIS_WAIT_REPLICAS",
+                "is not supported on a Redis Cluster: leave it unset (0) with REDIS_CLUSTER_URLS \
+                 or a redis+cluster:// REDIS_URL",
+            ));
+        }
         if settings.refresh_ttl <= settings.access_ttl {
             return Err(ConfigError::new(
                 "REFRESH_TOKEN_TTL_SECS",
@@ -580,5 +593,34 @@ mod tests {
         let err = load(&[("ADMIN_EMAILS", "boss@example.com")]).expect_err("refused");
         assert_eq!(err.var, "ADMIN_EMAILS");
         assert!(err.to_string().contains("user promote"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_is_named_by_its_nodes_and_refuses_wait() {
+        let s = Settings::from_lookup(|k| match k {
+            "REDIS_CLUSTER_URLS" => Some("redis://10.0.0.1:7000,redis://10.0.0.2:7000".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(s.redis_url.0, "redis+cluster://10.0.0.1:7000,10.0.0.2:7000");
+        let s = Settings::from_lookup(|k| match k {
+            "REDIS_URL" => Some("redis+cluster://:pw@a:7000,b:7001".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert!(!format!("{:?}", s.redis_url).contains("pw"));
+        let err = Settings::from_lookup(|k| match k {
+            "REDIS_URL" => Some("redis+cluster://a:7000".into()),
+            "REDIS_WAIT_REPLICAS" => Some("1".into()),
+            _ => None,
+        })
+        .expect_err("WAIT on a cluster");
+        assert_eq!(err.var, "REDIS_WAIT_REPLICAS");
+        let err = Settings::from_lookup(|k| match k {
+            "REDIS_URL" => Some("redis+cluster://".into()),
+            _ => None,
+        })
+        .expect_err("no node");
+        assert_eq!(err.var, "REDIS_URL");
     }
 }

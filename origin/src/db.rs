@@ -84,15 +84,6 @@ impl SessionRow {
     }
 }
 
-/// What the Redis side must forget when a user is deleted: every session, its newest access
-/// token and every refresh secret it was ever issued (by hash, the key of any sealed answer).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AccountKeys {
-    pub token_ids: Vec<String>,
-    pub jtis: Vec<String>,
-    pub secret_hashes: Vec<String>,
-}
-
 /// A user to create at registration.
 #[derive(Debug, Clone)]
 pub struct NewUser<'a> {
@@ -435,42 +426,21 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
-    /// The newest access token's jti of a session of `user_id` (live or not): what a logout
-    /// deletes directly, so it never depends on Redis still holding the user's index.
-    pub async fn session_jti(
-        &self,
-        token_id: &str,
-        user_id: &str,
-    ) -> Result<Option<String>, sqlx::Error> {
-        let _timer = DbCall::start("session_jti");
-        sqlx::query_scalar(
-            "SELECT current_jti FROM device_sessions WHERE token_id = $1 AND user_id = $2",
-        )
-        .bind(token_id)
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await
-    }
-
-    /// What Redis holds for the user, read without locking (the first of deletion's two passes).
-    pub async fn account_keys(&self, user_id: &str) -> Result<AccountKeys, sqlx::Error> {
-        let _timer = DbCall::start("account_keys");
-        let mut conn = self.pool.acquire().await?;
-        read_account_keys(&mut conn, user_id).await
-    }
-
     /// Deletes the user and, by cascade, every device session and refresh secret, atomically.
-    /// The sessions are locked first (waiting out a refresh in flight), so the keys returned are
-    /// the final ones. `None` if there is no such user.
-    pub async fn delete_user(&self, user_id: &str) -> Result<Option<AccountKeys>, sqlx::Error> {
+    /// The sessions are locked first, waiting out a refresh in flight, so whatever it minted is
+    /// in Redis before the caller clears it the second time. Returns how many device sessions
+    /// went; `None` if there is no such user.
+    pub async fn delete_user(&self, user_id: &str) -> Result<Option<u64>, sqlx::Error> {
         let _timer = DbCall::start("delete_user");
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE device_sessions SET last_seen_at = last_seen_at WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        let keys = read_account_keys(&mut tx, user_id).await?;
+        let sessions = sqlx::query(
+            "UPDATE device_sessions SET last_seen_at = last_seen_at WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -480,7 +450,7 @@ impl Db {
             return Ok(None);
         }
         tx.commit().await?;
-        Ok(Some(keys))
+        Ok(Some(sessions))
     }
 
     /// Whether `token_id` names a session (live or not) owned by `user_id`.
@@ -610,28 +580,4 @@ impl Db {
         tx.commit().await?;
         Ok(deleted.rows_affected())
     }
-}
-
-async fn read_account_keys(
-    conn: &mut sqlx::AnyConnection,
-    user_id: &str,
-) -> Result<AccountKeys, sqlx::Error> {
-    let sessions =
-        sqlx::query("SELECT token_id, current_jti FROM device_sessions WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut keys = AccountKeys::default();
-    for row in &sessions {
-        keys.token_ids.push(row.try_get("token_id")?);
-        keys.jtis.push(row.try_get("current_jti")?);
-    }
-    keys.secret_hashes = sqlx::query_scalar(
-        "SELECT r.hash FROM refresh_secrets r JOIN device_sessions s ON s.token_id = r.token_id \
-         WHERE s.user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(keys)
 }

@@ -1,19 +1,28 @@
-//! [`RedisStore`], the revocation authority (not a cache: a deleted jti record is a revoked
-//! token): jti records, the per-user token index, version keys, refresh-status mirror, rate
-//! limits and stats. Key names come from [`tollgate_shared::KeySchema`], never from here.
+//! [`RedisStore`], the revocation authority (not a cache: a deleted jti field is a revoked
+//! token): every user's one hash (version, live access tokens, refresh mirrors, grace answers),
+//! rate limits and stats. Key and field names come from [`tollgate_shared::KeySchema`], never
+//! from here.
 //!
-//! Every multi-key change is one Lua script, so Redis never holds half a login or half a
-//! logout, and every call has a deadline: past it the caller fails closed with 503.
-//! Scripts that walk a user's tokens touch only that user's keys: cost is linear in the user's
-//! devices, never in all users, and nothing uses `KEYS`.
+//! Every change to a user is one Lua script on that user's one key, so Redis never holds half a
+//! login or half a logout, and — the key being the only one a script touches — every script
+//! runs unchanged on Redis Cluster. Every call has a deadline: past it the caller fails closed
+//! with 503. Scripts walk only the user's own hash: cost is linear in the user's devices, never
+//! in all users, and nothing uses `KEYS`.
+//!
+//! The scripts take their arguments by name: each starts with one `local … = unpack(ARGV)` line
+//! naming them, and the Rust side builds ARGV from a struct in the same order, so a script and
+//! its caller read alike.
 
 use std::future::Future;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands as _, Script};
-use tollgate_shared::records::{JtiRecord, RefreshStatus};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncCommands as _, Cmd, Pipeline, RedisFuture, Script, ScriptInvocation, Value};
+use tollgate_shared::keys::field;
+use tollgate_shared::records::{JtiRecord, SessionMirror};
 use tollgate_shared::upstash::ValidationLookup;
 use tollgate_shared::KeySchema;
 
@@ -44,18 +53,17 @@ pub enum Issue {
 pub struct NewToken<'a> {
     pub user_id: &'a str,
     pub jti: &'a str,
-    pub exp: i64,
-    pub now: i64,
     pub record: &'a JtiRecord,
-    pub version: u64,
+    pub now: i64,
     /// The access token this one replaces (refresh rotation), deleted in the same step.
     pub replaces_jti: Option<&'a str>,
-    /// A sealed refresh answer to keep for the grace window: key, value, TTL in milliseconds.
+    /// A sealed refresh answer to keep for the grace window: the presented secret's hash, the
+    /// sealed value and how long to keep it, in milliseconds.
     pub grace: Option<(String, String, u64)>,
 }
 
-/// How Redis is set to behave when full, from `INFO`: the figures start-up, `/ready` and (later)
-/// the metrics report. Under any policy but `noeviction` Redis may drop a key at any moment.
+/// How Redis is set to behave when full, from `INFO`: the figures start-up, `/ready` and the
+/// metrics report. Under any policy but `noeviction` Redis may drop a key at any moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Eviction {
     /// `maxmemory-policy`, e.g. `noeviction` or `allkeys-lru`.
@@ -81,103 +89,135 @@ pub struct RedisStats {
     pub memory_usage: String,
 }
 
+/// Deletes the user's fields that fell due (every value but `v` starts with its due second),
+/// renews the hash's TTL. Shared by the scripts that write a user (prepended to each).
+const PRUNE: &str = r#"
+local function prune(user, now)
+  local all = redis.call('HGETALL', user)
+  for i = 1, #all, 2 do
+    local due = tonumber(string.match(all[i + 1], '^(%d+)%.'))
+    if all[i] ~= 'v' and due and due <= now then redis.call('HDEL', user, all[i]) end
+  end
+end
+"#;
+
+/// [`ISSUE`]'s arguments, named as the script names them and pushed in its ARGV order.
+struct IssueArgs {
+    now: i64,
+    jti_field: String,
+    jti_value: String,
+    session_field: String,
+    session_live: String,
+    version: u64,
+    ttl: u64,
+    replaced_field: String,
+    grace_field: String,
+    grace_value: String,
+}
+
+impl IssueArgs {
+    fn push(self, inv: &mut ScriptInvocation<'_>) {
+        inv.arg(self.now)
+            .arg(self.jti_field)
+            .arg(self.jti_value)
+            .arg(self.session_field)
+            .arg(self.session_live)
+            .arg(self.version)
+            .arg(self.ttl)
+            .arg(self.replaced_field)
+            .arg(self.grace_field)
+            .arg(self.grace_value);
+    }
+}
+
 static ISSUE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
+        "{PRUNE}{}",
         r#"
--- KEYS: jti, user index, refresh status, user version, replaced jti, grace entry
--- ARGV: record, access ttl, jti, exp, now, refresh status, refresh ttl, version, replaced jti,
---       grace value, grace ttl (ms)
-local st = redis.call('GET', KEYS[3])
-if st then
-  local ok, s = pcall(cjson.decode, st)
-  if ok and type(s) == 'table' and s.isRevoked == true then return 0 end
-end
-local cur = tonumber(redis.call('GET', KEYS[4]))
-local v = tonumber(ARGV[8])
-if not cur then return -2 end
-if cur > v then return -1 end
-redis.call('SET', KEYS[4], ARGV[8], 'EX', ARGV[7])
-if ARGV[9] ~= '' then
-  redis.call('DEL', KEYS[5])
-  redis.call('ZREM', KEYS[2], ARGV[9])
-end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('EXPIREAT', KEYS[2], newest[2])
-redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[7])
-if ARGV[10] ~= '' and tonumber(ARGV[11]) > 0 then
-  redis.call('SET', KEYS[6], ARGV[10], 'PX', ARGV[11])
-end
+local user = KEYS[1]
+local now, jti_field, jti_value, session_field, session_live, version, ttl, replaced_field,
+      grace_field, grace_value = unpack(ARGV)
+local session = redis.call('HGET', user, session_field)
+if session and string.sub(session, -2) == '.1' then return 0 end
+local current = tonumber(redis.call('HGET', user, 'v'))
+if not current then return -2 end
+if current > tonumber(version) then return -1 end
+prune(user, tonumber(now))
+if replaced_field ~= '' then redis.call('HDEL', user, replaced_field) end
+redis.call('HSET', user, jti_field, jti_value, session_field, session_live)
+if grace_field ~= '' then redis.call('HSET', user, grace_field, grace_value) end
+redis.call('EXPIRE', user, ttl)
 return 1
-"#,
-    )
+"#
+    ))
 });
 
 static KILL_SESSION: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
+        "{PRUNE}{}",
         r#"
--- KEYS: user index, refresh status
--- ARGV: jti key prefix, token id, revoked status, refresh ttl, jtis known to be the session's...
-redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+local user = KEYS[1]
+local now, token_id, session_field, session_revoked, ttl = unpack(ARGV)
+prune(user, tonumber(now))
+redis.call('HSET', user, session_field, session_revoked)
 local killed = 0
-for i = 5, #ARGV do
-  killed = killed + redis.call('DEL', ARGV[1] .. ARGV[i])
-  redis.call('ZREM', KEYS[1], ARGV[i])
-end
-for _, jti in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local raw = redis.call('GET', ARGV[1] .. jti)
-  if not raw then
-    redis.call('ZREM', KEYS[1], jti)
-  else
-    local ok, rec = pcall(cjson.decode, raw)
-    if ok and type(rec) == 'table' and rec.tokenId == ARGV[2] then
-      redis.call('DEL', ARGV[1] .. jti)
-      redis.call('ZREM', KEYS[1], jti)
-      killed = killed + 1
-    end
+local all = redis.call('HGETALL', user)
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 'j:' and string.match(all[i + 1], '^%d+%.([^.]*)%.') == token_id then
+    killed = killed + redis.call('HDEL', user, all[i])
   end
 end
+redis.call('EXPIRE', user, ttl)
+return killed
+"#
+    ))
+});
+
+static LOGOUT_ALL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{PRUNE}{}",
+        r#"
+local user = KEYS[1]
+local now, version, session_revoked, ttl = unpack(ARGV, 1, 4)
+local current = tonumber(redis.call('HGET', user, 'v'))
+if not current or current < tonumber(version) then redis.call('HSET', user, 'v', version) end
+prune(user, tonumber(now))
+local killed = 0
+local all = redis.call('HGETALL', user)
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 'j:' then killed = killed + redis.call('HDEL', user, all[i]) end
+end
+for i = 5, #ARGV do redis.call('HSET', user, ARGV[i], session_revoked) end
+redis.call('EXPIRE', user, ttl)
+return killed
+"#
+    ))
+});
+
+/// Counts the access tokens a deleted user had, then deletes their whole hash.
+static DELETE_USER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local killed = 0
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(f, 1, 2) == 'j:' then killed = killed + 1 end
+end
+redis.call('DEL', KEYS[1])
 return killed
 "#,
     )
 });
 
-static LOGOUT_ALL: LazyLock<Script> = LazyLock::new(|| {
+/// Writes the version only where the hash has none (the database's value never rolls a
+/// logout-all back); a hash this creates gets the hash's TTL.
+static SEED_VERSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
--- KEYS: user index, user version
--- ARGV: jti key prefix, new version, refresh ttl, refresh key prefix, revoked status, token ids...
-local cur = tonumber(redis.call('GET', KEYS[2]))
-if not cur or cur < tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+local version, ttl = unpack(ARGV)
+if redis.call('HSETNX', KEYS[1], 'v', version) == 1 and redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
 end
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, jti in ipairs(members) do redis.call('DEL', ARGV[1] .. jti) end
-redis.call('DEL', KEYS[1])
-for i = 6, #ARGV do redis.call('SET', ARGV[4] .. ARGV[i], ARGV[5], 'EX', ARGV[3]) end
-return #members
-"#,
-    )
-});
-
-static DELETE_USER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
--- KEYS: user index, user version
--- ARGV: jti key prefix, refresh key prefix, grace key prefix, number of jtis, number of token
---       ids, then the jtis, the token ids and the refresh secret hashes
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, jti in ipairs(members) do redis.call('DEL', ARGV[1] .. jti) end
-redis.call('DEL', KEYS[1], KEYS[2])
-local jtis, ids = tonumber(ARGV[4]), tonumber(ARGV[5])
-for i = 6, #ARGV do
-  local prefix = ARGV[3]
-  if i < 6 + jtis then prefix = ARGV[1] elseif i < 6 + jtis + ids then prefix = ARGV[2] end
-  redis.call('DEL', prefix .. ARGV[i])
-end
-return #members
+return 1
 "#,
     )
 });
@@ -185,106 +225,139 @@ return #members
 static RATE_LIMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+local window = ARGV[1]
 local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if n == 1 then redis.call('EXPIRE', KEYS[1], window) end
 local ttl = redis.call('TTL', KEYS[1])
-if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], window); ttl = tonumber(window) end
 return {n, ttl}
 "#,
     )
 });
 
-static READ_COUNTERS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
--- KEYS: counters. Reads only: a counter that does not exist stays absent.
-local out = {}
-for i, key in ipairs(KEYS) do
-  out[2 * i - 1] = tonumber(redis.call('GET', key)) or 0
-  out[2 * i] = redis.call('TTL', key)
-end
-return out
-"#,
-    )
-});
+/// One connection to Redis, a single node or a cluster: multiplexed and self-reconnecting
+/// either way, so every call site is the same.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
 
-static COUNT_FAILURE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
--- KEYS: counters; ARGV: each counter's window (seconds), in the same order.
-local out = {}
-for i, key in ipairs(KEYS) do
-  local n = redis.call('INCR', key)
-  if n == 1 or redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[i]) end
-  out[i] = n
-end
-return out
-"#,
-    )
-});
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
 
 /// The origin's Redis handle; cheap to clone (one multiplexed, self-reconnecting connection).
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     keys: KeySchema,
     timeout: Duration,
     refresh_ttl: u64,
     /// Round trips made so far: how tests and benchmarks count what a request costs.
-    round_trips: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    round_trips: Arc<AtomicU64>,
     /// With `REDIS_WAIT_REPLICAS`, revocations wait for replicas ([`crate::replication`]).
-    replication: Option<std::sync::Arc<crate::replication::Replication>>,
-    client: redis::Client,
+    replication: Option<Arc<crate::replication::Replication>>,
+    /// The single node's client, for the connections revocations open to `WAIT` on; `None` on
+    /// a cluster, where configuration refuses `REDIS_WAIT_REPLICAS`.
+    client: Option<redis::Client>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("keys", &self.keys)
+            .field("cluster", &matches!(self.conn, Conn::Cluster(_)))
             .finish_non_exhaustive()
     }
 }
 
 impl RedisStore {
-    /// Connects; the connection re-establishes itself after Redis restarts.
+    /// Connects to `url` — one node (`redis://`, `rediss://`) or a cluster
+    /// (`redis+cluster://h1:p1,h2:p2`, see [`tollgate_shared::config::redis_cluster_nodes`]);
+    /// the connection re-establishes itself after Redis restarts or the cluster's slots move.
     pub async fn connect(
         url: &str,
         keys: KeySchema,
         timeout: Duration,
         refresh_ttl: u64,
     ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Redis("open", e))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(timeout)
-            .set_response_timeout(timeout)
-            .set_number_of_retries(2)
-            .set_max_delay(500);
-        let conn = tokio::time::timeout(
-            timeout * 3,
-            ConnectionManager::new_with_config(client.clone(), config),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout("connect"))?
-        .map_err(|e| StoreError::Redis("connect", e))?;
+        let (conn, client) = match tollgate_shared::config::redis_cluster_nodes(url) {
+            Some(nodes) => {
+                let client = redis::cluster::ClusterClientBuilder::new(nodes)
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(2)
+                    .build()
+                    .map_err(|e| StoreError::Redis("open", e))?;
+                let conn = tokio::time::timeout(timeout * 3, client.get_async_connection())
+                    .await
+                    .map_err(|_| StoreError::Timeout("connect"))?
+                    .map_err(|e| StoreError::Redis("connect", e))?;
+                (Conn::Cluster(conn), None)
+            }
+            None => {
+                let client = redis::Client::open(url).map_err(|e| StoreError::Redis("open", e))?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout)
+                    .set_number_of_retries(2)
+                    .set_max_delay(500);
+                let conn = tokio::time::timeout(
+                    timeout * 3,
+                    ConnectionManager::new_with_config(client.clone(), config),
+                )
+                .await
+                .map_err(|_| StoreError::Timeout("connect"))?
+                .map_err(|e| StoreError::Redis("connect", e))?;
+                (Conn::Single(conn), Some(client))
+            }
+        };
         Ok(Self {
             conn,
             keys,
             timeout,
             refresh_ttl,
-            round_trips: std::sync::Arc::default(),
+            round_trips: Arc::default(),
             replication: None,
             client,
         })
     }
 
-    /// Makes every revocation wait for `bound.replicas` replicas (none when 0).
+    /// Makes every revocation wait for `bound.replicas` replicas (none when 0). A cluster has
+    /// no single connection to `WAIT` on; configuration refuses the combination.
     pub fn with_replication(mut self, bound: crate::replication::WaitBound) -> Self {
-        self.replication = (bound.replicas > 0).then(|| {
-            std::sync::Arc::new(crate::replication::Replication::new(
-                self.client.clone(),
+        self.replication = match (&self.client, bound.replicas) {
+            (Some(client), 1..) => Some(Arc::new(crate::replication::Replication::new(
+                client.clone(),
                 bound,
-            ))
-        });
+            ))),
+            _ => None,
+        };
         self
     }
 
@@ -298,11 +371,10 @@ impl RedisStore {
     async fn revoke<T: redis::FromRedisValue + Send>(
         &self,
         what: &'static str,
-        inv: redis::ScriptInvocation<'static>,
+        inv: ScriptInvocation<'static>,
     ) -> Result<T, StoreError> {
         if let Some(replication) = &self.replication {
-            self.round_trips
-                .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+            self.round_trips.fetch_add(2, Ordering::Relaxed);
             return replication.revoke(what, inv, self.timeout).await;
         }
         let mut c = self.conn.clone();
@@ -320,8 +392,7 @@ impl RedisStore {
         what: &'static str,
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        self.round_trips
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
         let result = match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
@@ -337,7 +408,7 @@ impl RedisStore {
 
     /// How many Redis round trips this process has made.
     pub fn round_trips(&self) -> u64 {
-        self.round_trips.load(std::sync::atomic::Ordering::Relaxed)
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -349,13 +420,14 @@ impl RedisStore {
         .map(|_| ())
     }
 
-    /// The one round trip a protected request costs: `MGET token:jti:{jti} user:ver:{user}`.
+    /// The one round trip a protected request costs: `HMGET tg:{user} j:{jti} v`.
     pub async fn lookup(&self, jti: &str, user_id: &str) -> Result<ValidationLookup, StoreError> {
         let mut c = self.conn.clone();
-        let keys = [self.keys.jti(jti), self.keys.user_version(user_id)];
+        let key = self.keys.user(user_id);
+        let fields = [field::jti(jti), field::VERSION.to_owned()];
         let [jti_record, user_version]: [Option<String>; 2] = self
-            .run("MGET", async move {
-                let v: Vec<Option<String>> = c.mget(&keys).await?;
+            .run("HMGET", async move {
+                let v: Vec<Option<String>> = c.hget(key, &fields).await?;
                 // A reply of the wrong arity reads as "no record": fail closed.
                 Ok(<[Option<String>; 2]>::try_from(v).unwrap_or_default())
             })
@@ -370,74 +442,82 @@ impl RedisStore {
     /// value wins only where Redis has none, so it can never roll a logout-all back.
     pub async fn seed_version(&self, user_id: &str, version: u64) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        let key = self.keys.user_version(user_id);
-        let ttl = self.refresh_ttl;
-        self.run("SET NX", async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(version)
-                .arg("EX")
-                .arg(ttl)
-                .arg("NX")
-                .query_async::<Option<String>>(&mut c)
-                .await
+        let mut inv = SEED_VERSION.prepare_invoke();
+        inv.key(self.keys.user(user_id))
+            .arg(version)
+            .arg(self.refresh_ttl);
+        self.run("EVALSHA seed_version", async move {
+            inv.invoke_async::<i64>(&mut c).await
         })
         .await
         .map(|_| ())
     }
 
-    pub async fn jti_record(&self, jti: &str) -> Result<Option<String>, StoreError> {
+    /// One of the user's access-token records, raw (`None`: revoked, expired, or not theirs).
+    pub async fn jti_record(&self, user_id: &str, jti: &str) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
-        let key = self.keys.jti(jti);
-        self.run("GET", async move { c.get(key).await }).await
+        let (key, field) = (self.keys.user(user_id), field::jti(jti));
+        self.run("HGET", async move { c.hget(key, field).await })
+            .await
     }
 
-    /// The sealed answer kept for repeats of a refresh within the grace window.
-    pub async fn grace_entry(&self, presented_hash: &str) -> Result<Option<String>, StoreError> {
+    /// The sealed answer kept for repeats of a refresh within the grace window, without its
+    /// due-second prefix. Whether a repeat is inside the window is SQL's call, not this one's.
+    pub async fn grace_entry(
+        &self,
+        user_id: &str,
+        presented_hash: &str,
+    ) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
-        let key = self.keys.refresh_grace(presented_hash);
-        self.run("GET", async move { c.get(key).await }).await
+        let (key, field) = (self.keys.user(user_id), field::grace(presented_hash));
+        let raw: Option<String> = self
+            .run("HGET", async move { c.hget(key, field).await })
+            .await?;
+        Ok(raw.and_then(|r| r.split_once('.').map(|(_, sealed)| sealed.to_owned())))
     }
 
-    /// Which of these jtis still have records (one `MGET`), in order.
-    pub async fn live_jtis(&self, jtis: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+    /// Which of the user's jtis still have records (one `HMGET`), in order.
+    pub async fn live_jtis(
+        &self,
+        user_id: &str,
+        jtis: &[&str],
+    ) -> Result<Vec<Option<String>>, StoreError> {
         if jtis.is_empty() {
             return Ok(Vec::new());
         }
         let mut c = self.conn.clone();
-        let keys: Vec<String> = jtis.iter().map(|j| self.keys.jti(j)).collect();
-        self.run("MGET", async move { c.mget(keys).await }).await
+        let key = self.keys.user(user_id);
+        let fields: Vec<String> = jtis.iter().map(|j| field::jti(j)).collect();
+        self.run("HMGET", async move { c.hget(key, fields).await })
+            .await
     }
 
-    /// Writes a new access token's record, its index entry, the version key and the refresh
-    /// mirror in one atomic step, refusing if the session was revoked or the version moved.
-    pub async fn issue(&self, t: &NewToken<'_>, access_ttl: u64) -> Result<Issue, StoreError> {
+    /// Writes a new access token's record, the version's TTL and the refresh mirror in one
+    /// atomic step, refusing if the session was revoked or the version moved.
+    pub async fn issue(&self, t: &NewToken<'_>) -> Result<Issue, StoreError> {
         let mut c = self.conn.clone();
-        let status = refresh_status(t.user_id, false, t.now);
-        let record = serde_json::to_string(t.record).unwrap_or_default();
-        let replaced = t.replaces_jti.unwrap_or("");
-        let (grace_key, grace_value, grace_ttl) = t
-            .grace
-            .clone()
-            .unwrap_or_else(|| (self.keys.refresh_grace(""), String::new(), 0));
+        let (grace_field, grace_value) = match &t.grace {
+            Some((hash, sealed, ttl_ms)) => {
+                let due = t.now + i64::try_from(ttl_ms.div_ceil(1000)).unwrap_or(i64::MAX);
+                (field::grace(hash), format!("{due}.{sealed}"))
+            }
+            None => (String::new(), String::new()),
+        };
+        let args = IssueArgs {
+            now: t.now,
+            jti_field: field::jti(t.jti),
+            jti_value: t.record.encode(),
+            session_field: field::session(&t.record.token_id),
+            session_live: self.mirror(t.now, false),
+            version: t.record.token_version,
+            ttl: self.refresh_ttl,
+            replaced_field: t.replaces_jti.map(field::jti).unwrap_or_default(),
+            grace_field,
+            grace_value,
+        };
         let mut inv = ISSUE.prepare_invoke();
-        inv.key(self.keys.jti(t.jti))
-            .key(self.keys.user_tokens(t.user_id))
-            .key(self.keys.refresh(&t.record.token_id))
-            .key(self.keys.user_version(t.user_id))
-            .key(self.keys.jti(replaced))
-            .key(grace_key)
-            .arg(record)
-            .arg(access_ttl)
-            .arg(t.jti)
-            .arg(t.exp)
-            .arg(t.now)
-            .arg(status)
-            .arg(self.refresh_ttl)
-            .arg(t.version)
-            .arg(replaced)
-            .arg(grace_value)
-            .arg(grace_ttl);
+        inv.key(self.keys.user(t.user_id));
+        args.push(&mut inv);
         let r: i64 = self
             .run(
                 "EVALSHA issue",
@@ -452,51 +532,37 @@ impl RedisStore {
         })
     }
 
-    /// Deletes one access token's record and its index entry (RFC 7009 revocation of an access
-    /// token): that token is refused from the next request; its device session lives on.
-    /// Returns whether a record was there.
+    /// Deletes one access token's record (RFC 7009 revocation of an access token): that token is
+    /// refused from the next request; its device session lives on. Returns whether it was there.
     pub async fn revoke_jti(&self, user_id: &str, jti: &str) -> Result<bool, StoreError> {
         let mut c = self.conn.clone();
-        let record = self.keys.jti(jti);
-        let index = self.keys.user_tokens(user_id);
-        let member = jti.to_owned();
-        self.run("DEL+ZREM", async move {
-            let (deleted, _): (u64, u64) = redis::pipe()
-                .atomic()
-                .del(record)
-                .zrem(index, member)
-                .query_async(&mut c)
-                .await?;
+        let (key, field) = (self.keys.user(user_id), field::jti(jti));
+        self.run("HDEL", async move {
+            let deleted: u64 = c.hdel(key, field).await?;
             Ok(deleted == 1)
         })
         .await
     }
 
-    /// Kills every access token of one device session and marks its refresh token revoked.
-    /// `known_jtis` (the request's own, the session's newest from SQL) are deleted directly, so
-    /// they die even when the user's index was evicted or flushed.
+    /// Kills every access token of one device session and marks its refresh mirror revoked.
     pub async fn kill_session(
         &self,
         user_id: &str,
         token_id: &str,
-        known_jtis: &[&str],
         now: i64,
     ) -> Result<u64, StoreError> {
         let mut inv = KILL_SESSION.prepare_invoke();
-        inv.key(self.keys.user_tokens(user_id))
-            .key(self.keys.refresh(token_id))
-            .arg(self.keys.jti(""))
+        inv.key(self.keys.user(user_id))
+            .arg(now)
             .arg(token_id)
-            .arg(refresh_status(user_id, true, now))
+            .arg(field::session(token_id))
+            .arg(self.mirror(now, true))
             .arg(self.refresh_ttl);
-        for jti in known_jtis {
-            inv.arg(*jti);
-        }
         self.revoke("EVALSHA kill_session", inv).await
     }
 
     /// Kills every access token of the user, sets their new version and marks the given
-    /// sessions' refresh tokens revoked, atomically.
+    /// sessions' refresh mirrors revoked, atomically.
     pub async fn logout_all(
         &self,
         user_id: &str,
@@ -505,47 +571,37 @@ impl RedisStore {
         now: i64,
     ) -> Result<u64, StoreError> {
         let mut inv = LOGOUT_ALL.prepare_invoke();
-        inv.key(self.keys.user_tokens(user_id))
-            .key(self.keys.user_version(user_id))
-            .arg(self.keys.jti(""))
+        inv.key(self.keys.user(user_id))
+            .arg(now)
             .arg(new_version)
-            .arg(self.refresh_ttl)
-            .arg(self.keys.refresh(""))
-            .arg(refresh_status(user_id, true, now));
+            .arg(self.mirror(now, true))
+            .arg(self.refresh_ttl);
         for id in token_ids {
-            inv.arg(id);
+            inv.arg(field::session(id));
         }
         self.revoke("EVALSHA logout_all", inv).await
     }
 
-    /// Forgets a deleted user: every jti in their index and every one SQL knew, the index, the
-    /// version key, each session's refresh mirror and any sealed answer kept for its secrets.
-    pub async fn delete_user(
-        &self,
-        user_id: &str,
-        keys: &crate::db::AccountKeys,
-    ) -> Result<u64, StoreError> {
+    /// Forgets a deleted user: their whole hash (version, tokens, mirrors, grace answers).
+    /// Returns how many access tokens died with it.
+    pub async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
         let mut inv = DELETE_USER.prepare_invoke();
-        inv.key(self.keys.user_tokens(user_id))
-            .key(self.keys.user_version(user_id))
-            .arg(self.keys.jti(""))
-            .arg(self.keys.refresh(""))
-            .arg(self.keys.refresh_grace(""))
-            .arg(keys.jtis.len())
-            .arg(keys.token_ids.len());
-        for arg in keys
-            .jtis
-            .iter()
-            .chain(&keys.token_ids)
-            .chain(&keys.secret_hashes)
-        {
-            inv.arg(arg);
-        }
+        inv.key(self.keys.user(user_id));
         self.revoke("EVALSHA delete_user", inv).await
     }
 
+    /// A refresh mirror's value: live or revoked, due when a refresh token issued now expires.
+    fn mirror(&self, now: i64, revoked: bool) -> String {
+        SessionMirror {
+            until: now.saturating_add(i64::try_from(self.refresh_ttl).unwrap_or(i64::MAX)),
+            revoked,
+        }
+        .encode()
+    }
+
     /// Reads the eviction policy, memory cap and evictions so far from `INFO memory` and
-    /// `INFO stats` (`CONFIG` is often disabled on managed Redis; `INFO` is not).
+    /// `INFO stats` (`CONFIG` is often disabled on managed Redis; `INFO` is not). On a cluster
+    /// this is one node's: every node runs with the operator's same settings.
     pub async fn eviction(&self) -> Result<Eviction, StoreError> {
         let memory = self.info("memory").await?;
         let stats = self.info("stats").await?;
@@ -587,88 +643,151 @@ impl RedisStore {
     }
 
     /// Each counter's value and seconds left (`0` and a negative TTL when absent), without
-    /// creating any: a request that only checks a limit leaves nothing behind.
+    /// creating any: a request that only checks a limit leaves nothing behind. The counters are
+    /// independent keys (on a cluster, in different slots), read concurrently on the one
+    /// multiplexed connection: one round trip's latency.
     pub async fn counters(&self, scopes: &[(&str, &str)]) -> Result<Vec<(u64, i64)>, StoreError> {
-        let mut c = self.conn.clone();
-        let mut inv = READ_COUNTERS.prepare_invoke();
-        for (scope, subject) in scopes {
-            inv.key(self.keys.rate_limit(scope, subject));
-        }
-        let flat: Vec<i64> = self
-            .run("EVALSHA read_counters", async move {
-                inv.invoke_async(&mut c).await
+        let reads = scopes.iter().map(|(scope, subject)| {
+            let mut c = self.conn.clone();
+            let key = self.keys.rate_limit(scope, subject);
+            self.run("GET+TTL", async move {
+                let (count, ttl): (Option<u64>, i64) = redis::pipe()
+                    .get(&key)
+                    .ttl(&key)
+                    .query_async(&mut c)
+                    .await?;
+                Ok((count.unwrap_or(0), ttl))
             })
-            .await?;
-        Ok(flat
-            .chunks(2)
-            .map(|pair| {
-                let count = pair.first().copied().unwrap_or(0);
-                (
-                    u64::try_from(count).unwrap_or(0),
-                    pair.get(1).copied().unwrap_or(-2),
-                )
-            })
-            .collect())
+        });
+        futures::future::try_join_all(reads).await
     }
 
-    /// Adds one to each counter in one atomic step, starting its window if it is new; returns
-    /// the new counts in order.
+    /// Adds one to each counter, starting its window if it is new; returns the new counts in
+    /// order. Each counter is its own atomic step (they are independent keys, see
+    /// [`counters`](Self::counters)).
     pub async fn count_failure(
         &self,
         scopes: &[(&str, &str, u64)],
     ) -> Result<Vec<u64>, StoreError> {
-        let mut c = self.conn.clone();
-        let mut inv = COUNT_FAILURE.prepare_invoke();
-        for (scope, subject, window) in scopes {
-            inv.key(self.keys.rate_limit(scope, subject)).arg(*window);
-        }
-        self.run("EVALSHA count_failure", async move {
-            inv.invoke_async(&mut c).await
-        })
-        .await
+        let hits = scopes
+            .iter()
+            .map(|(scope, subject, window)| self.hit(scope, subject, *window));
+        let counted = futures::future::try_join_all(hits).await?;
+        Ok(counted.into_iter().map(|(count, _)| count).collect())
     }
 
-    /// Counts jti records and refresh mirrors with `SCAN` (never `KEYS`) and reads `INFO memory`.
-    /// Walks the whole keyspace: only [`StatsCache`] calls it, at most once per its bound.
+    /// Counts live access tokens and refresh mirrors by walking every user hash with `SCAN`
+    /// (never `KEYS`) on every node that holds keys, and reads `INFO memory`. Walks the whole
+    /// keyspace: only [`StatsCache`] calls it, at most once per its bound.
     pub async fn stats(&self) -> Result<RedisStats, StoreError> {
-        let total_jtis = self.count(self.keys.jti_pattern()).await?;
-        let total_refresh_tokens = self.count(self.keys.refresh_pattern()).await?;
+        let mut stats = RedisStats {
+            total_jtis: 0,
+            total_refresh_tokens: 0,
+            memory_usage: String::new(),
+        };
+        for node in self.nodes().await? {
+            self.count_node(&node, &mut stats).await?;
+        }
         let info = self.info("memory").await?;
-        let memory_usage = info_field(&info, "used_memory_human")
+        stats.memory_usage = info_field(&info, "used_memory_human")
             .unwrap_or("unknown")
             .to_owned();
-        Ok(RedisStats {
-            total_jtis,
-            total_refresh_tokens,
-            memory_usage,
-        })
+        Ok(stats)
     }
 
-    async fn count(&self, pattern: String) -> Result<u64, StoreError> {
+    /// Where `SCAN` must run: the one node, or each master of the cluster (from `CLUSTER
+    /// NODES`, whose second column is `ip:port@cport`).
+    async fn nodes(&self) -> Result<Vec<Node>, StoreError> {
+        let Conn::Cluster(cluster) = &self.conn else {
+            return Ok(vec![Node::Single]);
+        };
+        let mut c = cluster.clone();
+        let listing: String = self
+            .run("CLUSTER NODES", async move {
+                redis::cmd("CLUSTER").arg("NODES").query_async(&mut c).await
+            })
+            .await?;
+        Ok(cluster_masters(&listing)
+            .into_iter()
+            .map(|(host, port)| Node::Master { host, port })
+            .collect())
+    }
+
+    async fn count_node(&self, node: &Node, stats: &mut RedisStats) -> Result<(), StoreError> {
         let mut cursor: u64 = 0;
-        let mut total = 0u64;
         loop {
-            let mut c = self.conn.clone();
-            let p = pattern.clone();
-            let (next, batch): (u64, Vec<String>) = self
-                .run("SCAN", async move {
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(p)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut c)
-                        .await
-                })
-                .await?;
-            total += batch.len() as u64;
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(self.keys.user_pattern())
+                .arg("COUNT")
+                .arg(1000);
+            let (next, batch): (u64, Vec<String>) =
+                redis::from_owned_redis_value(self.on_node(node, scan).await?)
+                    .map_err(|e| StoreError::Redis("SCAN", e))?;
+            for key in batch {
+                let mut hkeys = redis::cmd("HKEYS");
+                hkeys.arg(&key);
+                // A key that expired or went since the SCAN reads as no fields.
+                let fields: Vec<String> =
+                    redis::from_owned_redis_value(self.on_node(node, hkeys).await?)
+                        .unwrap_or_default();
+                for f in fields {
+                    if f.starts_with(field::JTI) {
+                        stats.total_jtis += 1;
+                    } else if f.starts_with(field::SESSION) {
+                        stats.total_refresh_tokens += 1;
+                    }
+                }
+            }
             if next == 0 {
-                return Ok(total);
+                return Ok(());
             }
             cursor = next;
         }
     }
+
+    /// Runs `cmd` on one node: the single one, or a cluster master by address.
+    async fn on_node(&self, node: &Node, cmd: Cmd) -> Result<Value, StoreError> {
+        let mut c = self.conn.clone();
+        let node = node.clone();
+        self.run("stats", async move {
+            match (&mut c, node) {
+                (Conn::Cluster(cluster), Node::Master { host, port }) => {
+                    let route = redis::cluster_routing::RoutingInfo::SingleNode(
+                        redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host, port },
+                    );
+                    cluster.route_command(&cmd, route).await
+                }
+                (c, _) => cmd.query_async(c).await,
+            }
+        })
+        .await
+    }
+}
+
+/// A node `SCAN` runs on.
+#[derive(Debug, Clone)]
+enum Node {
+    Single,
+    Master { host: String, port: u16 },
+}
+
+/// The masters in a `CLUSTER NODES` listing that are up: `(host, port)` of each line whose
+/// flags say `master` and not `fail`.
+fn cluster_masters(listing: &str) -> Vec<(String, u16)> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let mut cols = line.split_whitespace();
+            let addr = cols.nth(1)?;
+            let flags = cols.next()?;
+            let up_master = flags.split(',').any(|f| f == "master")
+                && !flags.split(',').any(|f| f == "fail" || f == "fail?");
+            let (host, port) = addr.split('@').next()?.rsplit_once(':')?;
+            up_master.then(|| Some((host.to_owned(), port.parse().ok()?)))?
+        })
+        .collect()
 }
 
 /// The value of `field` in an `INFO` reply (`field:value` lines).
@@ -683,8 +802,8 @@ fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
 /// token-stats' Redis figures, recomputed at most once per `max_age` seconds and shared by every
 /// caller in between; concurrent callers wait for one computation rather than each start one.
 ///
-/// Why a bounded-age cache rather than counters kept on every write: jti records and refresh
-/// mirrors leave Redis by TTL (and by eviction or a flush), which no counter hears of, so
+/// Why a bounded-age cache rather than counters kept on every write: access tokens and refresh
+/// mirrors leave Redis by pruning, TTL, eviction or a flush, which no counter hears of, so
 /// maintained counters drift for ever; a count that is exact when taken and at most `max_age`
 /// old stays honest, and its `SCAN` of the keyspace runs at most once per `max_age` whatever the
 /// request rate.
@@ -713,11 +832,26 @@ impl StatsCache {
     }
 }
 
-fn refresh_status(user_id: &str, revoked: bool, now: i64) -> String {
-    serde_json::to_string(&RefreshStatus {
-        user_id: user_id.to_owned(),
-        is_revoked: revoked,
-        updated_at: crate::domain::rfc3339(now),
-    })
-    .unwrap_or_default()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_masters_are_the_up_masters_of_the_listing() {
+        let listing = "\
+a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460
+a2 127.0.0.1:7002@17002 master - 0 0 2 connected 5461-10922
+a3 127.0.0.1:7003@17003 master,fail - 0 0 3 disconnected
+r1 127.0.0.1:7004@17004 slave a1 0 0 1 connected
+a4 10.0.0.9:7005@17005,node-5 master - 0 0 4 connected 10923-16383
+";
+        assert_eq!(
+            cluster_masters(listing),
+            vec![
+                ("127.0.0.1".to_owned(), 7001),
+                ("127.0.0.1".to_owned(), 7002),
+                ("10.0.0.9".to_owned(), 7005),
+            ]
+        );
+    }
 }

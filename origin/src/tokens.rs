@@ -1,14 +1,14 @@
 //! Minting access tokens, revoking device sessions and deleting accounts: the steps login,
 //! refresh, the four logouts and account deletion (route and CLI) share.
 
-use tollgate_shared::records::{DeviceInfo, JtiRecord};
+use tollgate_shared::records::JtiRecord;
 use tollgate_shared::AccessClaims;
 
 use crate::db::Db;
 use crate::redis::{Issue, NewToken, RedisStore};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{self, rfc3339, RefreshHash, RefreshSecret};
+use crate::domain::{self, RefreshHash, RefreshSecret};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -26,7 +26,6 @@ pub struct Grant<'a> {
     /// The device session.
     pub token_id: &'a str,
     pub jti: &'a str,
-    pub device: DeviceInfo,
     /// The user's token version as last read from the database.
     pub version: u64,
     /// The access token this one replaces (refresh rotation).
@@ -50,7 +49,6 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
         user_id,
         token_id,
         jti,
-        device,
         mut version,
         replaces_jti,
         grace,
@@ -73,11 +71,9 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
         };
         let access_token = keys.signing.sign(&claims);
         let record = JtiRecord {
-            user_id: user_id.to_owned(),
-            token_version: version,
+            exp,
             token_id: token_id.to_owned(),
-            device_info: device.clone(),
-            created_at: rfc3339(now),
+            token_version: version,
         };
         let grace_entry = grace.as_ref().map(|g| {
             let replay = GraceReplay {
@@ -89,27 +85,18 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
             // A seal that failed keeps nothing: a repeat is then refused as reuse, never forked.
             let sealed = domain::seal_for_secret(g.presented_secret, g.presented_hash, &plaintext)
                 .unwrap_or_default();
-            (
-                state.redis.keys().refresh_grace(g.presented_hash),
-                sealed,
-                g.ttl_ms,
-            )
+            (str::to_owned(g.presented_hash), sealed, g.ttl_ms)
         });
         let issued = state
             .redis
-            .issue(
-                &NewToken {
-                    user_id,
-                    jti,
-                    exp,
-                    now,
-                    record: &record,
-                    version,
-                    replaces_jti,
-                    grace: grace_entry,
-                },
-                settings.access_ttl,
-            )
+            .issue(&NewToken {
+                user_id,
+                jti,
+                record: &record,
+                now,
+                replaces_jti,
+                grace: grace_entry,
+            })
             .await?;
         match issued {
             Issue::Written => {
@@ -162,27 +149,24 @@ pub struct Grace<'a> {
 /// Opens the sealed answer of an earlier refresh of `presented_secret`, if one is kept.
 pub async fn grace_replay(
     state: &AppState,
+    user_id: &str,
     presented_secret: &RefreshSecret,
     presented_hash: &RefreshHash,
 ) -> ApiResult<Option<GraceReplay>> {
-    let sealed = state.redis.grace_entry(presented_hash).await?;
+    let sealed = state.redis.grace_entry(user_id, presented_hash).await?;
     Ok(sealed
         .and_then(|s| domain::open_for_secret(presented_secret, presented_hash, &s))
         .and_then(|plain| serde_json::from_slice(&plain).ok()))
 }
 
 /// Revokes one device session of `user_id`: the database row first (the authority), then every
-/// access token of the session and its refresh mirror in Redis. Idempotent, so a client that
-/// got a 503 halfway can simply retry. Returns how many access tokens were killed.
-///
-/// The jtis known without Redis — `known_jti` (the request's own, or the one a route named) and
-/// the session's newest from SQL — are deleted directly, so the logout holds even when Redis
-/// lost the user's index.
+/// access token of the session and its refresh mirror in Redis, all in the user's one hash.
+/// Idempotent, so a client that got a 503 halfway can simply retry. Returns how many access
+/// tokens were killed.
 pub async fn revoke_device(
     state: &AppState,
     user_id: &str,
     token_id: &str,
-    known_jti: Option<&str>,
     reason: &str,
 ) -> ApiResult<u64> {
     let now = crate::domain::now();
@@ -190,34 +174,28 @@ pub async fn revoke_device(
         .db
         .revoke_session(token_id, user_id, reason, now)
         .await?;
-    let newest = state.db.session_jti(token_id, user_id).await?;
-    let known: Vec<&str> = known_jti.into_iter().chain(newest.as_deref()).collect();
-    let killed = state
-        .redis
-        .kill_session(user_id, token_id, &known, now)
-        .await?;
+    let killed = state.redis.kill_session(user_id, token_id, now).await?;
     tracing::info!(user_id, token_id, reason, killed, "device session revoked");
     crate::monitoring::revocation(crate::monitoring::Revocation::from_reason(reason));
     Ok(killed)
 }
 
-/// Deletes a user for good: their tokens die, their rows and Redis keys go, the email is free.
+/// Deletes a user for good: their tokens die, their rows and Redis hash go, the email is free.
 ///
 /// Redis is cleared twice around the SQL delete. The first pass kills every token before the
 /// account disappears (so a failure later leaves a user who is logged out, never a deleted user
 /// with live tokens); the second catches whatever a refresh in flight minted before the delete
-/// took its locks. Once the version key is gone nothing re-creates it: minting and validation
+/// took its locks. Once the hash is gone nothing re-creates its version: minting and validation
 /// re-seed only from a user row, and there is none. Returns false if there is no such user.
 pub async fn delete_account(db: &Db, redis: &RedisStore, user_id: &str) -> ApiResult<bool> {
-    let before = db.account_keys(user_id).await?;
-    redis.delete_user(user_id, &before).await?;
-    let Some(last) = db.delete_user(user_id).await? else {
+    redis.delete_user(user_id).await?;
+    let Some(sessions) = db.delete_user(user_id).await? else {
         return Ok(false);
     };
-    let killed = redis.delete_user(user_id, &last).await?;
+    let killed = redis.delete_user(user_id).await?;
     tracing::info!(
         user_id,
-        sessions = last.token_ids.len(),
+        sessions,
         killed,
         "account deleted"
     );

@@ -101,6 +101,49 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             .map_err(|e| ConfigError::new("REDIS_KEY_PREFIX", e.to_string()))
     }
 
+    /// `REDIS_CLUSTER_URLS` (comma-separated node URLs, e.g.
+    /// `redis://10.0.0.1:6379,redis://10.0.0.2:6379`) as the one `redis+cluster://` URL both
+    /// services connect with ([`redis_cluster_nodes`]); `None` when unset. The nodes must share
+    /// a scheme and credentials, as a cluster's nodes do.
+    pub fn redis_cluster_urls(&self) -> Result<Option<String>, ConfigError> {
+        const VAR: &str = "REDIS_CLUSTER_URLS";
+        let Some(list) = self.get(VAR) else {
+            return Ok(None);
+        };
+        let bad = || {
+            ConfigError::new(
+                VAR,
+                "must be comma-separated redis://[user:password@]host:port URLs (or rediss://) \
+                 sharing one scheme and one set of credentials",
+            )
+        };
+        let mut shared: Option<(&str, Option<&str>)> = None;
+        let mut hosts = Vec::new();
+        for node in list.split(',').map(str::trim) {
+            let (scheme, rest) = node.split_once("://").ok_or_else(bad)?;
+            let (auth, host) = match rest.rsplit_once('@') {
+                Some((auth, host)) => (Some(auth), host),
+                None => (None, rest),
+            };
+            let host = host.trim_end_matches('/');
+            let plain_host = host.rsplit_once(':').is_some_and(|(h, port)| {
+                !h.is_empty() && port.parse::<u16>().is_ok() && !h.contains(['/', ',', '@'])
+            });
+            if !matches!(scheme, "redis" | "rediss") || !plain_host {
+                return Err(bad());
+            }
+            match shared {
+                None => shared = Some((scheme, auth)),
+                Some(first) if first == (scheme, auth) => {}
+                Some(_) => return Err(bad()),
+            }
+            hosts.push(host);
+        }
+        let (scheme, auth) = shared.ok_or_else(bad)?;
+        let auth = auth.map(|a| format!("{a}@")).unwrap_or_default();
+        Ok(Some(format!("{scheme}+cluster://{auth}{}", hosts.join(","))))
+    }
+
     /// `JWT_ISSUER` (default [`DEFAULT_ISSUER`]).
     pub fn issuer(&self) -> String {
         self.get("JWT_ISSUER")
@@ -112,6 +155,25 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         self.get("JWT_AUDIENCE")
             .unwrap_or_else(|| DEFAULT_AUDIENCE.into())
     }
+}
+
+/// The node URLs of a Redis Cluster written as one URL, `redis+cluster://[auth@]h1:p1,h2:p2`
+/// (`rediss+cluster://` for TLS): `["redis://[auth@]h1:p1", …]`, the credentials applying to
+/// every node. `None` for a one-node URL (or a cluster URL naming no node).
+pub fn redis_cluster_nodes(url: &str) -> Option<Vec<String>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.strip_suffix("+cluster")?;
+    let (auth, hosts) = match rest.rsplit_once('@') {
+        Some((auth, hosts)) => (format!("{auth}@"), hosts),
+        None => (String::new(), rest),
+    };
+    let nodes: Vec<String> = hosts
+        .trim_end_matches('/')
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("{scheme}://{auth}{h}"))
+        .collect();
+    (!nodes.is_empty()).then_some(nodes)
 }
 
 #[cfg(test)]
@@ -161,5 +223,44 @@ mod tests {
             assert!(!shown.contains("short-secret-value"), "{shown}");
         }
         assert_eq!(v.positive("N", 1).expect_err("zero").var, "N");
+    }
+
+    #[test]
+    fn a_cluster_is_one_url_however_it_was_configured() {
+        let v = vars(&[(
+            "REDIS_CLUSTER_URLS",
+            "redis://:pw@10.0.0.1:7000, redis://:pw@10.0.0.2:7001/",
+        )]);
+        let url = v.redis_cluster_urls().expect("valid").expect("set");
+        assert_eq!(url, "redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001");
+        assert_eq!(
+            redis_cluster_nodes(&url),
+            Some(vec![
+                "redis://:pw@10.0.0.1:7000".to_owned(),
+                "redis://:pw@10.0.0.2:7001".to_owned()
+            ])
+        );
+        assert_eq!(
+            redis_cluster_nodes("rediss+cluster://a:1"),
+            Some(vec!["rediss://a:1".to_owned()])
+        );
+        assert_eq!(redis_cluster_nodes("redis://a:1"), None);
+        assert_eq!(redis_cluster_nodes("redis+cluster://"), None);
+        assert_eq!(vars(&[]).redis_cluster_urls(), Ok(None));
+        for bad in [
+            "10.0.0.1:7000",
+            "redis://a:1,rediss://b:2",
+            "redis://:x@a:1,redis://:y@b:2",
+            "redis://a",
+            "redis://a:notaport",
+            "http://a:1",
+            "redis://a:1,",
+        ] {
+            let err = Vars::new(|k: &str| (k == "REDIS_CLUSTER_URLS").then(|| bad.to_owned()))
+                .redis_cluster_urls()
+                .expect_err(bad);
+            assert_eq!(err.var, "REDIS_CLUSTER_URLS", "{bad}");
+            assert!(!err.to_string().contains(":x@"), "{err}");
+        }
     }
 }

@@ -3,12 +3,12 @@
 //! The seed's five layers map to: (1) format and (2) signature, both in
 //! [`jwt::verify`](crate::jwt::verify); (3) the jti record exists, (4) the user exists (their
 //! version key is present, seeded from SQL) and (5) the token's version equals the current one,
-//! here. Layers 3–5 need only the two values of one Redis round trip: `GET token:jti:{jti}` and
-//! `GET user:ver:{userId}`.
+//! here. Layers 3–5 need only the two values of one Redis round trip: `HMGET tg:{userId} j:{jti} v`
+//! (see [`crate::keys`]).
 
 use crate::claims::AccessClaims;
 use crate::error::ErrorCode;
-use crate::records::JtiRecord;
+use crate::records::{canonical_u64, JtiRecord};
 use crate::upstash::ValidationLookup;
 
 /// Why a bearer token was refused. Each maps to one documented error code.
@@ -70,18 +70,12 @@ pub struct Identity {
     pub token_version: u64,
 }
 
-/// Parses the raw value of `user:ver:{userId}`. Tollgate writes it as a `u64` in its canonical
-/// decimal form (ASCII digits, no sign, no whitespace, no leading zero except `0` itself), so
-/// only that form is read; anything else — `+7`, ` 7`, `07`, `7x`, past `u64::MAX` — counts as
-/// missing and the caller re-seeds it from SQL rather than guessing. (`u64::from_str` alone
-/// would take `+7`, and a value we never wrote is not one to trust.)
+/// Parses the raw value of the user's `v` field. Tollgate writes it as a `u64` in its canonical
+/// decimal form, so only that form is read ([`canonical_u64`]); anything else — `+7`, ` 7`, `07`,
+/// `7x`, past `u64::MAX` — counts as missing and the caller re-seeds it from SQL rather than
+/// guessing.
 pub fn parse_version(raw: Option<&str>) -> Option<u64> {
-    let s = raw?;
-    let canonical = s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
-    if !canonical {
-        return None;
-    }
-    s.parse().ok()
+    canonical_u64(raw?)
 }
 
 /// The outcome of layers 3–5 for one verified token.
@@ -124,12 +118,13 @@ pub fn decide_reseeded(
 }
 
 fn check_record(claims: &AccessClaims, jti_record: Option<&str>) -> Result<(), Rejection> {
-    let record: JtiRecord = jti_record
-        .and_then(|raw| serde_json::from_str(raw).ok())
+    let record = jti_record
+        .and_then(JtiRecord::parse)
         .ok_or(Rejection::Revoked)?;
-    if record.user_id != claims.sub
-        || record.token_id != claims.sid
+    // The user is the hash's (the lookup read `sub`'s); the rest must be this very token's.
+    if record.token_id != claims.sid
         || record.token_version != claims.ver
+        || record.exp != claims.exp
     {
         return Err(Rejection::Revoked);
     }
@@ -206,7 +201,6 @@ pub async fn check_token<L: RevocationLookup>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::DeviceInfo;
 
     fn claims() -> AccessClaims {
         AccessClaims {
@@ -222,15 +216,13 @@ mod tests {
         }
     }
 
-    fn record(user: &str, sid: &str, ver: u64) -> String {
-        serde_json::to_string(&JtiRecord {
-            user_id: user.into(),
-            token_version: ver,
+    fn record(exp: i64, sid: &str, ver: u64) -> String {
+        JtiRecord {
+            exp,
             token_id: sid.into(),
-            device_info: DeviceInfo::default(),
-            created_at: "2026-01-01T00:00:00Z".into(),
-        })
-        .expect("json")
+            token_version: ver,
+        }
+        .encode()
     }
 
     fn lookup(record: Option<String>, version: Option<&str>) -> ValidationLookup {
@@ -243,7 +235,7 @@ mod tests {
     #[test]
     fn accepts_a_live_token_of_the_current_version() {
         let Decision::Accept(id) =
-            decide(&claims(), &lookup(Some(record("u1", "s1", 3)), Some("3")))
+            decide(&claims(), &lookup(Some(record(900, "s1", 3)), Some("3")))
         else {
             panic!("refused")
         };
@@ -264,15 +256,20 @@ mod tests {
             reject(Rejection::Revoked)
         );
         assert_eq!(
-            decide(&c, &lookup(Some(record("u2", "s1", 3)), Some("3"))),
+            decide(&c, &lookup(Some(record(901, "s1", 3)), Some("3"))),
             reject(Rejection::Revoked)
         );
         assert_eq!(
-            decide(&c, &lookup(Some(record("u1", "s2", 3)), Some("3"))),
+            decide(&c, &lookup(Some(record(900, "s2", 3)), Some("3"))),
+            reject(Rejection::Revoked)
+        );
+        // A record of another version of the token: not this one's.
+        assert_eq!(
+            decide(&c, &lookup(Some(record(900, "s1", 2)), Some("3"))),
             reject(Rejection::Revoked)
         );
         assert_eq!(
-            decide(&c, &lookup(Some(record("u1", "s1", 3)), Some("4"))),
+            decide(&c, &lookup(Some(record(900, "s1", 3)), Some("4"))),
             reject(Rejection::Version)
         );
         // A revoked token is refused even when the version key is missing too.
@@ -282,7 +279,7 @@ mod tests {
     #[test]
     fn a_missing_version_is_left_to_the_origin_and_then_decided_from_sql() {
         let c = claims();
-        let live = record("u1", "s1", 3);
+        let live = record(900, "s1", 3);
         assert_eq!(
             decide(&c, &lookup(Some(live.clone()), None)),
             Decision::VersionMissing

@@ -1,33 +1,56 @@
-//! The Redis key schema: one function per key, so the origin and the edge cannot disagree.
+//! The Redis key schema: one function per key or field, so the origin and the edge cannot
+//! disagree.
 //!
-//! | key | type | value | TTL |
-//! |---|---|---|---|
-//! | `token:jti:{jti}` | string | JSON [`JtiRecord`](crate::records::JtiRecord) | access-token lifetime |
-//! | `tokens:user:{userId}` | sorted set | member `jti`, score = its expiry (unix s) | latest member's expiry |
-//! | `refresh:{tokenId}` | string | JSON [`RefreshStatus`](crate::records::RefreshStatus) | refresh lifetime |
-//! | `refresh_grace:{hash}` | string | the last refresh answer, sealed with a key derived from the rotated-away secret | refresh grace window |
-//! | `user:ver:{userId}` | string | the user's current `token_version` | refresh lifetime, renewed at login/refresh; re-seeded from SQL when missing |
-//! | `ratelimit:{scope}:{subject}` | string | counter | the window |
+//! Everything Tollgate keeps about a user lives in **one hash per user**, `tg:{userId}`:
 //!
-//! `tokens:user:{userId}` is a sorted set rather than the seed's plain set: members are scored by
-//! expiry and pruned (`ZREMRANGEBYSCORE`) on every write, and the key itself expires with its
-//! newest token, so it never grows without bound as tokens lapse.
+//! | field | value | gone when |
+//! |---|---|---|
+//! | `v` | the user's current `token_version` (decimal) | with the hash; re-seeded from SQL when missing |
+//! | `j:{jti}` | a live access token: [`JtiRecord`](crate::records::JtiRecord) `exp.tokenId.version` | deleted by a logout; pruned once `exp` passed |
+//! | `s:{tokenId}` | a device session's refresh mirror: [`SessionMirror`](crate::records::SessionMirror) `until.0` (live) or `until.1` (revoked) | pruned once `until` (the refresh lifetime) passed |
+//! | `g:{secretHash}` | a refresh's answer for its grace window: `until.` + the answer sealed with a key derived from the rotated-away secret | pruned once `until` passed |
 //!
+//! and one string per rate-limit counter, `rl:{scope}:{subject}`, expiring with its window.
+//!
+//! The hash expires a refresh lifetime after its last write (every write renews it), which is
+//! never before anything in it is due; fields that fell due earlier are pruned by the next
+//! write of the same user (linear in that user's devices, never in all users). Every field
+//! value starts with the unix second it falls due, so pruning needs no parsing beyond that.
+//!
+//! # Why one hash per user
+//! - **Redis Cluster.** `{userId}` is a hash tag: every key a request or a script touches is the
+//!   user's one key, so every Lua script and the edge's one lookup (`HMGET tg:{u} j:{jti} v`) stay
+//!   in one slot, where the seed's layout (`token:jti:{jti}`, `user:ver:{userId}`, …) puts one
+//!   request's keys in different slots (`CROSSSLOT`). The edge knows the user from `sub`.
+//! - **Bytes per session.** A small hash is one listpack: one key, one expiry and a few fields,
+//!   where the seed's layout pays a key, an object header and an expiry for each of five keys
+//!   and keeps JSON of what only SQL needs (device, timestamps). Measured side by side by
+//!   `scripts/bytes-per-session.sh` (BENCHMARKS.md).
+//!
+//! # The seed's layout, and moving from it
+//! | seed key | here |
+//! |---|---|
+//! | `token:jti:{jti}` (JSON record) | field `j:{jti}` of `tg:{userId}` (`exp.tokenId.version`; device and times stay in SQL) |
+//! | `tokens:user:{userId}` (set of jtis) | the `j:` fields of `tg:{userId}` themselves |
+//! | `refresh:{tokenId}` (JSON status) | field `s:{tokenId}` |
+//! | `user:ver:{userId}` | field `v` |
+//! | `refresh_grace:{hash}` | field `g:{hash}` |
+//! | `ratelimit:{scope}:{subject}` | `rl:{scope}:{subject}` |
+//!
+//! Deploying this layout over the old one needs no migration step: SQL is the authority for
+//! refresh tokens and versions, so the old keys are simply never read again and lapse by their
+//! TTLs; access tokens minted before the deploy find no `j:` field and are refused as revoked,
+//! so each client refreshes once (its refresh token works: its state is in SQL) — a deploy
+//! costs every client one refresh, never a login. Deploy the origin and the edge together.
+//!
+//! # Prefixes: why no two deployments meet
 //! Every key is prefixed by a deployment-chosen prefix (empty by default) so several
-//! deployments or test runs can share one Redis without colliding.
-//!
-//! # Why no two keys meet
-//! A key is `prefix + fixed part + id`. A configured prefix ([`KeySchema::configured`]) is empty
-//! or one segment `NAME:` — `NAME` made of `[A-Za-z0-9_.-]`, not one of the fixed parts' first
-//! words ([`RESERVED_PREFIX_NAMES`]) — so, whatever the ids hold (colons included):
-//! - the text before a key's first `:` is `NAME` for a prefixed key and a reserved word for an
-//!   unprefixed one, so it tells the prefix: two deployments never share a key, nor match each
-//!   other's `SCAN` patterns;
-//! - under one prefix the fixed parts are prefix-free (none starts another), so the fixed part
-//!   and then the id follow: two kinds or two ids never share a key.
-//!
-//! Nested prefixes would break the first point: with `a:` and `a:tokens:`,
-//! `user_tokens("ver:b")` and `user_version("b")` are both `a:tokens:user:ver:b`.
+//! deployments or test runs can share one Redis. A configured prefix ([`KeySchema::configured`])
+//! is empty or one segment `NAME:` — `NAME` made of `[A-Za-z0-9_.-]`, not one of the fixed
+//! parts' first words ([`RESERVED_PREFIX_NAMES`]) — so the text before a key's first `:` tells
+//! the prefix (a reserved word for an unprefixed key): two deployments never share a key, nor
+//! match each other's `SCAN` patterns, and the prefix holds no `{`, so the hash tag is always the
+//! user id. Nested prefixes (`a:` and `a:tg:`) would break that, hence one segment.
 
 /// Builds every Redis key Tollgate uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,25 +59,44 @@ pub struct KeySchema {
 }
 
 /// The first word of every fixed part. A configured prefix may not be one of them, or an
-/// unprefixed deployment's key could read as that prefix's (`refresh:` + `token:jti:x` is
-/// `refresh:token:jti:x`, a refresh key with the id `token:jti:x`).
-pub const RESERVED_PREFIX_NAMES: &[&str] = &[
-    "token",
-    "tokens",
-    "refresh",
-    "refresh_grace",
-    "user",
-    "ratelimit",
-];
+/// unprefixed deployment's key could read as that prefix's.
+pub const RESERVED_PREFIX_NAMES: &[&str] = &["tg", "rl"];
 
 /// Why a key prefix was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "must be empty or one name of letters, digits, `_`, `.` or `-` followed by a single `:` \
-     (e.g. `prod:`), and the name must not be one of the key schema's own words \
-     (token, tokens, refresh, refresh_grace, user, ratelimit)"
+     (e.g. `prod:`), and the name must not be one of the key schema's own words (tg, rl)"
 )]
 pub struct PrefixError;
+
+/// The fields of a user's hash (see the module doc).
+pub mod field {
+    /// The user's current token version.
+    pub const VERSION: &str = "v";
+    /// Starts every access-token field.
+    pub const JTI: &str = "j:";
+    /// Starts every refresh-mirror field.
+    pub const SESSION: &str = "s:";
+    /// Starts every grace-answer field.
+    pub const GRACE: &str = "g:";
+
+    /// `j:{jti}`: the access token's record; its presence is what keeps the token alive.
+    pub fn jti(jti: &str) -> String {
+        format!("{JTI}{jti}")
+    }
+
+    /// `s:{tokenId}`: the mirrored status of a device session's refresh token.
+    pub fn session(token_id: &str) -> String {
+        format!("{SESSION}{token_id}")
+    }
+
+    /// `g:{hash}`: a refresh's sealed answer, kept for the grace window so a repeated refresh
+    /// gets the same answer.
+    pub fn grace(secret_hash: &str) -> String {
+        format!("{GRACE}{secret_hash}")
+    }
+}
 
 impl KeySchema {
     /// A schema with `prefix`, unchecked: for prefixes the program itself makes.
@@ -85,45 +127,19 @@ impl KeySchema {
         &self.prefix
     }
 
-    /// `token:jti:{jti}`: the access token's record; its existence is what keeps the token alive.
-    pub fn jti(&self, jti: &str) -> String {
-        format!("{}token:jti:{jti}", self.prefix)
+    /// `tg:{userId}`: the user's hash, its id a hash tag so Redis Cluster keeps it in one slot.
+    pub fn user(&self, user_id: &str) -> String {
+        format!("{}tg:{{{user_id}}}", self.prefix)
     }
 
-    /// `SCAN` pattern matching every jti record of this deployment.
-    pub fn jti_pattern(&self) -> String {
-        format!("{}token:jti:*", self.prefix)
+    /// `SCAN` pattern matching every user hash of this deployment.
+    pub fn user_pattern(&self) -> String {
+        format!("{}tg:*", self.prefix)
     }
 
-    /// `tokens:user:{userId}`: the user's live jtis, scored by expiry.
-    pub fn user_tokens(&self, user_id: &str) -> String {
-        format!("{}tokens:user:{user_id}", self.prefix)
-    }
-
-    /// `refresh:{tokenId}`: the mirrored status of a device session's refresh token.
-    pub fn refresh(&self, token_id: &str) -> String {
-        format!("{}refresh:{token_id}", self.prefix)
-    }
-
-    /// `SCAN` pattern matching every refresh-status key of this deployment.
-    pub fn refresh_pattern(&self) -> String {
-        format!("{}refresh:*", self.prefix)
-    }
-
-    /// `refresh_grace:{hash}`: a refresh's answer, sealed with a key derived from the secret
-    /// it rotated away, kept for the grace window so a repeated refresh gets the same answer.
-    pub fn refresh_grace(&self, secret_hash: &str) -> String {
-        format!("{}refresh_grace:{secret_hash}", self.prefix)
-    }
-
-    /// `user:ver:{userId}`: the user's current token version, read by every validation.
-    pub fn user_version(&self, user_id: &str) -> String {
-        format!("{}user:ver:{user_id}", self.prefix)
-    }
-
-    /// `ratelimit:{scope}:{subject}`: a fixed-window counter.
+    /// `rl:{scope}:{subject}`: a fixed-window counter.
     pub fn rate_limit(&self, scope: &str, subject: &str) -> String {
-        format!("{}ratelimit:{scope}:{subject}", self.prefix)
+        format!("{}rl:{scope}:{subject}", self.prefix)
     }
 }
 
@@ -143,14 +159,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_carry_the_prefix_and_the_seed_layout() {
+    fn keys_carry_the_prefix_and_the_user_as_hash_tag() {
         let k = KeySchema::new("t1:");
-        assert_eq!(k.jti("abc"), "t1:token:jti:abc");
-        assert_eq!(k.user_tokens("u"), "t1:tokens:user:u");
-        assert_eq!(k.refresh("r"), "t1:refresh:r");
-        assert_eq!(k.user_version("u"), "t1:user:ver:u");
-        assert_eq!(k.jti_pattern(), "t1:token:jti:*");
-        assert_eq!(KeySchema::default().jti("x"), "token:jti:x");
+        assert_eq!(k.user("u"), "t1:tg:{u}");
+        assert_eq!(k.user_pattern(), "t1:tg:*");
+        assert_eq!(k.rate_limit("login:ip", "1.2.3.4"), "t1:rl:login:ip:1.2.3.4");
+        assert_eq!(KeySchema::default().user("x"), "tg:{x}");
+        assert_eq!(field::jti("a"), "j:a");
+        assert_eq!(field::session("s"), "s:s");
+        assert_eq!(field::grace("h"), "g:h");
     }
 
     #[test]
@@ -159,24 +176,8 @@ mod tests {
             assert!(KeySchema::configured(good).is_ok(), "{good:?}");
         }
         for bad in [
-            "a*:",
-            "a?:",
-            "[ab]:",
-            "a\\b:",
-            "a b:",
-            "a\nb:",
-            "prod",
-            ":",
-            "a::",
-            "a:tokens:",
-            "a:b",
-            "tokens:",
-            "user:",
-            "refresh:",
-            "ratelimit:",
-            "token:",
-            "refresh_grace:",
-            "é:",
+            "a*:", "a?:", "[ab]:", "a\\b:", "a b:", "a\nb:", "prod", ":", "a::", "a:tg:", "a:b",
+            "tg:", "rl:", "{x}:", "a{:", "é:",
         ] {
             assert_eq!(KeySchema::configured(bad), Err(PrefixError), "{bad:?}");
         }
@@ -185,16 +186,21 @@ mod tests {
     #[test]
     fn every_fixed_part_starts_with_a_reserved_word() {
         let k = KeySchema::default();
-        for key in [
-            k.jti("x"),
-            k.user_tokens("x"),
-            k.refresh("x"),
-            k.refresh_grace("x"),
-            k.user_version("x"),
-            k.rate_limit("login:ip", "x"),
-        ] {
+        for key in [k.user("x"), k.rate_limit("login:ip", "x")] {
             let first = key.split(':').next().unwrap_or_default();
             assert!(RESERVED_PREFIX_NAMES.contains(&first), "{key}");
+        }
+    }
+
+    /// The hash tag Redis Cluster reads is the text between the first `{` and the next `}`:
+    /// for a user key, whatever the prefix, that is the user id.
+    #[test]
+    fn the_hash_tag_of_a_user_key_is_the_user_id() {
+        for prefix in ["", "prod:", "e2e-1:"] {
+            let key = KeySchema::configured(prefix).expect("prefix").user("0f8f-u");
+            let open = key.find('{').expect("{");
+            let close = key[open..].find('}').expect("}") + open;
+            assert_eq!(&key[open + 1..close], "0f8f-u", "{key}");
         }
     }
 

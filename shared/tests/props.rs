@@ -9,7 +9,8 @@ use tollgate_shared::decision::decide_reseeded;
 use tollgate_shared::decision::parse_version;
 use tollgate_shared::hostile::Signer;
 use tollgate_shared::jwt::{verify, Validation};
-use tollgate_shared::records::{DeviceInfo, JtiRecord};
+use tollgate_shared::keys::field;
+use tollgate_shared::records::JtiRecord;
 use tollgate_shared::upstash::parse_validation_replies;
 use tollgate_shared::{AccessClaims, KeySchema, Rejection};
 
@@ -236,11 +237,7 @@ proptest! {
         let k = KeySchema::new(prefix.clone());
         let bare = KeySchema::default();
         for (with, without) in [
-            (k.jti(&id), bare.jti(&id)),
-            (k.user_tokens(&id), bare.user_tokens(&id)),
-            (k.refresh(&id), bare.refresh(&id)),
-            (k.refresh_grace(&id), bare.refresh_grace(&id)),
-            (k.user_version(&id), bare.user_version(&id)),
+            (k.user(&id), bare.user(&id)),
             (k.rate_limit("login:ip", &id), bare.rate_limit("login:ip", &id)),
             (k.rate_limit("login:email", &id), bare.rate_limit("login:email", &id)),
         ] {
@@ -292,7 +289,7 @@ proptest! {
         for (key, (owner, _, _)) in &seen {
             for prefix in prefixes.iter().filter(|p| *p != owner) {
                 let k = KeySchema::new(prefix.clone());
-                for pattern in [k.jti_pattern(), k.refresh_pattern()] {
+                for pattern in [k.user_pattern()] {
                     prop_assert!(
                         !key.starts_with(pattern.trim_end_matches('*')),
                         "{key} of {owner:?} matches {pattern}"
@@ -308,40 +305,53 @@ proptest! {
     fn scan_patterns_match_only_their_kind(prefix in "[a-z0-9:]{0,8}", id in "\\PC{0,20}") {
         let k = KeySchema::new(prefix);
         let matches = |pattern: &str, key: &str| key.starts_with(pattern.trim_end_matches('*'));
-        prop_assert!(matches(&k.jti_pattern(), &k.jti(&id)));
-        prop_assert!(matches(&k.refresh_pattern(), &k.refresh(&id)));
-        for other in [k.user_tokens(&id), k.refresh_grace(&id), k.user_version(&id), k.rate_limit("login:ip", &id)] {
-            prop_assert!(!matches(&k.jti_pattern(), &other), "{other}");
-            prop_assert!(!matches(&k.refresh_pattern(), &other), "{other}");
+        prop_assert!(matches(&k.user_pattern(), &k.user(&id)));
+        for other in [k.rate_limit("login:ip", &id), k.rate_limit("login:email", &id)] {
+            prop_assert!(!matches(&k.user_pattern(), &other), "{other}");
         }
     }
 
-    /// `decide` against a model: accept iff the record exists, parses, names this token's user,
-    /// session and version, the user exists, and the versions are equal; otherwise the first
-    /// broken layer's code.
+    /// Within a user's hash, distinct (kind, id) pairs never share a field: no jti, token id
+    /// or secret hash a client chooses can read or overwrite another kind's field or `v`.
+    #[test]
+    fn distinct_inputs_make_distinct_fields(a in "\\PC{0,20}", b in "\\PC{0,20}", ka in 0..4usize, kb in 0..4usize) {
+        let field_of = |kind: usize, id: &str| match kind {
+            0 => field::jti(id),
+            1 => field::session(id),
+            2 => field::grace(id),
+            _ => field::VERSION.to_owned(),
+        };
+        // `v` has no id: every id names the same field.
+        prop_assume!((ka, &a) != (kb, &b) && !(ka == 3 && kb == 3));
+        prop_assert_ne!(field_of(ka, &a), field_of(kb, &b));
+    }
+
+    /// `decide` against a model: accept iff the record exists, parses, names this token's
+    /// expiry, session and version, the user exists, and the versions are equal; otherwise the
+    /// first broken layer's code. (The user is the hash's: the lookup read `sub`'s.)
     #[test]
     fn decide_accepts_iff_the_record_matches_and_versions_are_equal(
-        sub in 0u8..3, sid in 0u8..3, ver in 0u64..3,
+        exp in 0i64..3, sid in 0u8..3, ver in 0u64..3,
         record in proptest::option::of(prop_oneof![
-            3 => (0u8..3, 0u8..3, 0u64..3).prop_map(Stored::Record),
+            3 => (0i64..3, 0u8..3, 0u64..3).prop_map(Stored::Record),
             1 => "\\PC{0,30}".prop_map(Stored::Junk),
         ]),
         current in proptest::option::of(0u64..3),
     ) {
         let claims = AccessClaims {
-            sub: format!("u{sub}"),
+            sub: "u".into(),
             jti: "j".into(),
             ver,
             sid: format!("s{sid}"),
             iat: NOW,
-            exp: NOW + 900,
+            exp: NOW + 900 + exp,
             nbf: None,
             iss: "tollgate".into(),
             aud: "tollgate-api".into(),
         };
         let raw = record.as_ref().map(Stored::raw);
         let got = decide_reseeded(&claims, raw.as_deref(), current);
-        let record_matches = matches!(record, Some(Stored::Record((u, s, v))) if u == sub && s == sid && v == ver);
+        let record_matches = matches!(record, Some(Stored::Record((e, s, v))) if e == exp && s == sid && v == ver);
         let expected = if !record_matches {
             Err(Rejection::Revoked)
         } else if current.is_none() {
@@ -375,10 +385,10 @@ proptest! {
         prop_assert_eq!(parse_version(Some(&raw)), canonical_decimal(&raw), "{:?}", raw);
     }
 
-    /// Exactly two replies of null or string are read back exactly; every other body — an
-    /// error reply, a result of another type, a malformed reply, one, three or four replies, an
-    /// empty array, a body that is not an array or not JSON — is an error, never a guess (the
-    /// edge fails closed on it).
+    /// Exactly one reply holding exactly two values of null or string is read back exactly;
+    /// every other body — an error reply, a result of another type, an array of another length
+    /// or holding other types, zero or two replies, a body that is not an array or not JSON — is
+    /// an error, never a guess (the edge fails closed on it).
     #[test]
     fn upstash_validation_replies_are_read_only_when_exactly_two_values(body in any_pipeline_body()) {
         let got = parse_validation_replies(&body.bytes);
@@ -409,37 +419,19 @@ fn canonical_decimal(raw: &str) -> Option<u64> {
 }
 
 /// The number of key kinds [`key_of`] builds.
-const KINDS: usize = 7;
+const KINDS: usize = 3;
 
 /// Every key a deployment writes, by kind.
 fn key_of(k: &KeySchema, kind: usize, id: &str) -> String {
     match kind {
-        0 => k.jti(id),
-        1 => k.user_tokens(id),
-        2 => k.refresh(id),
-        3 => k.refresh_grace(id),
-        4 => k.user_version(id),
-        5 => k.rate_limit("login:ip", id),
+        0 => k.user(id),
+        1 => k.rate_limit("login:ip", id),
         _ => k.rate_limit("login:email", id),
     }
 }
 
 /// The words the key schema is made of, plus two plain names.
-const SCHEMA_WORDS: &[&str] = &[
-    "token",
-    "tokens",
-    "jti",
-    "user",
-    "ver",
-    "refresh",
-    "refresh_grace",
-    "ratelimit",
-    "login",
-    "ip",
-    "email",
-    "a",
-    "b",
-];
+const SCHEMA_WORDS: &[&str] = &["tg", "rl", "login", "ip", "email", "a", "b"];
 
 /// A prefix of any shape a deployment might configure: empty, one name, one of the schema's
 /// words, several segments, or anything.
@@ -473,49 +465,69 @@ fn prefix_pair() -> impl Strategy<Value = (String, String)> {
         })
 }
 
-/// One element of a `/pipeline` answer, and its value if it is usable (`Some(None)`: null).
-fn any_reply() -> impl Strategy<Value = (serde_json::Value, Option<Option<String>>)> {
+/// One value inside the `HMGET` reply's array, and its value if it is usable.
+fn any_value() -> impl Strategy<Value = (serde_json::Value, Option<Option<String>>)> {
     use serde_json::json;
     prop_oneof![
-        4 => Just((json!({"result": null}), Some(None))),
-        4 => "\\PC{0,30}".prop_map(|s| (json!({"result": s.clone()}), Some(Some(s)))),
-        2 => "\\PC{0,20}".prop_map(|e| (json!({"error": e}), None)),
-        1 => any::<i64>().prop_map(|n| (json!({"result": n}), None)),
-        1 => any::<f64>().prop_map(|n| (json!({"result": n}), None)),
-        1 => any::<bool>().prop_map(|b| (json!({"result": b}), None)),
-        1 => "\\PC{0,8}".prop_map(|s| (json!({"result": [s]}), None)),
-        1 => "\\PC{0,8}".prop_map(|s| (json!({"result": {"value": s}}), None)),
+        4 => Just((json!(null), Some(None))),
+        4 => "\\PC{0,30}".prop_map(|s| (json!(s.clone()), Some(Some(s)))),
+        1 => any::<i64>().prop_map(|n| (json!(n), None)),
+        1 => any::<bool>().prop_map(|b| (json!(b), None)),
+        1 => "\\PC{0,8}".prop_map(|s| (json!([s]), None)),
         1 => Just((json!({}), None)),
-        1 => "\\PC{0,8}".prop_map(|s| (json!(s), None)),
+    ]
+}
+
+/// One element of a `/pipeline` answer, and the values it carries if it is usable: an
+/// `HMGET` array (of zero to three values, two most often), or an error, or another type.
+fn any_reply() -> impl Strategy<Value = (serde_json::Value, Option<Vec<Option<Option<String>>>>)> {
+    use serde_json::json;
+    let values = prop_oneof![
+        1 => proptest::collection::vec(any_value(), 0..=3),
+        3 => proptest::collection::vec(any_value(), 2),
+    ];
+    prop_oneof![
+        6 => values.prop_map(|vs| {
+            let (values, usable): (Vec<_>, Vec<_>) = vs.into_iter().unzip();
+            (json!({"result": values}), Some(usable))
+        }),
+        1 => Just((json!({"result": null}), None)),
+        1 => "\\PC{0,30}".prop_map(|s| (json!({"result": s}), None)),
+        1 => "\\PC{0,20}".prop_map(|e| (json!({"error": e}), None)),
+        1 => any::<i64>().prop_map(|n| (json!({"result": n}), None)),
+        1 => Just((json!({}), None)),
         1 => Just((json!(null), None)),
     ]
 }
 
-/// A `/pipeline` answer's bytes and, when it holds exactly two usable replies, their values.
+/// A `/pipeline` answer's bytes and, when it is one reply of exactly two usable values, them.
 #[derive(Debug, Clone)]
 struct PipelineBody {
     bytes: Vec<u8>,
-    replies: Option<Vec<Option<Option<String>>>>,
+    replies: Option<Vec<Option<Vec<Option<Option<String>>>>>>,
 }
 
 impl PipelineBody {
     fn expected(&self) -> Option<(Option<String>, Option<String>)> {
         match self.replies.as_deref()? {
-            [Some(jti_record), Some(user_version)] => {
-                Some((jti_record.clone(), user_version.clone()))
-            }
+            [Some(values)] => match values.as_slice() {
+                [Some(jti_record), Some(user_version)] => {
+                    Some((jti_record.clone(), user_version.clone()))
+                }
+                _ => None,
+            },
             _ => None,
         }
     }
 }
 
-/// Arrays of zero to four replies (two most often), and bodies that are not an array of
+/// Arrays of zero to three replies (one most often), and bodies that are not an array of
 /// replies at all.
 fn any_pipeline_body() -> impl Strategy<Value = PipelineBody> {
     use serde_json::json;
     let array = prop_oneof![
-        1 => proptest::collection::vec(any_reply(), 0..=4),
-        3 => proptest::collection::vec(any_reply(), 2),
+        1 => proptest::collection::vec(any_reply(), 0..=3),
+        3 => proptest::collection::vec(any_reply(), 1),
     ]
     .prop_map(|replies| {
         let (values, usable): (Vec<_>, Vec<_>) = replies.into_iter().unzip();
@@ -527,7 +539,7 @@ fn any_pipeline_body() -> impl Strategy<Value = PipelineBody> {
     let other = prop_oneof![
         any_reply().prop_map(|(single, _)| serde_json::to_vec(&single).expect("json")),
         Just(serde_json::to_vec(&json!({"result": ["a", "b"]})).expect("json")),
-        Just(br#"[{"result":"a"},{"result":"b"}"#.to_vec()),
+        Just(br#"[{"result":["a","b"]}"#.to_vec()),
         Just(b"\xff".to_vec()),
         Just(Vec::new()),
         proptest::collection::vec(any::<u8>(), 0..40),
@@ -543,12 +555,12 @@ fn any_pipeline_body() -> impl Strategy<Value = PipelineBody> {
 #[test]
 fn nested_prefixes_are_refused_because_they_collide() {
     assert_eq!(
-        KeySchema::new("a:").user_tokens("ver:b"),
-        KeySchema::new("a:tokens:").user_version("b")
+        KeySchema::new("a:").rate_limit("login:ip", "rl:login:ip:b"),
+        KeySchema::new("a:rl:login:ip:").rate_limit("login:ip", "b")
     );
     assert!(KeySchema::configured("a:").is_ok());
     assert_eq!(
-        KeySchema::configured("a:tokens:"),
+        KeySchema::configured("a:rl:login:ip:"),
         Err(tollgate_shared::keys::PrefixError)
     );
 }
@@ -586,24 +598,22 @@ fn version_keys_by_hand() {
     assert_eq!(parse_version(None), None);
 }
 
-/// What `token:jti:{jti}` holds in the decision model.
+/// What the `j:{jti}` field holds in the decision model: (exp offset, session, version).
 #[derive(Debug, Clone)]
 enum Stored {
-    Record((u8, u8, u64)),
+    Record((i64, u8, u64)),
     Junk(String),
 }
 
 impl Stored {
     fn raw(&self) -> String {
         match self {
-            Self::Record((u, s, v)) => serde_json::to_string(&JtiRecord {
-                user_id: format!("u{u}"),
-                token_version: *v,
+            Self::Record((e, s, v)) => JtiRecord {
+                exp: NOW + 900 + e,
                 token_id: format!("s{s}"),
-                device_info: DeviceInfo::default(),
-                created_at: "2026-01-01T00:00:00Z".into(),
-            })
-            .expect("json"),
+                token_version: *v,
+            }
+            .encode(),
             Self::Junk(s) => s.clone(),
         }
     }

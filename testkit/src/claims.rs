@@ -1,7 +1,7 @@
 //! The claims fixture: one access-token claim set shaped like the origin's, so every benchmark,
 //! fuzz target and property test measures and mutates the same thing.
 
-use tollgate_shared::records::{DeviceInfo, JtiRecord};
+use tollgate_shared::records::JtiRecord;
 use tollgate_shared::AccessClaims;
 
 /// Claims the origin could have issued at `iat`, valid until `exp`: UUID ids, token version 3,
@@ -20,20 +20,13 @@ pub fn access_claims(iat: i64, exp: i64) -> AccessClaims {
     }
 }
 
-/// The jti record the origin stores for `claims` (`token:jti:{jti}`), from a laptop with a
-/// browser user agent: the size a real lookup returns.
-pub fn jti_record(claims: &AccessClaims) -> JtiRecord {
+/// The jti record the origin stores for `claims` (field `j:{jti}` of `tg:{sub}`), encoded as a
+/// lookup returns it.
+pub fn jti_record(claims: &AccessClaims) -> String {
     JtiRecord {
-        user_id: claims.sub.clone(),
-        token_version: claims.ver,
+        exp: claims.exp,
         token_id: claims.sid.clone(),
-        device_info: DeviceInfo {
-            device_name: Some("laptop".into()),
-            ip: Some("203.0.113.7".into()),
-            user_agent: Some(
-                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".into(),
-            ),
-        },
-        created_at: "2026-05-28T20:26:40Z".into(),
+        token_version: claims.ver,
     }
+    .encode()
 }

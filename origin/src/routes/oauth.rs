@@ -103,7 +103,7 @@ async fn revoke_refresh_token(state: &AppState, secret: &str) -> ApiResult<()> {
     }
     let hash = domain::hash_refresh_secret(secret);
     if let Some((token_id, user_id)) = state.db.session_of_secret(&hash).await? {
-        tokens::revoke_device(state, &user_id, &token_id, None, "oauth_revoke").await?;
+        tokens::revoke_device(state, &user_id, &token_id, "oauth_revoke").await?;
     }
     Ok(())
 }

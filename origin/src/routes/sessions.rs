@@ -56,7 +56,7 @@ fn logged_out(token_id: String, revoked_access_tokens: u64) -> Json<LoggedOut> {
 async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<LoggedOut>> {
     let id = &auth.identity;
     let killed =
-        tokens::revoke_device(&state, &id.user_id, &id.token_id, Some(&id.jti), "logout").await?;
+        tokens::revoke_device(&state, &id.user_id, &id.token_id, "logout").await?;
     Ok(logged_out(id.token_id.clone(), killed))
 }
 
@@ -150,18 +150,18 @@ async fn logout_device_by_jti(
     if !is_canonical_uuid(&jti) {
         return Err(ApiError::not_found());
     }
+    // Only the caller's own hash is read: another user's jti is simply not there.
     let record = state
         .redis
-        .jti_record(&jti)
+        .jti_record(&auth.identity.user_id, &jti)
         .await?
-        .and_then(|raw| serde_json::from_str::<JtiRecord>(&raw).ok())
-        .filter(|r| r.user_id == auth.identity.user_id)
+        .as_deref()
+        .and_then(JtiRecord::parse)
         .ok_or_else(ApiError::not_found)?;
     let killed = tokens::revoke_device(
         &state,
         &auth.identity.user_id,
         &record.token_id,
-        Some(&jti),
         "logout_device",
     )
     .await?;
@@ -229,7 +229,7 @@ pub(crate) async fn revoke_own_session(
     if !is_canonical_uuid(token_id) || !state.db.session_belongs_to(token_id, user_id).await? {
         return Err(ApiError::not_found());
     }
-    tokens::revoke_device(state, user_id, token_id, None, "logout_device").await
+    tokens::revoke_device(state, user_id, token_id, "logout_device").await
 }
 
 /// The caller's live device sessions from SQL, each with its access token's jti if that is still
@@ -244,7 +244,7 @@ async fn sessions(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
     let id = &auth.identity;
     let rows = state.db.live_sessions(&id.user_id, domain::now()).await?;
     let jtis: Vec<&str> = rows.iter().map(|r| r.current_jti.as_str()).collect();
-    let records = state.redis.live_jtis(&jtis).await?;
+    let records = state.redis.live_jtis(&id.user_id, &jtis).await?;
     let data: Vec<Session> = rows
         .iter()
         .zip(records.iter().chain(std::iter::repeat(&None)))
@@ -252,7 +252,7 @@ async fn sessions(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
         .map(|(i, (row, record))| {
             let record = record
                 .as_deref()
-                .and_then(|raw| serde_json::from_str::<JtiRecord>(raw).ok())
+                .and_then(JtiRecord::parse)
                 .filter(|r| r.token_id == row.token_id);
             Session {
                 id: i,

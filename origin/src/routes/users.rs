@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tollgate_shared::records::DeviceInfo;
 use tollgate_shared::{ErrorBody, ErrorCode};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -229,16 +228,10 @@ pub(crate) async fn login_device(
             expires_at: now + state.settings.refresh_ttl as i64,
         })
         .await?;
-    let device = DeviceInfo {
-        device_name,
-        ip: client.ip,
-        user_agent: client.user_agent,
-    };
     let grant = Grant {
         user_id: &user.id,
         token_id: &token_id,
         jti: &jti,
-        device,
         version: u64::try_from(user.token_version).unwrap_or(0),
         replaces_jti: None,
         grace: None,
@@ -359,7 +352,7 @@ pub(crate) async fn rotate_refresh(state: &AppState, secret: String) -> ApiResul
         i64::try_from(grace_ms).unwrap_or(i64::MAX),
     );
     if class == Presented::InGrace {
-        let replay = tokens::grace_replay(state, &secret, &presented).await?;
+        let replay = tokens::grace_replay(state, &session.user_id, &secret, &presented).await?;
         // Only the answer that made the current secret: anything else would fork the chain.
         if let Some(replay) = replay
             .filter(|r| *domain::hash_refresh_secret(&r.refresh_token) == session.current_hash)
@@ -387,7 +380,6 @@ pub(crate) async fn rotate_refresh(state: &AppState, secret: String) -> ApiResul
             state,
             &session.user_id,
             &session.token_id,
-            None,
             "refresh_reuse",
         )
         .await?;
@@ -402,11 +394,6 @@ pub(crate) async fn rotate_refresh(state: &AppState, secret: String) -> ApiResul
         user_id: &session.user_id,
         token_id: &session.token_id,
         jti: &jti,
-        device: DeviceInfo {
-            device_name: session.device_name.clone(),
-            ip: session.ip.clone(),
-            user_agent: session.user_agent.clone(),
-        },
         version: u64::try_from(lock.token_version).unwrap_or(0),
         replaces_jti: Some(&session.current_jti),
         grace: (grace_ms > 0).then_some(Grace {

@@ -56,10 +56,11 @@ async fn remains(app: &TestApp, user_id: &str, token_ids: &[&str]) -> (i64, Vec<
         .query_async(&mut redis)
         .await
         .expect("keys");
-    let ratelimits = format!("{}ratelimit:", app.prefix);
+    let ratelimits = app.state.redis.keys().rate_limit("", "");
+    let ratelimits = ratelimits.trim_end_matches(':');
     let keys = keys
         .into_iter()
-        .filter(|k| !k.starts_with(&ratelimits))
+        .filter(|k| !k.starts_with(ratelimits))
         .collect();
     (rows, keys)
 }
@@ -114,9 +115,7 @@ async fn deleting_the_account_refuses_every_token_and_frees_the_email(b: Backend
     let other_id = claims_of(&other.access).sub;
     let keys = app.state.redis.keys().clone();
     let _: u64 = redis::cmd("DEL")
-        .arg(keys.user_version(&other_id))
-        .arg(keys.refresh(&other.token_id))
-        .arg(keys.user_tokens(&other_id))
+        .arg(keys.user(&other_id))
         .query_async(&mut redis)
         .await
         .expect("del");

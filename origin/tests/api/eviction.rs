@@ -1,11 +1,13 @@
-//! Under an evicting `maxmemory-policy` any key may vanish at any moment. Each test removes the
-//! key an eviction could take at the worst moment and checks the loss fails closed: someone may
-//! be logged out early, but no revoked token or session comes back.
+//! Under an evicting `maxmemory-policy` any key may vanish at any moment. An eviction takes a
+//! user's whole hash (one key); a flush mid-operation or a hand edit can leave less. Each test
+//! removes what could go at the worst moment — the hash, or one field of it — and checks the
+//! loss fails closed: someone may be logged out early, but no revoked token or session comes
+//! back.
 
 use redis::AsyncCommands as _;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tollgate_shared::records::DeviceInfo;
+use tollgate_shared::keys::field;
 
 use crate::both_backends;
 use crate::helpers::{claims_of, error_code, spawn_app, spawn_app_with, Backend, RedisProcess};
@@ -14,6 +16,7 @@ both_backends!(
     an_evicted_version_key_is_reseeded_from_sqls_bumped_version,
     an_evicted_refresh_mirror_never_lets_a_revoked_session_refresh,
     a_mint_after_the_version_key_was_evicted_carries_sqls_version,
+    an_evicted_user_hash_refuses_every_token_and_refresh_rebuilds_it,
     ready_reports_the_eviction_policy_and_evictions,
 );
 
@@ -25,18 +28,25 @@ async fn an_evicted_version_key_is_reseeded_from_sqls_bumped_version(b: Backend)
     let keys = app.state.redis.keys().clone();
     let user_id = claims_of(&a.access).sub;
     let mut redis = app.redis_conn().await;
-    let record: String = redis.get(keys.jti(&b.jti)).await.expect("record");
+    let user = keys.user(&user_id);
+    let record: String = redis
+        .hget(&user, field::jti(&b.jti))
+        .await
+        .expect("record");
     let r = app.post_auth("/api/users/logout-all", &a.access).await;
     assert_eq!(r.status(), StatusCode::OK);
     // The worst case: b's record survived (or came back) and the version key is evicted.
-    let _: () = redis.set(keys.jti(&b.jti), &record).await.expect("set");
-    let gone: u64 = redis.del(keys.user_version(&user_id)).await.expect("del");
+    let _: () = redis
+        .hset(&user, field::jti(&b.jti), &record)
+        .await
+        .expect("set");
+    let gone: u64 = redis.hdel(&user, field::VERSION).await.expect("del");
     assert_eq!(gone, 1);
     assert_eq!(
         app.me_status(&b.access).await,
         (StatusCode::UNAUTHORIZED, "token_version".into())
     );
-    let reseeded: String = redis.get(keys.user_version(&user_id)).await.expect("get");
+    let reseeded: String = redis.hget(&user, field::VERSION).await.expect("get");
     assert_eq!(reseeded, "2");
 }
 
@@ -47,8 +57,9 @@ async fn an_evicted_refresh_mirror_never_lets_a_revoked_session_refresh(b: Backe
     let r = app.post_auth("/api/users/logout", &t.access).await;
     assert_eq!(r.status(), StatusCode::OK);
     let mut redis = app.redis_conn().await;
+    let user = app.state.redis.keys().user(&claims_of(&t.access).sub);
     let gone: u64 = redis
-        .del(app.state.redis.keys().refresh(&t.token_id))
+        .hdel(user, field::session(&t.token_id))
         .await
         .expect("del");
     assert_eq!(gone, 1);
@@ -72,7 +83,8 @@ async fn a_mint_after_the_version_key_was_evicted_carries_sqls_version(b: Backen
     let user_id = claims_of(&after.access).sub;
     let keys = app.state.redis.keys().clone();
     let mut redis = app.redis_conn().await;
-    let gone: u64 = redis.del(keys.user_version(&user_id)).await.expect("del");
+    let user = keys.user(&user_id);
+    let gone: u64 = redis.hdel(&user, field::VERSION).await.expect("del");
     assert_eq!(gone, 1);
     let jti = uuid::Uuid::new_v4().to_string();
     let minted = tollgate_origin::tokens::mint(
@@ -81,7 +93,6 @@ async fn a_mint_after_the_version_key_was_evicted_carries_sqls_version(b: Backen
             user_id: &user_id,
             token_id: &after.token_id,
             jti: &jti,
-            device: DeviceInfo::default(),
             version: 1,
             replaces_jti: None,
             grace: None,
@@ -92,13 +103,48 @@ async fn a_mint_after_the_version_key_was_evicted_carries_sqls_version(b: Backen
     .expect("mint")
     .expect("the session is live");
     assert_eq!(claims_of(&minted.access_token).ver, 2);
-    let version: String = redis.get(keys.user_version(&user_id)).await.expect("get");
+    let version: String = redis.hget(&user, field::VERSION).await.expect("get");
     assert_eq!(version, "2");
     assert_eq!(app.me_status(&after.access).await.0, StatusCode::OK);
     assert_eq!(
         app.me_status(&before.access).await.0,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// The whole hash evicted: every access token of the user is refused as revoked (there is no
+/// record of it), and a refresh — its state is in SQL — mints again with SQL's version and
+/// rebuilds the hash; a session revoked before the eviction stays revoked.
+async fn an_evicted_user_hash_refuses_every_token_and_refresh_rebuilds_it(b: Backend) {
+    let app = spawn_app(b).await;
+    let email = app.new_user().await;
+    let live = app.login(&email, "live").await;
+    let dead = app.login(&email, "dead").await;
+    let r = app.post_auth("/api/users/logout", &dead.access).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let user_id = claims_of(&live.access).sub;
+    let mut redis = app.redis_conn().await;
+    let gone: u64 = redis
+        .del(app.state.redis.keys().user(&user_id))
+        .await
+        .expect("del");
+    assert_eq!(gone, 1);
+    assert_eq!(app.me_status(&live.access).await.1, "token_revoked");
+    assert_eq!(app.me_status(&dead.access).await.1, "token_revoked");
+    let r = app.refresh(&dead.refresh).await;
+    assert_eq!(
+        error_code(r, StatusCode::UNAUTHORIZED).await,
+        "invalid_refresh_token"
+    );
+    let r = app.refresh(&live.refresh).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let fresh = crate::helpers::Tokens::from_body(&r.json().await.expect("json"));
+    assert_eq!(app.me_status(&fresh.access).await.0, StatusCode::OK);
+    let version: Option<String> = redis
+        .hget(app.state.redis.keys().user(&user_id), field::VERSION)
+        .await
+        .expect("get");
+    assert_eq!(version.as_deref(), Some("1"));
 }
 
 async fn ready_eviction(app: &crate::helpers::TestApp) -> Value {

@@ -169,6 +169,30 @@ impl TestApp {
         }
     }
 
+    /// One field of a user's hash (`tg:{userId}`), as the origin wrote it.
+    pub async fn hget(&self, user_id: &str, field: &str) -> Option<String> {
+        let mut conn = self.redis_conn().await;
+        redis::cmd("HGET")
+            .arg(self.state.redis.keys().user(user_id))
+            .arg(field)
+            .query_async(&mut conn)
+            .await
+            .expect("HGET")
+    }
+
+    /// Deletes one field of a user's hash, as a flush mid-operation or a hand edit could;
+    /// returns whether it was there.
+    pub async fn hdel(&self, user_id: &str, field: &str) -> bool {
+        let mut conn = self.redis_conn().await;
+        let gone: u64 = redis::cmd("HDEL")
+            .arg(self.state.redis.keys().user(user_id))
+            .arg(field)
+            .query_async(&mut conn)
+            .await
+            .expect("HDEL");
+        gone == 1
+    }
+
     /// Status and error code of `GET /api/users/me`.
     pub async fn me_status(&self, access: &str) -> (StatusCode, String) {
         let r = self.get_auth("/api/users/me", access).await;

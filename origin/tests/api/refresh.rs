@@ -7,7 +7,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{error_code, spawn_app, spawn_app_with, Backend, TestApp, Tokens};
+use crate::helpers::{claims_of, error_code, spawn_app, spawn_app_with, Backend, TestApp, Tokens};
+use tollgate_shared::keys::field;
 
 both_backends!(
     refresh_rotates_and_retires_the_old_access_token,
@@ -240,18 +241,11 @@ async fn a_lost_grace_answer_inside_the_window_refuses_instead_of_forking(b: Bac
     let t = app.login(&email, "d").await;
     let first = Tokens::from_body(&app.refresh(&t.refresh).await.json().await.expect("json"));
     // Redis lost the sealed answer (flush, restart, eviction) well inside the window.
-    let mut redis = app.redis_conn().await;
-    let key = app
-        .state
-        .redis
-        .keys()
-        .refresh_grace(&tollgate_origin::domain::hash_refresh_secret(&t.refresh));
-    let deleted: u64 = redis::cmd("DEL")
-        .arg(&key)
-        .query_async(&mut redis)
-        .await
-        .expect("del");
-    assert_eq!(deleted, 1, "the sealed answer was kept");
+    let grace = field::grace(&tollgate_origin::domain::hash_refresh_secret(&t.refresh));
+    assert!(
+        app.hdel(&claims_of(&t.access).sub, &grace).await,
+        "the sealed answer was kept"
+    );
     let r = app.refresh(&t.refresh).await;
     let status = r.status();
     let body: Value = r.json().await.expect("json");
@@ -296,15 +290,10 @@ fn any_repeat_is_the_same_answer_or_reused(b: Backend) {
                     ))
                     .await;
                     if lost {
-                        let key = app.state.redis.keys().refresh_grace(
-                            &tollgate_origin::domain::hash_refresh_secret(&t.refresh),
-                        );
-                        let mut redis = app.redis_conn().await;
-                        let _: u64 = redis::cmd("DEL")
-                            .arg(&key)
-                            .query_async(&mut redis)
-                            .await
-                            .expect("del");
+                        let grace = field::grace(&tollgate_origin::domain::hash_refresh_secret(
+                            &t.refresh,
+                        ));
+                        app.hdel(&claims_of(&t.access).sub, &grace).await;
                     }
                     let r = app.refresh(&t.refresh).await;
                     let status = r.status();

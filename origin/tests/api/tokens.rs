@@ -8,6 +8,7 @@ use tollgate_shared::AccessClaims;
 
 use crate::both_backends;
 use crate::helpers::{spawn_app, spawn_app_with, Backend};
+use tollgate_shared::keys::field;
 
 both_backends!(
     every_layer_refuses_with_its_own_code,
@@ -15,7 +16,7 @@ both_backends!(
     a_missing_version_key_is_reseeded_from_the_database,
     a_deleted_user_is_user_unknown,
     hs256_jwt_secret_mode_signs_and_verifies,
-    the_per_user_token_index_does_not_grow_as_tokens_expire,
+    the_users_hash_does_not_grow_as_tokens_expire,
 );
 
 fn decode_claims(token: &str) -> AccessClaims {
@@ -67,15 +68,15 @@ async fn every_layer_refuses_with_its_own_code(b: Backend) {
     assert_eq!(app.me_status(&none).await.1, "token_signature");
     // jti gone.
     let mut redis = app.redis_conn().await;
-    let jti_key = format!("{}token:jti:{}", app.prefix, t.jti);
-    let record: String = redis.get(&jti_key).await.expect("record");
-    let _: () = redis.del(&jti_key).await.expect("del");
+    let user = app.state.redis.keys().user(&decode_claims(&t.access).sub);
+    let jti_field = field::jti(&t.jti);
+    let record: String = redis.hget(&user, &jti_field).await.expect("record");
+    let _: () = redis.hdel(&user, &jti_field).await.expect("del");
     assert_eq!(app.me_status(&t.access).await.1, "token_revoked");
     // Version moved on (record put back, version bumped behind its back).
-    let _: () = redis.set(&jti_key, &record).await.expect("set");
+    let _: () = redis.hset(&user, &jti_field, &record).await.expect("set");
     assert_eq!(app.me_status(&t.access).await.0, StatusCode::OK);
-    let ver_key = format!("{}user:ver:{}", app.prefix, decode_claims(&t.access).sub);
-    let _: () = redis.set(&ver_key, 99).await.expect("set");
+    let _: () = redis.hset(&user, field::VERSION, 99).await.expect("set");
     assert_eq!(app.me_status(&t.access).await.1, "token_version");
 }
 
@@ -109,12 +110,9 @@ async fn a_missing_version_key_is_reseeded_from_the_database(b: Backend) {
     let email = app.new_user().await;
     let t = app.login(&email, "d").await;
     let user_id = decode_claims(&t.access).sub;
-    let ver_key = format!("{}user:ver:{user_id}", app.prefix);
-    let mut redis = app.redis_conn().await;
-    let _: () = redis.del(&ver_key).await.expect("del");
+    assert!(app.hdel(&user_id, field::VERSION).await);
     assert_eq!(app.me_status(&t.access).await.0, StatusCode::OK);
-    let v: Option<String> = redis.get(&ver_key).await.expect("get");
-    assert_eq!(v.as_deref(), Some("1"));
+    assert_eq!(app.hget(&user_id, field::VERSION).await.as_deref(), Some("1"));
 }
 
 async fn a_deleted_user_is_user_unknown(b: Backend) {
@@ -124,11 +122,7 @@ async fn a_deleted_user_is_user_unknown(b: Backend) {
     let user_id = decode_claims(&t.access).sub;
     app.exec_sql(&format!("DELETE FROM users WHERE id = '{user_id}'"))
         .await;
-    let mut redis = app.redis_conn().await;
-    let _: () = redis
-        .del(format!("{}user:ver:{user_id}", app.prefix))
-        .await
-        .expect("del");
+    assert!(app.hdel(&user_id, field::VERSION).await);
     assert_eq!(
         app.me_status(&t.access).await,
         (StatusCode::UNAUTHORIZED, "user_unknown".into())
@@ -187,9 +181,9 @@ async fn hs256_jwt_secret_mode_signs_and_verifies(b: Backend) {
     }
 }
 
-async fn the_per_user_token_index_does_not_grow_as_tokens_expire(b: Backend) {
-    // Logins are staggered so the index key stays alive (a younger token keeps it from
-    // expiring) while the older tokens lapse: only pruning can bring the count back down.
+async fn the_users_hash_does_not_grow_as_tokens_expire(b: Backend) {
+    // Logins are staggered so the hash holds live tokens (and lives on for the refresh
+    // lifetime) while the older tokens lapse: only pruning can bring the count back down.
     const TTL: i64 = 6;
     let ttl = TTL.to_string();
     let app = spawn_app_with(b, &[("ACCESS_TOKEN_TTL_SECS", &ttl)]).await;
@@ -204,10 +198,19 @@ async fn the_per_user_token_index_does_not_grow_as_tokens_expire(b: Backend) {
         young.push(app.login(&email, &format!("young{i}")).await);
     }
     let user_id = decode_claims(&old[0].access).sub;
-    let index = format!("{}tokens:user:{user_id}", app.prefix);
+    let user = app.state.redis.keys().user(&user_id);
     let mut redis = app.redis_conn().await;
-    let n: u64 = redis.zcard(&index).await.expect("zcard");
-    assert_eq!(n, 5);
+    let jtis = |fields: Vec<String>| -> Vec<String> {
+        let mut jtis: Vec<String> = fields
+            .iter()
+            .filter_map(|f| f.strip_prefix(field::JTI))
+            .map(str::to_owned)
+            .collect();
+        jtis.sort();
+        jtis
+    };
+    let fields: Vec<String> = redis.hkeys(&user).await.expect("hkeys");
+    assert_eq!(jtis(fields).len(), 5);
     // Sleep until the old tokens have expired (exp is whole seconds: a little past TTL after
     // the last old login).
     let last_old_exp = old.iter().map(|t| decode_claims(&t.access).exp).max();
@@ -225,14 +228,15 @@ async fn the_per_user_token_index_does_not_grow_as_tokens_expire(b: Backend) {
         young.iter().all(|t| decode_claims(&t.access).exp > now),
         "the machine was too slow for the young tokens to outlive the old ones"
     );
-    let mut members: Vec<String> = redis.zrange(&index, 0, -1).await.expect("zrange");
-    members.sort();
+    let members = jtis(redis.hkeys(&user).await.expect("hkeys"));
     let mut expected: Vec<String> = young.iter().chain([&late]).map(|t| t.jti.clone()).collect();
     expected.sort();
     assert_eq!(members, expected, "expired jtis were not pruned");
-    let ttl: i64 = redis.ttl(&index).await.expect("ttl");
+    // The hash lives a refresh lifetime past its last write, never for ever.
+    let ttl: i64 = redis.ttl(&user).await.expect("ttl");
+    let refresh_ttl = i64::try_from(app.state.settings.refresh_ttl).expect("ttl");
     assert!(
-        (1..=TTL).contains(&ttl),
-        "index must expire with its newest token, ttl={ttl}"
+        (refresh_ttl - 5..=refresh_ttl).contains(&ttl),
+        "the hash must expire a refresh lifetime after its last write, ttl={ttl}"
     );
 }
