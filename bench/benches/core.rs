@@ -19,7 +19,7 @@ use tollgate_testkit::claims as fixture;
 
 const NOW: i64 = 1_780_000_000;
 
-/// The jti record as the origin stores it (`token:jti:{jti}`).
+/// The jti record as the origin stores it (field `j:{jti}` of `tg:{userId}`).
 fn record(c: &AccessClaims) -> String {
     fixture::jti_record(c)
 }

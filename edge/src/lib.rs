@@ -6,8 +6,8 @@
 //! unknown paths are a 404 here) after its path is checked for forms that could reach another
 //! route. For a protected route the edge verifies the JWT locally (pinned algorithm per `kid`,
 //! `typ`, `exp`, `iss`, `aud`, lifetime; memoised per isolate) with `tollgate_shared::jwt`, then
-//! makes exactly one Upstash REST call — a `/pipeline` of `GET token:jti:{jti}` and
-//! `GET user:ver:{sub}` — and applies the shared decision, the function the origin uses. A logout
+//! makes exactly one Upstash REST call — a `/pipeline` of one `HMGET tg:{sub} j:{jti} v` (one
+//! key: one slot on a cluster) — and applies the shared decision, the function the origin uses. A logout
 //! is therefore refused at the edge on the very next request, a forged or expired token never
 //! reaches Redis, and an Upstash outage fails closed (503), never open.
 //!

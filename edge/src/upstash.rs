@@ -68,7 +68,7 @@ impl<'a> Upstash<'a> {
         }
     }
 
-    /// `GET token:jti:{jti}` and `GET user:ver:{sub}` in one `/pipeline` round trip.
+    /// `HMGET tg:{sub} j:{jti} v` in one `/pipeline` round trip.
     pub async fn validation_lookup(
         &self,
         claims: &AccessClaims,

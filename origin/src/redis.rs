@@ -112,7 +112,9 @@ struct IssueArgs {
     ttl: u64,
     replaced_field: String,
     grace_field: String,
+    grace_due: i64,
     grace_value: String,
+    grace_ttl_ms: u64,
 }
 
 impl IssueArgs {
@@ -126,7 +128,9 @@ impl IssueArgs {
             .arg(self.ttl)
             .arg(self.replaced_field)
             .arg(self.grace_field)
-            .arg(self.grace_value);
+            .arg(self.grace_due)
+            .arg(self.grace_value)
+            .arg(self.grace_ttl_ms);
     }
 }
 
@@ -134,9 +138,10 @@ static ISSUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{PRUNE}{}",
         r#"
+-- KEYS: the user's hash; with a grace answer to keep, its key (same slot) too.
 local user = KEYS[1]
 local now, jti_field, jti_value, session_field, session_live, version, ttl, replaced_field,
-      grace_field, grace_value = unpack(ARGV)
+      grace_field, grace_due, grace_value, grace_ttl_ms = unpack(ARGV)
 local session = redis.call('HGET', user, session_field)
 if session and string.sub(session, -2) == '.1' then return 0 end
 local current = tonumber(redis.call('HGET', user, 'v'))
@@ -145,7 +150,10 @@ if current > tonumber(version) then return -1 end
 prune(user, tonumber(now))
 if replaced_field ~= '' then redis.call('HDEL', user, replaced_field) end
 redis.call('HSET', user, jti_field, jti_value, session_field, session_live)
-if grace_field ~= '' then redis.call('HSET', user, grace_field, grace_value) end
+if KEYS[2] then
+  redis.call('HSET', user, grace_field, grace_due .. '.')
+  redis.call('SET', KEYS[2], grace_value, 'PX', grace_ttl_ms)
+end
 redis.call('EXPIRE', user, ttl)
 return 1
 "#
@@ -194,13 +202,17 @@ return killed
     ))
 });
 
-/// Counts the access tokens a deleted user had, then deletes their whole hash.
+/// Counts the access tokens a deleted user had, then deletes their whole hash and the grace
+/// answers its `g:` fields name (keys of the same slot, `ARGV[1]` + secret hash).
 static DELETE_USER: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+local grace_key_prefix = ARGV[1]
 local killed = 0
 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(f, 1, 2) == 'j:' then killed = killed + 1 end
+  local kind = string.sub(f, 1, 2)
+  if kind == 'j:' then killed = killed + 1 end
+  if kind == 'g:' then redis.call('DEL', grace_key_prefix .. string.sub(f, 3)) end
 end
 redis.call('DEL', KEYS[1])
 return killed
@@ -461,19 +473,16 @@ impl RedisStore {
             .await
     }
 
-    /// The sealed answer kept for repeats of a refresh within the grace window, without its
-    /// due-second prefix. Whether a repeat is inside the window is SQL's call, not this one's.
+    /// The sealed answer kept for repeats of a refresh within the grace window. Whether a
+    /// repeat is inside the window is SQL's call, not this one's.
     pub async fn grace_entry(
         &self,
         user_id: &str,
         presented_hash: &str,
     ) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
-        let (key, field) = (self.keys.user(user_id), field::grace(presented_hash));
-        let raw: Option<String> = self
-            .run("HGET", async move { c.hget(key, field).await })
-            .await?;
-        Ok(raw.and_then(|r| r.split_once('.').map(|(_, sealed)| sealed.to_owned())))
+        let key = self.keys.grace(user_id, presented_hash);
+        self.run("GET", async move { c.get(key).await }).await
     }
 
     /// Which of the user's jtis still have records (one `HMGET`), in order.
@@ -496,12 +505,16 @@ impl RedisStore {
     /// atomic step, refusing if the session was revoked or the version moved.
     pub async fn issue(&self, t: &NewToken<'_>) -> Result<Issue, StoreError> {
         let mut c = self.conn.clone();
-        let (grace_field, grace_value) = match &t.grace {
-            Some((hash, sealed, ttl_ms)) => {
-                let due = t.now + i64::try_from(ttl_ms.div_ceil(1000)).unwrap_or(i64::MAX);
-                (field::grace(hash), format!("{due}.{sealed}"))
+        let mut inv = ISSUE.prepare_invoke();
+        inv.key(self.keys.user(t.user_id));
+        let (grace_field, grace_due, grace_value, grace_ttl_ms) = match &t.grace {
+            Some((hash, sealed, ttl_ms)) if *ttl_ms > 0 => {
+                inv.key(self.keys.grace(t.user_id, hash));
+                let secs = i64::try_from(ttl_ms.div_ceil(1000)).unwrap_or(i64::MAX);
+                let due = t.now.saturating_add(secs);
+                (field::grace(hash), due, sealed.clone(), *ttl_ms)
             }
-            None => (String::new(), String::new()),
+            _ => (String::new(), 0, String::new(), 0),
         };
         let args = IssueArgs {
             now: t.now,
@@ -513,10 +526,10 @@ impl RedisStore {
             ttl: self.refresh_ttl,
             replaced_field: t.replaces_jti.map(field::jti).unwrap_or_default(),
             grace_field,
+            grace_due,
             grace_value,
+            grace_ttl_ms,
         };
-        let mut inv = ISSUE.prepare_invoke();
-        inv.key(self.keys.user(t.user_id));
         args.push(&mut inv);
         let r: i64 = self
             .run(
@@ -582,11 +595,12 @@ impl RedisStore {
         self.revoke("EVALSHA logout_all", inv).await
     }
 
-    /// Forgets a deleted user: their whole hash (version, tokens, mirrors, grace answers).
+    /// Forgets a deleted user: their whole hash (version, tokens, mirrors) and grace answers.
     /// Returns how many access tokens died with it.
     pub async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
         let mut inv = DELETE_USER.prepare_invoke();
-        inv.key(self.keys.user(user_id));
+        inv.key(self.keys.user(user_id))
+            .arg(self.keys.grace(user_id, ""));
         self.revoke("EVALSHA delete_user", inv).await
     }
 
@@ -676,7 +690,8 @@ impl RedisStore {
         Ok(counted.into_iter().map(|(count, _)| count).collect())
     }
 
-    /// Counts live access tokens and refresh mirrors by walking every user hash with `SCAN`
+    /// Counts live access tokens and refresh mirrors (of unexpired refresh tokens, revoked or
+    /// not) by walking every user hash with `SCAN`
     /// (never `KEYS`) on every node that holds keys, and reads `INFO memory`. Walks the whole
     /// keyspace: only [`StatsCache`] calls it, at most once per its bound.
     pub async fn stats(&self) -> Result<RedisStats, StoreError> {
@@ -685,8 +700,9 @@ impl RedisStore {
             total_refresh_tokens: 0,
             memory_usage: String::new(),
         };
+        let now = crate::domain::now();
         for node in self.nodes().await? {
-            self.count_node(&node, &mut stats).await?;
+            self.count_node(&node, now, &mut stats).await?;
         }
         let info = self.info("memory").await?;
         stats.memory_usage = info_field(&info, "used_memory_human")
@@ -713,7 +729,12 @@ impl RedisStore {
             .collect())
     }
 
-    async fn count_node(&self, node: &Node, stats: &mut RedisStats) -> Result<(), StoreError> {
+    async fn count_node(
+        &self,
+        node: &Node,
+        now: i64,
+        stats: &mut RedisStats,
+    ) -> Result<(), StoreError> {
         let mut cursor: u64 = 0;
         loop {
             let mut scan = redis::cmd("SCAN");
@@ -721,18 +742,25 @@ impl RedisStore {
                 .arg("MATCH")
                 .arg(self.keys.user_pattern())
                 .arg("COUNT")
-                .arg(1000);
+                .arg(1000)
+                .arg("TYPE")
+                .arg("hash");
             let (next, batch): (u64, Vec<String>) =
                 redis::from_owned_redis_value(self.on_node(node, scan).await?)
                     .map_err(|e| StoreError::Redis("SCAN", e))?;
             for key in batch {
-                let mut hkeys = redis::cmd("HKEYS");
-                hkeys.arg(&key);
+                let mut hgetall = redis::cmd("HGETALL");
+                hgetall.arg(&key);
                 // A key that expired or went since the SCAN reads as no fields.
-                let fields: Vec<String> =
-                    redis::from_owned_redis_value(self.on_node(node, hkeys).await?)
+                let fields: Vec<(String, String)> =
+                    redis::from_owned_redis_value(self.on_node(node, hgetall).await?)
                         .unwrap_or_default();
-                for f in fields {
+                for (f, value) in fields {
+                    // Fields past due wait for the user's next write to be pruned: not live.
+                    let due = value.split('.').next().and_then(|d| d.parse::<i64>().ok());
+                    if due.is_none_or(|due| due <= now) {
+                        continue;
+                    }
                     if f.starts_with(field::JTI) {
                         stats.total_jtis += 1;
                     } else if f.starts_with(field::SESSION) {

@@ -8,7 +8,13 @@
 //! | `v` | the user's current `token_version` (decimal) | with the hash; re-seeded from SQL when missing |
 //! | `j:{jti}` | a live access token: [`JtiRecord`](crate::records::JtiRecord) `exp.tokenId.version` | deleted by a logout; pruned once `exp` passed |
 //! | `s:{tokenId}` | a device session's refresh mirror: [`SessionMirror`](crate::records::SessionMirror) `until.0` (live) or `until.1` (revoked) | pruned once `until` (the refresh lifetime) passed |
-//! | `g:{secretHash}` | a refresh's answer for its grace window: `until.` + the answer sealed with a key derived from the rotated-away secret | pruned once `until` passed |
+//! | `g:{secretHash}` | `until.`: a refresh's answer is kept for its grace window under `tg:{userId}:g:{secretHash}` | pruned once `until` passed |
+//!
+//! Beside the hash, in the same slot (same hash tag):
+//! - `tg:{userId}:g:{secretHash}`, a string: the refresh's answer sealed with a key derived from
+//!   the rotated-away secret, expiring (`PX`) with the grace window. It is hundreds of bytes
+//!   and lives seconds, so it stays out of the hash, which Redis keeps as a compact listpack
+//!   only while every value is small; the `g:` field lets an account deletion find it.
 //!
 //! and one string per rate-limit counter, `rl:{scope}:{subject}`, expiring with its window.
 //!
@@ -34,7 +40,7 @@
 //! | `tokens:user:{userId}` (set of jtis) | the `j:` fields of `tg:{userId}` themselves |
 //! | `refresh:{tokenId}` (JSON status) | field `s:{tokenId}` |
 //! | `user:ver:{userId}` | field `v` |
-//! | `refresh_grace:{hash}` | field `g:{hash}` |
+//! | `refresh_grace:{hash}` | `tg:{userId}:g:{hash}` (and field `g:{hash}` naming it) |
 //! | `ratelimit:{scope}:{subject}` | `rl:{scope}:{subject}` |
 //!
 //! Deploying this layout over the old one needs no migration step: SQL is the authority for
@@ -78,7 +84,7 @@ pub mod field {
     pub const JTI: &str = "j:";
     /// Starts every refresh-mirror field.
     pub const SESSION: &str = "s:";
-    /// Starts every grace-answer field.
+    /// Starts every field naming a kept grace answer.
     pub const GRACE: &str = "g:";
 
     /// `j:{jti}`: the access token's record; its presence is what keeps the token alive.
@@ -91,8 +97,8 @@ pub mod field {
         format!("{SESSION}{token_id}")
     }
 
-    /// `g:{hash}`: a refresh's sealed answer, kept for the grace window so a repeated refresh
-    /// gets the same answer.
+    /// `g:{hash}`: names the user's kept grace answer for a rotated-away secret
+    /// ([`KeySchema::grace`](super::KeySchema::grace)), with when it falls due.
     pub fn grace(secret_hash: &str) -> String {
         format!("{GRACE}{secret_hash}")
     }
@@ -132,7 +138,15 @@ impl KeySchema {
         format!("{}tg:{{{user_id}}}", self.prefix)
     }
 
-    /// `SCAN` pattern matching every user hash of this deployment.
+    /// `tg:{userId}:g:{hash}`: a refresh's answer, sealed with a key derived from the secret it
+    /// rotated away, kept for the grace window so a repeated refresh gets the same answer. In
+    /// the user's slot, so the script that writes the hash writes it too.
+    pub fn grace(&self, user_id: &str, secret_hash: &str) -> String {
+        format!("{}{}{secret_hash}", self.user(user_id), GRACE_SUFFIX)
+    }
+
+    /// `SCAN` pattern matching every user hash of this deployment (and their grace answers:
+    /// scan with `TYPE hash` for the hashes alone).
     pub fn user_pattern(&self) -> String {
         format!("{}tg:*", self.prefix)
     }
@@ -142,6 +156,9 @@ impl KeySchema {
         format!("{}rl:{scope}:{subject}", self.prefix)
     }
 }
+
+/// What follows a user key in the name of one of its grace answers.
+pub const GRACE_SUFFIX: &str = ":g:";
 
 /// Whether `s` is a canonical lowercase hyphenated UUID, the only form Tollgate issues for user
 /// ids, jtis and token ids. Checked before an id from a request reaches a key or a query.
@@ -168,6 +185,7 @@ mod tests {
         assert_eq!(field::jti("a"), "j:a");
         assert_eq!(field::session("s"), "s:s");
         assert_eq!(field::grace("h"), "g:h");
+        assert_eq!(k.grace("u", "ab12"), "t1:tg:{u}:g:ab12");
     }
 
     #[test]
@@ -186,7 +204,7 @@ mod tests {
     #[test]
     fn every_fixed_part_starts_with_a_reserved_word() {
         let k = KeySchema::default();
-        for key in [k.user("x"), k.rate_limit("login:ip", "x")] {
+        for key in [k.user("x"), k.grace("x", "h"), k.rate_limit("login:ip", "x")] {
             let first = key.split(':').next().unwrap_or_default();
             assert!(RESERVED_PREFIX_NAMES.contains(&first), "{key}");
         }
@@ -197,10 +215,12 @@ mod tests {
     #[test]
     fn the_hash_tag_of_a_user_key_is_the_user_id() {
         for prefix in ["", "prod:", "e2e-1:"] {
-            let key = KeySchema::configured(prefix).expect("prefix").user("0f8f-u");
-            let open = key.find('{').expect("{");
-            let close = key[open..].find('}').expect("}") + open;
-            assert_eq!(&key[open + 1..close], "0f8f-u", "{key}");
+            let k = KeySchema::configured(prefix).expect("prefix");
+            for key in [k.user("0f8f-u"), k.grace("0f8f-u", "ab")] {
+                let open = key.find('{').expect("{");
+                let close = key[open..].find('}').expect("}") + open;
+                assert_eq!(&key[open + 1..close], "0f8f-u", "{key}");
+            }
         }
     }
 

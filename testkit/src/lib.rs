@@ -21,7 +21,7 @@ pub mod ports;
 pub mod redis_server;
 
 #[cfg(feature = "services")]
-pub use http::{ApiClient, Tokens, PASSWORD};
+pub use http::{claims_of, ApiClient, Tokens, PASSWORD};
 #[cfg(feature = "services")]
 pub use ports::{child_port, free_port};
 #[cfg(feature = "services")]

@@ -10,9 +10,11 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tollgate_shared::hostile::{cases, controls, Signer};
 use tollgate_shared::jwt::SigningKey;
+use tollgate_shared::keys::field;
 use tollgate_shared::{AccessClaims, Rejection};
 use tollgate_tests::stack::{assert_rejected, assert_unavailable};
 use tollgate_tests::{Stack, StackOptions, Tokens};
+use tollgate_testkit::claims_of;
 
 fn now() -> i64 {
     SystemTime::now()
@@ -189,11 +191,11 @@ async fn deleting_the_account_refuses_every_token_at_the_edge_and_frees_the_emai
     assert_refused_at_edge(&stack, &b, Rejection::Revoked).await;
     // Nothing of the user is left for the edge to read.
     let mut redis = stack.redis_conn().await;
-    let version: Option<String> = redis
-        .get(stack.keys.user_version(&user_id))
+    let exists: bool = redis
+        .exists(stack.keys.user(&user_id))
         .await
-        .expect("get");
-    assert_eq!(version, None);
+        .expect("exists");
+    assert!(!exists, "the deleted user's hash is still there");
     let again = stack
         .login(&stack_register_again(&stack, &email).await, "new")
         .await;
@@ -217,12 +219,12 @@ async fn logout_all_version_bump_refuses_a_resurrected_jti_record() {
     let stack = Stack::start().await;
     let (a, _b) = two_devices(&stack).await;
     let mut redis = stack.redis_conn().await;
-    let key = stack.keys.jti(&a.jti);
-    let record: String = redis.get(&key).await.expect("jti record");
+    let (key, field) = (stack.keys.user(&a.user_id()), field::jti(&a.jti));
+    let record: String = redis.hget(&key, &field).await.expect("jti record");
     let r = stack.post_auth("/api/users/logout-all", &a.access).await;
     assert_eq!(r.status(), StatusCode::OK);
     // A delete the logout missed: the record is back, exactly as it was.
-    let () = redis.set_ex(&key, &record, 600).await.expect("resurrect");
+    let () = redis.hset(&key, &field, &record).await.expect("resurrect");
     assert_refused_at_edge(&stack, &a, Rejection::Version).await;
 }
 
@@ -231,8 +233,8 @@ async fn a_leaked_edge_token_cannot_unrevoke_a_token() {
     let stack = Stack::start().await;
     let (a, _b) = two_devices(&stack).await;
     let mut redis = stack.redis_conn().await;
-    let key = stack.keys.jti(&a.jti);
-    let record: String = redis.get(&key).await.expect("jti record");
+    let (key, field) = (stack.keys.user(&a.user_id()), field::jti(&a.jti));
+    let record: String = redis.hget(&key, &field).await.expect("jti record");
     let r = stack.post_auth("/api/users/logout", &a.access).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_refused_at_edge(&stack, &a, Rejection::Revoked).await;
@@ -241,12 +243,13 @@ async fn a_leaked_edge_token_cannot_unrevoke_a_token() {
     // bridge: re-create the record, as a command, a pipeline, a transaction, a script, a path.
     let bridge = stack.bridge.url();
     let edge_token = stack.bridge.edge_token();
-    let command = serde_json::json!(["SET", key, record, "EX", 600]);
+    let command = serde_json::json!(["HSET", key, field, record]);
     let script = serde_json::json!([
         "EVAL",
-        "return redis.call('SET', KEYS[1], ARGV[1])",
+        "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])",
         1,
         key,
+        field,
         record
     ]);
     for (path, body) in [
@@ -268,13 +271,18 @@ async fn a_leaked_edge_token_cannot_unrevoke_a_token() {
     }
     let r = stack
         .client
-        .get(format!("{bridge}/set/{key}/{}", urlencoding(&record)))
+        .get(format!(
+            "{bridge}/hset/{}/{}/{}",
+            urlencoding(&key),
+            urlencoding(&field),
+            urlencoding(&record)
+        ))
         .bearer_auth(edge_token)
         .send()
         .await
         .expect("bridge");
     assert!(r.text().await.expect("body").contains("NOPERM"));
-    let exists: bool = redis.exists(&key).await.expect("exists");
+    let exists: bool = redis.hexists(&key, &field).await.expect("exists");
     assert!(!exists, "the revoked token's record came back");
     assert_refused_at_edge(&stack, &a, Rejection::Revoked).await;
 }
@@ -497,8 +505,8 @@ async fn a_missing_version_key_is_left_to_the_origin_which_reseeds_it() {
     let me = assert_me_ok(&stack, &a).await;
     let user_id = me["data"]["id"].as_str().expect("id").to_owned();
     let mut redis = stack.redis_conn().await;
-    let version_key = stack.keys.user_version(&user_id);
-    let () = redis.del(&version_key).await.expect("evict");
+    let user = stack.keys.user(&user_id);
+    let () = redis.hdel(&user, field::VERSION).await.expect("evict");
 
     let before = stack.tap().count();
     assert_me_ok(&stack, &a).await;
@@ -516,7 +524,7 @@ async fn a_missing_version_key_is_left_to_the_origin_which_reseeds_it() {
         "the edge vouched for a token it could not fully check"
     );
     assert!(stack.assertion(real, "origin").ver_checked);
-    let reseeded: Option<String> = redis.get(&version_key).await.expect("get");
+    let reseeded: Option<String> = redis.hget(&user, field::VERSION).await.expect("get");
     assert!(
         reseeded.is_some(),
         "the origin did not re-seed the version key"
@@ -573,11 +581,6 @@ async fn dropping_the_stack_leaves_no_wrangler_or_workerd_running() {
     );
 }
 
-/// The claims inside a token we issued (its payload, which the test trusts).
-fn claims_of(access: &str) -> AccessClaims {
-    let payload = access.split('.').nth(1).expect("payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64")).expect("claims")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_token_is_refused_at_the_edge_with_the_origins_code_and_no_redis_call() {

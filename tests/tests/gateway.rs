@@ -197,10 +197,11 @@ async fn a_missing_version_key_is_decided_by_the_origin_for_an_upstream_route_to
     assert_eq!(status, StatusCode::OK);
     let user_id = body["user_id"].as_str().expect("user").to_owned();
     let mut redis = stack.redis_conn().await;
-    let version_key = stack.keys.user_version(&user_id);
-    let () = redis.del(&version_key).await.expect("evict");
+    let user = stack.keys.user(&user_id);
+    let version = tollgate_shared::keys::field::VERSION;
+    let () = redis.hdel(&user, version).await.expect("evict");
     assert_eq!(echo(&stack, &a).await.0, StatusCode::OK);
-    let reseeded: Option<String> = redis.get(&version_key).await.expect("get");
+    let reseeded: Option<String> = redis.hget(&user, version).await.expect("get");
     assert!(
         reseeded.is_some(),
         "the origin did not re-seed the version key"
@@ -209,7 +210,7 @@ async fn a_missing_version_key_is_decided_by_the_origin_for_an_upstream_route_to
     // After a logout-all the evicted key must not let an old token back in.
     let r = stack.post_auth("/api/users/logout-all", &b.access).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let () = redis.del(&version_key).await.expect("evict");
+    let () = redis.hdel(&user, version).await.expect("evict");
     let before = stack.echo_tap().count();
     let r = stack.get_auth("/api/echo/notes/1", &a.access).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

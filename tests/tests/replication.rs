@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tollgate_shared::keys::field;
 use tollgate_shared::{KeySchema, Rejection};
 use tollgate_tests::stack::{assert_rejected, PASSWORD};
 use tollgate_tests::{
@@ -63,24 +64,26 @@ impl Setup {
             .expect("origin starts")
     }
 
-    async fn replica_get(&self, key: &str) -> Option<String> {
-        redis::cmd("GET")
+    /// One field of a user's hash, as the replica holds it.
+    async fn replica_get(&self, (key, field): &(String, String)) -> Option<String> {
+        redis::cmd("HGET")
             .arg(key)
+            .arg(field)
             .query_async(&mut self.replica_conn.clone())
             .await
-            .expect("GET on the replica")
+            .expect("HGET on the replica")
     }
 
     /// Waits until the replica holds `key` (a fresh token reaches it `LINK_DELAY` late): only
     /// then does "the replica has no such key" say anything about a revocation.
-    async fn replicated(&self, key: &str) {
+    async fn replicated(&self, at: &(String, String)) {
         for _ in 0..200 {
-            if self.replica_get(key).await.is_some() {
+            if self.replica_get(at).await.is_some() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("{key} never reached the replica");
+        panic!("{at:?} never reached the replica");
     }
 
     async fn post(
@@ -125,7 +128,7 @@ impl Setup {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let tokens = Tokens::from_body(&body);
-        self.replicated(&keys(origin).jti(&tokens.jti)).await;
+        self.replicated(&jti_at(&keys(origin), &tokens)).await;
         tokens
     }
 
@@ -166,7 +169,7 @@ async fn every_revocation_answers_only_once_the_replica_holds_it() {
         .post(&origin, "/api/users/logout", Some(&t.access), json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(s.replica_get(&k.jti(&t.jti)).await, None, "logout");
+    assert_eq!(s.replica_get(&jti_at(&k, &t)).await, None, "logout");
 
     // logout-device-jti and logout-device: another device, named by its jti or its session.
     for by_jti in [true, false] {
@@ -179,7 +182,7 @@ async fn every_revocation_answers_only_once_the_replica_holds_it() {
         };
         let (status, body) = s.post(&origin, &path, Some(&actor.access), json!({})).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
-        assert_eq!(s.replica_get(&k.jti(&target.jti)).await, None, "{path}");
+        assert_eq!(s.replica_get(&jti_at(&k, &target)).await, None, "{path}");
     }
 
     // Refresh reuse: replaying a rotated-away secret after the grace window revokes the session.
@@ -201,7 +204,7 @@ async fn every_revocation_answers_only_once_the_replica_holds_it() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let rotated = Tokens::from_body(&body);
-    s.replicated(&k.jti(&rotated.jti)).await;
+    s.replicated(&jti_at(&k, &rotated)).await;
     let (status, body) = s
         .post(
             &reuse,
@@ -212,7 +215,7 @@ async fn every_revocation_answers_only_once_the_replica_holds_it() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"]["code"], "refresh_token_reused");
-    assert_eq!(s.replica_get(&k.jti(&rotated.jti)).await, None, "reuse");
+    assert_eq!(s.replica_get(&jti_at(&k, &rotated)).await, None, "reuse");
 
     // logout-all: every device, and the new version is on the replica too.
     let a = s.login(&origin, &email).await;
@@ -223,17 +226,17 @@ async fn every_revocation_answers_only_once_the_replica_holds_it() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     for t in [&a, &b] {
-        assert_eq!(s.replica_get(&k.jti(&t.jti)).await, None, "logout-all");
+        assert_eq!(s.replica_get(&jti_at(&k, &t)).await, None, "logout-all");
     }
     let version = body["data"]["token_version"].as_u64().expect("version");
     assert_eq!(
-        s.replica_get(&k.user_version(&user_id)).await,
+        s.replica_get(&version_at(&k, &user_id)).await,
         Some(version.to_string())
     );
 
     // Account deletion: the token and the version key are gone from the replica.
     let t = s.login(&origin, &email).await;
-    s.replicated(&k.user_version(&user_id)).await;
+    s.replicated(&version_at(&k, &user_id)).await;
     let r = s
         .client
         .delete(origin.url("/api/users/me"))
@@ -243,8 +246,8 @@ async fn every_revocation_answers_only_once_the_replica_holds_it() {
         .await
         .expect("delete");
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(s.replica_get(&k.jti(&t.jti)).await, None, "deletion");
-    assert_eq!(s.replica_get(&k.user_version(&user_id)).await, None);
+    assert_eq!(s.replica_get(&jti_at(&k, &t)).await, None, "deletion");
+    assert_eq!(s.replica_get(&version_at(&k, &user_id)).await, None);
     assert_eq!(origin.state.redis.replication_timeouts(), 0);
     assert_eq!(reuse.state.redis.replication_timeouts(), 0);
 }
@@ -261,7 +264,7 @@ async fn without_the_bound_the_replica_still_holds_a_revoked_token_when_logout_a
         .post(&origin, "/api/users/logout", Some(&t.access), json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let jti = keys(&origin).jti(&t.jti);
+    let jti = jti_at(&keys(&origin), &t);
     assert!(
         s.replica_get(&jti).await.is_some(),
         "the replica already had the logout: the delayed link is not delaying"
@@ -447,4 +450,14 @@ async fn with_the_origin_waiting_for_the_replica_the_read_region_refuses_at_once
         assert_rejected(r.stack.get_auth(path, &t.access).await, Rejection::Revoked).await;
     }
     assert_eq!(r.stack.origin.state.redis.replication_timeouts(), 0);
+}
+
+/// Where a token's jti record lives: its user's hash and its field.
+fn jti_at(keys: &KeySchema, tokens: &Tokens) -> (String, String) {
+    (keys.user(&tokens.user_id()), field::jti(&tokens.jti))
+}
+
+/// Where a user's version lives.
+fn version_at(keys: &KeySchema, user_id: &str) -> (String, String) {
+    (keys.user(user_id), field::VERSION.to_owned())
 }

@@ -445,9 +445,12 @@ impl Worker {
         let Ok(mut c) = self.redis.get_multiplexed_async_connection().await else {
             return;
         };
-        let key = format!("{}token:jti:{}", self.prefix, tokens.jti);
-        let record: Result<Option<String>, _> =
-            redis::cmd("GET").arg(key).query_async(&mut c).await;
+        let user = tollgate_shared::KeySchema::new(self.prefix.clone()).user(&tokens.user_id());
+        let record: Result<Option<String>, _> = redis::cmd("HGET")
+            .arg(user)
+            .arg(tollgate_shared::keys::field::jti(&tokens.jti))
+            .query_async(&mut c)
+            .await;
         if matches!(record, Ok(None)) && !self.faults.redis.overlaps(a.start, Instant::now()) {
             self.tally
                 .violation(format!("refresh via {hop:?} answered a dead access token"));

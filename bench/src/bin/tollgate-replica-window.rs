@@ -5,7 +5,7 @@
 //! [`DelayProxy`] that delays the link by 0, 50, 100 and 200 ms each way; the REST bridge reads
 //! from the replica (`BRIDGE_READ_REDIS_URL`), as the edge's read path does through Upstash.
 //! Per sample: log in at the origin, wait until the read path accepts the token, log out, then
-//! ask the read path — the edge's very pipeline (`GET token:jti:…`, `GET user:ver:…`) — again
+//! ask the read path — the edge's very pipeline (`HMGET tg:{user} j:{jti} v`) — again
 //! and again until it refuses. The window is from the logout's answer to the first refusal.
 //!
 //! The same is measured with the origin waiting for the replica (`REDIS_WAIT_REPLICAS=1`), whose

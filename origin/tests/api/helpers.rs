@@ -11,7 +11,7 @@ use tollgate_origin::config::Settings;
 use tollgate_origin::state::AppState;
 use tollgate_testkit::ApiClient;
 
-pub use tollgate_testkit::{Tokens, PASSWORD};
+pub use tollgate_testkit::{claims_of, Tokens, PASSWORD};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -299,15 +299,6 @@ impl TestApp {
     }
 }
 
-/// The claims of a token we issued, read without verifying it.
-pub fn claims_of(token: &str) -> tollgate_shared::AccessClaims {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).expect("payload segment");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("claims")
-}
 
 /// Asserts the documented error shape and returns the code.
 pub async fn error_code(r: Response, status: StatusCode) -> String {

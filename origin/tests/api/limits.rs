@@ -53,7 +53,7 @@ async fn successful_logins_within_any_window_never_get_429(b: Backend) {
     }
     // Not even a counter key is left behind by 36 successes.
     assert_eq!(
-        app.keys_of_kind("ratelimit:login").await,
+        app.keys_of_kind("rl:login").await,
         Vec::<String>::new()
     );
 
@@ -62,7 +62,7 @@ async fn successful_logins_within_any_window_never_get_429(b: Backend) {
         app.wrong_password_from("127.0.0.1", &owner).await,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(app.keys_of_kind("ratelimit:login").await.len(), 3);
+    assert_eq!(app.keys_of_kind("rl:login").await.len(), 3);
     for _ in 0..5 {
         assert_eq!(
             app.login_status_from("127.0.0.1", &owner).await,

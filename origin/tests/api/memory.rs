@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use redis::aio::MultiplexedConnection;
 use reqwest::StatusCode;
+use tollgate_shared::keys::{field, GRACE_SUFFIX};
 use tollgate_shared::KeySchema;
 
 use crate::both_backends;
@@ -20,9 +21,10 @@ both_backends!(
     logout_all_then_cleanup_shrinks_redis_and_the_database,
 );
 
-/// Upper bound on Redis bytes per live session (jti record, refresh mirror, and the session's
-/// share of the per-user index and version key; a successful login leaves no counter).
-const MAX_BYTES_PER_SESSION: u64 = 2048;
+/// Upper bound on Redis bytes per live session (its jti record and refresh mirror in the user's
+/// hash, and its share of the hash's key and version; a successful login leaves no counter).
+/// Half the seed layout's ~945 B (issue 13 §4); `scripts/bytes-per-session.sh` measures both.
+const MAX_BYTES_PER_SESSION: u64 = 472;
 
 /// Redis as a test sees it, over one connection held for the whole test (a connection per
 /// call would add and drop client buffers and blur the memory figures).
@@ -68,27 +70,65 @@ impl Probe {
         }
     }
 
-    /// Key counts by kind, classified by the one key schema.
+    /// Keys and the fields of user hashes, counted by kind, classified by the one key schema:
+    /// `user` hashes, `refresh_grace` answers, `rate_limit` counters; in the hashes `jti`
+    /// records (`live_jti`: not yet past their `exp`), `refresh` mirrors and `user_version`s.
     async fn kinds(&mut self) -> BTreeMap<&'static str, u64> {
-        let s = &self.schema;
-        let kinds: [(&'static str, String); 6] = [
-            ("jti", s.jti("")),
-            ("user_tokens", s.user_tokens("")),
-            ("refresh_grace", s.refresh_grace("")),
-            ("refresh", s.refresh("")),
-            ("user_version", s.user_version("")),
-            (
-                "rate_limit",
-                s.rate_limit("", "").trim_end_matches(':').to_owned(),
-            ),
-        ];
-        let mut counts: BTreeMap<&'static str, u64> = kinds.iter().map(|(k, _)| (*k, 0)).collect();
+        let users = self.schema.user_pattern();
+        let users = users.trim_end_matches('*').to_owned();
+        let limits = self.schema.rate_limit("", "");
+        let limits = limits.trim_end_matches(':').to_owned();
+        let now = tollgate_origin::domain::now();
+        let mut counts: BTreeMap<&'static str, u64> = [
+            "user",
+            "refresh_grace",
+            "rate_limit",
+            "jti",
+            "live_jti",
+            "refresh",
+            "user_version",
+        ]
+        .into_iter()
+        .map(|k| (k, 0))
+        .collect();
         for key in self.keys().await {
-            let kind = kinds
-                .iter()
-                .find(|(_, start)| key.starts_with(start.as_str()))
-                .map_or("unknown", |(k, _)| *k);
+            let kind = if key.contains(GRACE_SUFFIX) && key.starts_with(&users) {
+                "refresh_grace"
+            } else if key.starts_with(&users) {
+                "user"
+            } else if key.starts_with(&limits) {
+                "rate_limit"
+            } else {
+                "unknown"
+            };
             *counts.entry(kind).or_default() += 1;
+            if kind != "user" {
+                continue;
+            }
+            let fields: Vec<(String, String)> = redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut self.conn)
+                .await
+                .unwrap_or_default();
+            for (f, value) in fields {
+                let due: i64 = value
+                    .split('.')
+                    .next()
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(0);
+                let kind = match f.get(..2) {
+                    Some(field::JTI) if due > now => {
+                        *counts.entry("live_jti").or_default() += 1;
+                        "jti"
+                    }
+                    Some(field::JTI) => "jti",
+                    Some(field::SESSION) => "refresh",
+                    Some(field::GRACE) => "grace_field",
+                    _ if f == field::VERSION => "user_version",
+                    _ => "unknown_field",
+                };
+                *counts.entry(kind).or_default() += 1;
+            }
         }
         counts
     }
@@ -241,15 +281,16 @@ async fn redis_returns_to_baseline_once_access_tokens_expire(b: Backend) {
     );
     let peak = probe.kinds().await;
     let expected_peak = BTreeMap::from([
+        ("user", 5),           // one hash per user
         ("jti", 50),           // one record per access token
-        ("user_tokens", 5),    // one index per user
+        ("live_jti", 50),      // all of them live
         ("refresh", 50),       // one mirror per device session
         ("user_version", 5),   // one version per user
         ("rate_limit", 1 + 3), // registrations from the address; the three failure counters
         ("refresh_grace", 0),  // only refreshes leave these
     ]);
     assert_eq!(peak, expected_peak);
-    assert_eq!(probe.dbsize().await, 114, "no key outside the schema");
+    assert_eq!(probe.dbsize().await, 9, "no key outside the schema");
     probe.assert_every_key_expires(2_592_000).await;
 
     let full = probe.memory().await;
@@ -257,7 +298,7 @@ async fn redis_returns_to_baseline_once_access_tokens_expire(b: Backend) {
     let per_session = key_bytes / 50;
     let marginal = full.dataset.saturating_sub(warm.dataset) / 45;
     println!(
-        "redis bytes per active session: {per_session} B (MEMORY USAGE of all 114 keys = \
+        "redis bytes per active session: {per_session} B (MEMORY USAGE of all 9 keys = \
          {key_bytes} B, over 50 sessions); growth of used_memory_dataset per added session: \
          {marginal} B (used_memory {} -> {} B, Lua heap {} -> {} B)",
         warm.used, full.used, warm.lua, full.lua
@@ -273,29 +314,29 @@ async fn redis_returns_to_baseline_once_access_tokens_expire(b: Backend) {
         "{marginal} B per added session"
     );
 
-    // Every access token and rate-limit window lapses. What stays, and why: each device
-    // session's refresh mirror (`refresh:{tokenId}`, so a revoked session can never be minted
-    // for again) and each user's version key (`user:ver:{userId}`, read by every validation);
-    // both live for the refresh lifetime and no longer.
+    // Every access token and rate-limit window lapses. What stays, and why: each user's hash,
+    // with each device session's refresh mirror (so a revoked session can never be minted for
+    // again) and the version (read by every validation); the hash lives a refresh lifetime
+    // past its last write and no longer. The lapsed records are not live (nothing accepts a
+    // token past its `exp`) and go at the user's next write.
     probe
-        .wait_for_dbsize(55, Duration::from_secs(access_ttl + 10))
+        .wait_for_dbsize(5, Duration::from_secs(access_ttl + 10))
         .await;
     let after = probe.kinds().await;
-    assert_eq!(count(&after, "jti"), 0);
-    assert_eq!(
-        count(&after, "user_tokens"),
-        0,
-        "per-user index outlived its tokens"
-    );
+    assert_eq!(count(&after, "live_jti"), 0);
     assert_eq!(count(&after, "rate_limit"), 0);
     assert_eq!(count(&after, "refresh"), 50);
     assert_eq!(count(&after, "user_version"), 5);
     probe.assert_every_key_expires(2_592_000).await;
     let expired: Vec<&Tokens> = sessions.iter().flat_map(|(_, t)| t).collect();
     assert_eq!(app.me_status(&expired[0].access).await.1, "token_expired");
-    // A refresh still works off the mirror and the version key, and adds back only its own.
+    // A refresh still works off the mirror and the version, and leaves only its own record:
+    // the user's lapsed ones are pruned by that write.
     let r = app.refresh(&expired[0].refresh).await;
     assert_eq!(r.status(), StatusCode::OK);
+    let pruned = probe.kinds().await;
+    assert_eq!(count(&pruned, "live_jti"), 1, "{pruned:?}");
+    assert_eq!(count(&pruned, "jti"), 1 + 40, "{pruned:?}");
 }
 
 async fn redis_is_empty_again_once_refresh_lifetimes_pass(b: Backend) {
@@ -373,7 +414,6 @@ async fn logout_all_then_cleanup_shrinks_redis_and_the_database(b: Backend) {
     // Redis drops every access token at once, without waiting for expiry.
     let kinds = Probe::new(&app).await.kinds().await;
     assert_eq!(count(&kinds, "jti"), 0, "{kinds:?}");
-    assert_eq!(count(&kinds, "user_tokens"), 0, "{kinds:?}");
     // Kept: the revoked mirrors and the bumped versions (they are what refuses old tokens).
     assert_eq!(count(&kinds, "refresh"), 50, "{kinds:?}");
     assert_eq!(count(&kinds, "user_version"), 5, "{kinds:?}");

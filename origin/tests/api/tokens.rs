@@ -4,7 +4,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use redis::AsyncCommands as _;
 use reqwest::StatusCode;
-use tollgate_shared::AccessClaims;
 
 use crate::both_backends;
 use crate::helpers::{spawn_app, spawn_app_with, Backend};
@@ -19,10 +18,7 @@ both_backends!(
     the_users_hash_does_not_grow_as_tokens_expire,
 );
 
-fn decode_claims(token: &str) -> AccessClaims {
-    let payload = token.split('.').nth(1).expect("payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("claims")
-}
+use crate::helpers::claims_of as decode_claims;
 
 async fn every_layer_refuses_with_its_own_code(b: Backend) {
     let app = spawn_app(b).await;
