@@ -322,6 +322,15 @@ async fn redis_returns_to_baseline_once_access_tokens_expire(b: Backend) {
     probe
         .wait_for_dbsize(5, Duration::from_secs(access_ttl + 10))
         .await;
+    let last_exp = sessions
+        .iter()
+        .flat_map(|(_, t)| t)
+        .map(|t| crate::helpers::claims_of(&t.access).exp)
+        .max()
+        .expect("tokens");
+    while tollgate_origin::domain::now() < last_exp {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let after = probe.kinds().await;
     assert_eq!(count(&after, "live_jti"), 0);
     assert_eq!(count(&after, "rate_limit"), 0);

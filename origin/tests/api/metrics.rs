@@ -252,7 +252,7 @@ async fn each_event_is_counted_once_under_its_route_template_and_only_on_the_met
 
     // Every Redis and SQL call is timed: the protected requests' MGET and the logins' lookups.
     let redis = "tollgate_redis_call_duration_seconds_count";
-    assert!(d.of(redis, &[("call", "MGET"), ("outcome", "ok")]) >= 2.0);
+    assert!(d.of(redis, &[("call", "HMGET"), ("outcome", "ok")]) >= 2.0);
     let db = "tollgate_db_call_duration_seconds_count";
     assert_eq!(d.of(db, &[("query", "user_by_email")]), 3.0);
     assert_eq!(d.of(db, &[("query", "create_user")]), 1.0);
