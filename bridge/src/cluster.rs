@@ -7,6 +7,12 @@
 //! `FLUSHDB`, `RANDOMKEY`, `PING` and `INFO` to every master, combining the answers. What is
 //! decided here is the rest: `SCAN`, whose cursor belongs to one node, is refused; a transaction
 //! must keep every key in one slot, since it runs on one node.
+//!
+//! One difference from one Redis remains: the cluster client turns an error reply nested in a
+//! reply (a script returning a table that holds `redis.error_reply`) into an error for the whole
+//! command, so that command answers 400 with the nested error instead of 200 with it inside.
+//! Transactions, whose EXEC reply holds one result per command, go over the bridge's own
+//! connection to the slot's master instead, and keep every result.
 
 use crate::command::Command;
 

@@ -144,6 +144,16 @@ async fn set_get_expire_and_del_reach_the_master_of_each_key() {
     for (i, key) in keys.iter().enumerate() {
         assert_eq!(on_master(&cluster, i, key).await, None);
     }
+    // The one difference from one Redis (documented): an error nested in a reply fails the
+    // whole command, as the cluster client reads it.
+    let (status, body) = b
+        .cmd(json!([
+            "EVAL",
+            "return {1, redis.error_reply('BOOM inside')}",
+            0
+        ]))
+        .await;
+    assert_error_body(status, &body, StatusCode::BAD_REQUEST, "BOOM inside");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -252,6 +262,14 @@ async fn keyless_commands_span_every_master_and_scan_is_refused() {
     expected.sort();
     assert_eq!(listed, expected);
     assert_eq!(b.result(json!(["PING"])).await, json!("PONG"));
+    let info = b.result(json!(["INFO", "server"])).await;
+    let info = info.as_array().expect("[node, text, …]");
+    assert_eq!(info.len(), 6, "{info:?}");
+    assert!(info
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .all(|text| text.as_str().is_some_and(|t| t.contains("redis_version"))));
     let (status, body) = b.cmd(json!(["SCAN", 0])).await;
     assert_error_body(
         status,
@@ -362,6 +380,58 @@ async fn a_killed_master_fails_only_its_keys_and_the_bridge_recovers_when_it_ret
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!([{"result": 6}, {"result": "after!"}]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_is_followed_without_restarting_the_bridge() {
+    let mut cluster = RedisCluster::start(3, 1).await.expect("cluster starts");
+    let b = TestBridge::start_with(&cluster.cluster_url(), |c| c.redis_timeout_ms = 500).await;
+    let key = "{fo}:k";
+    let master = cluster.master_for_key(key).await.expect("slot");
+    assert_eq!(b.result(json!(["SET", key, "kept"])).await, json!("OK"));
+    let mut conn = redis::Client::open(cluster.urls()[master].as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connects");
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(1000)
+        .query_async(&mut conn)
+        .await
+        .expect("wait");
+    assert_eq!(acked, 1, "the replica has the write");
+
+    let promoted = cluster.failover(master).await.expect("replica promoted");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(5);
+    loop {
+        let (status, body) = b.cmd(json!(["GET", key])).await;
+        if status == StatusCode::OK {
+            assert_eq!(body["result"], json!("kept"));
+            break;
+        }
+        assert_error_body(
+            status,
+            &body,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+        );
+        assert!(Instant::now() < deadline, "never followed the failover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "bridge answered from {promoted} {:?} after the failover",
+        started.elapsed()
+    );
+    let (status, body) = b
+        .post("/multi-exec", json!([["APPEND", key, "!"], ["GET", key]]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!([{"result": 5}, {"result": "kept!"}]));
+    let (status, body) = b.post("/pipeline", json!([["GET", key], ["DBSIZE"]])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!([{"result": "kept!"}, {"result": 1}]));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,7 @@
 //! - `bad_requests`: wrong methods, oversized and junk bodies, refused commands.
 //! - `availability`: Redis unreachable, silent or restarted; stats; shutdown.
 //! - `cluster`: the same bridge over a real 3-master Redis Cluster (one per test): routing by
-//!   slot, one-slot transactions, a master killed and restarted, cluster configuration.
+//!   slot, one-slot transactions, a master killed and restarted, a failover, configuration.
 
 mod availability;
 mod bad_requests;
