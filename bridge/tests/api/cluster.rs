@@ -1,6 +1,7 @@
 //! The bridge over a real 3-master Redis Cluster on loopback (`tollgate_testkit::RedisCluster`,
 //! one per test): the edge's lookups, commands routed to every master, transactions held to one
-//! slot, a master killed and restarted, and the cluster configuration refused when wrong.
+//! slot, a master killed and restarted, a replica promoted, and the cluster configuration
+//! refused when wrong.
 
 use std::time::{Duration, Instant};
 
