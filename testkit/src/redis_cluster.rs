@@ -298,8 +298,8 @@ impl RedisCluster {
             };
             if Instant::now() > deadline {
                 anyhow::bail!(
-                    "cluster not whole after {SETTLE_TIMEOUT:?}: {why:#} (logs in {})",
-                    self.dir.display()
+                    "cluster not whole after {SETTLE_TIMEOUT:?}: {why:#}\n{}",
+                    self.log_tails()
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -350,6 +350,23 @@ impl RedisCluster {
             .enumerate()
             .map(|(shard, n)| n.with_context(|| format!("shard {shard} has no running master")))
             .collect()
+    }
+
+    /// The last lines of every node's log: the directory goes with the cluster on drop, so a
+    /// failure carries them.
+    fn log_tails(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            let log = self.dir.join(format!("redis-{}.log", node.port));
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("--- port {}:\n", node.port));
+            for line in &lines[lines.len().saturating_sub(8)..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     fn running_port(&self) -> anyhow::Result<u16> {
