@@ -20,9 +20,10 @@ ensure_deb() {
   fi
 }
 
-# What the tests and the stack need.
+# What the tests and the stack need (redis-cli: the Redis Cluster harness, testkit's
+# RedisCluster, runs `redis-cli --cluster create`; Debian ships it in redis-tools).
 ensure_packages() {
-  ensure_deb redis-server pg_ctlcluster:postgresql gzip curl openssl
+  ensure_deb redis-server redis-cli:redis-tools pg_ctlcluster:postgresql gzip curl openssl
 }
 
 # Debian's chromium at /usr/bin/chromium, for the browser tests (playwright-core drives it;

@@ -70,6 +70,11 @@ impl Command {
             .unwrap_or_default()
     }
 
+    /// The name and the arguments, as sent.
+    pub(crate) fn parts(&self) -> &[Vec<u8>] {
+        &self.parts
+    }
+
     /// Whether the command only reads ([`READ_ONLY_COMMANDS`]): what may be served by a
     /// replica (`BRIDGE_READ_REDIS_URL`).
     pub(crate) fn is_read(&self) -> bool {

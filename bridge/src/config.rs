@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tollgate_shared::config::ConfigError;
 use tollgate_shared::redact::redact_url;
 
 /// Everything the bridge needs to start. `main` fills it with [`Config::from_env_and_args`];
@@ -26,6 +27,13 @@ pub struct Config {
     /// Redis to forward commands to (`redis://[:password@]host:port[/db]`).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+
+    /// Redis Cluster seed nodes, comma-separated (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`):
+    /// when set the bridge talks to the cluster, routing each command by its keys, and
+    /// `REDIS_URL` is not read. A `redis+cluster://h1:p1,h2:p2` `REDIS_URL` does the same. The
+    /// values are hidden from `--help`: the URLs may carry the password.
+    #[arg(long, env = "REDIS_CLUSTER_URLS", hide_env_values = true)]
+    pub redis_cluster_urls: Option<String>,
 
     /// Optional Redis for read-only commands (`GET`, `MGET`, `EXISTS`, …): a replica, as
     /// Upstash's read regions serve reads. A request is sent there only if every command in it
@@ -113,6 +121,7 @@ impl Config {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             redis_url: redis_url.into(),
+            redis_cluster_urls: None,
             read_redis_url: None,
             token,
             readonly_token: None,
@@ -149,6 +158,154 @@ impl Config {
     pub(crate) fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms.max(1))
     }
+
+    /// Where commands go: `REDIS_CLUSTER_URLS` when set, else `REDIS_URL` (a cluster when its
+    /// scheme is `redis+cluster://` or `rediss+cluster://`). The error names the variable and
+    /// never repeats its value, which may hold a password.
+    pub fn redis_target(&self) -> Result<RedisTarget, ConfigError> {
+        let cluster = match self.redis_cluster_urls.as_deref().map(str::trim) {
+            Some(list) if !list.is_empty() => Some(("REDIS_CLUSTER_URLS", seed_list(list))),
+            _ => cluster_url_seeds(self.redis_url.trim()).map(|seeds| ("REDIS_URL", seeds)),
+        };
+        let target = match cluster {
+            None => RedisTarget::Single(self.redis_url.clone()),
+            Some((var, seeds)) => RedisTarget::Cluster(
+                seeds
+                    .and_then(same_credentials)
+                    .map_err(|reason| ConfigError::new(var, reason))?,
+            ),
+        };
+        let reads = self
+            .read_redis_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty());
+        if let RedisTarget::Cluster(_) = target {
+            if reads.is_some() {
+                return Err(ConfigError::new(
+                    "BRIDGE_READ_REDIS_URL",
+                    "cannot be combined with a Redis Cluster: a cluster's replicas belong to \
+                     their masters, so leave it unset",
+                ));
+            }
+        }
+        if let Some(read) = reads {
+            if cluster_url_seeds(read).is_some() {
+                return Err(ConfigError::new(
+                    "BRIDGE_READ_REDIS_URL",
+                    "must be one Redis (a replica), not a cluster",
+                ));
+            }
+        }
+        Ok(target)
+    }
+}
+
+/// Where the bridge sends commands, as [`Config::redis_target`] reads it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One Redis (`REDIS_URL`).
+    Single(String),
+    /// A Redis Cluster, by its seed nodes (`redis://` or `rediss://` URLs, one node each): the
+    /// client asks them for the slot map and finds every other node from there.
+    Cluster(Vec<String>),
+}
+
+/// By hand: the URLs may carry the password.
+impl std::fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Single(url) => f.debug_tuple("Single").field(&redact_url(url)).finish(),
+            Self::Cluster(seeds) => f
+                .debug_tuple("Cluster")
+                .field(&seeds.iter().map(|s| redact_url(s)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+/// `REDIS_CLUSTER_URLS`: one `redis://` or `rediss://` URL per seed node, comma-separated.
+fn seed_list(list: &str) -> Result<Vec<String>, String> {
+    list.split(',')
+        .map(str::trim)
+        .enumerate()
+        .map(|(i, seed)| match check_seed(seed) {
+            _ if seed.is_empty() => Err(format!("entry {} is empty", i + 1)),
+            Err(why) => Err(format!("entry {} {why}", i + 1)),
+            Ok(()) => Ok(seed.to_owned()),
+        })
+        .collect()
+}
+
+/// The seeds of a `redis+cluster://[user:password@]host:port,host:port[/0][?query]` URL, as one
+/// `redis://` URL each carrying the same credentials and query; `None` if `url` is not of that
+/// scheme (`rediss+cluster://` for TLS).
+fn cluster_url_seeds(url: &str) -> Option<Result<Vec<String>, String>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let base = match scheme.to_ascii_lowercase().as_str() {
+        "redis+cluster" => "redis",
+        "rediss+cluster" => "rediss",
+        _ => return None,
+    };
+    Some(split_cluster_url(base, rest))
+}
+
+fn split_cluster_url(base: &str, rest: &str) -> Result<Vec<String>, String> {
+    // Credentials end at the last `@`: an unencoded password may hold `@`, `,` or `/`.
+    let (credentials, location) = match rest.rfind('@') {
+        Some(at) => (&rest[..=at], &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let (hosts, tail) = location.split_at(location.find(['/', '?']).unwrap_or(location.len()));
+    let (path, query) = tail.split_at(tail.find('?').unwrap_or(tail.len()));
+    if !matches!(path, "" | "/" | "/0") {
+        return Err("a Redis Cluster has only database 0".to_owned());
+    }
+    hosts
+        .split(',')
+        .enumerate()
+        .map(|(i, host)| {
+            let seed = format!("{base}://{credentials}{}{query}", host.trim());
+            match check_seed(&seed) {
+                _ if host.trim().is_empty() => Err(format!("node {} is empty", i + 1)),
+                Err(why) => Err(format!("node {} {why}", i + 1)),
+                Ok(()) => Ok(seed),
+            }
+        })
+        .collect()
+}
+
+/// The cluster client takes one password and one TLS mode for every node; seeds that differ
+/// are refused here, at start-up, rather than on first use.
+fn same_credentials(seeds: Vec<String>) -> Result<Vec<String>, String> {
+    redis::cluster::ClusterClientBuilder::new(seeds.iter().map(String::as_str))
+        .build()
+        .map(|_| seeds)
+        .map_err(|_| "the nodes must share one user, password, protocol and TLS mode".to_owned())
+}
+
+/// One seed node: a `redis://` or `rediss://` URL of a TCP address. Reasons never quote it.
+fn check_seed(seed: &str) -> Result<(), &'static str> {
+    use redis::IntoConnectionInfo as _;
+    let scheme = seed.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("redis" | "rediss")) {
+        return Err("is not a redis:// or rediss:// URL");
+    }
+    match seed.into_connection_info() {
+        Ok(info) => match info.addr {
+            redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. } => Ok(()),
+            _ => Err("is not a TCP address"),
+        },
+        Err(_) => Err("is not a valid Redis URL"),
+    }
+}
+
+/// Each URL of a comma-separated list redacted on its own.
+fn redact_list(list: &str) -> String {
+    list.split(',')
+        .map(|url| redact_url(url.trim()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// By hand: `REDIS_URL` may carry a password (`redis://:pw@host`), and the tokens print redacted.
@@ -157,6 +314,10 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("bind", &self.bind)
             .field("redis_url", &redact_url(&self.redis_url))
+            .field(
+                "redis_cluster_urls",
+                &self.redis_cluster_urls.as_deref().map(redact_list),
+            )
             .field(
                 "read_redis_url",
                 &self.read_redis_url.as_deref().map(redact_url),
@@ -348,6 +509,146 @@ mod tests {
             args.extend(["--token".into(), "t".into()]);
             Self::try_parse_from(args)
         }
+    }
+
+    #[test]
+    fn a_cluster_comes_from_either_variable_with_credentials_on_every_seed() {
+        let target = |redis_url: &str, cluster_urls: Option<&str>| {
+            let mut config = Config::new(redis_url, Token::new("t"));
+            config.redis_cluster_urls = cluster_urls.map(str::to_owned);
+            config.redis_target()
+        };
+        let seeds = |seeds: &[&str]| {
+            Ok(RedisTarget::Cluster(
+                seeds.iter().map(|s| (*s).to_owned()).collect(),
+            ))
+        };
+        assert_eq!(
+            target("redis://db:6379", None),
+            Ok(RedisTarget::Single("redis://db:6379".into()))
+        );
+        assert_eq!(
+            target("redis://db:6379", Some("  ")),
+            Ok(RedisTarget::Single("redis://db:6379".into())),
+            "empty is unset"
+        );
+        assert_eq!(
+            target(
+                "redis+cluster://u:p@ss@h1:7000, h2:7001/0?protocol=resp3",
+                None
+            ),
+            seeds(&[
+                "redis://u:p@ss@h1:7000?protocol=resp3",
+                "redis://u:p@ss@h2:7001?protocol=resp3"
+            ])
+        );
+        assert_eq!(
+            target("rediss+cluster://h1:7000", None),
+            seeds(&["rediss://h1:7000"])
+        );
+        assert_eq!(
+            target(
+                "redis+cluster://ignored:1",
+                Some("redis://a:1, redis://b:2")
+            ),
+            seeds(&["redis://a:1", "redis://b:2"]),
+            "REDIS_CLUSTER_URLS wins"
+        );
+    }
+
+    #[test]
+    fn bad_cluster_configurations_name_the_variable_and_never_the_password() {
+        let refused = |redis_url: &str, cluster_urls: Option<&str>, read: Option<&str>| {
+            let mut config = Config::new(redis_url, Token::new("t"));
+            config.redis_cluster_urls = cluster_urls.map(str::to_owned);
+            config.read_redis_url = read.map(str::to_owned);
+            let error = config.redis_target().expect_err("refused");
+            let text = error.to_string();
+            assert!(!text.contains("hunter2"), "{text}");
+            (error.var, error.reason)
+        };
+        let none = None;
+        for (redis_url, cluster_urls, read, var, reason) in [
+            (
+                "redis://x",
+                Some("redis://:hunter2@a:1,"),
+                none,
+                "REDIS_CLUSTER_URLS",
+                "entry 2 is empty",
+            ),
+            (
+                "redis://x",
+                Some("unix:///tmp/hunter2.sock"),
+                none,
+                "REDIS_CLUSTER_URLS",
+                "entry 1 is not",
+            ),
+            (
+                "redis://x",
+                Some("redis+cluster://a:1"),
+                none,
+                "REDIS_CLUSTER_URLS",
+                "entry 1 is not",
+            ),
+            (
+                "redis://x",
+                Some("redis://a:notaport"),
+                none,
+                "REDIS_CLUSTER_URLS",
+                "not a valid",
+            ),
+            (
+                "redis://x",
+                Some("redis://:hunter2@a:1,redis://b:2"),
+                none,
+                "REDIS_CLUSTER_URLS",
+                "password",
+            ),
+            (
+                "rediss+cluster://:hunter2@",
+                None,
+                none,
+                "REDIS_URL",
+                "node 1 is empty",
+            ),
+            (
+                "redis+cluster://:hunter2@a:1/1",
+                None,
+                none,
+                "REDIS_URL",
+                "database 0",
+            ),
+            (
+                "redis+cluster://a:1",
+                None,
+                Some("redis://r:1"),
+                "BRIDGE_READ_REDIS_URL",
+                "Cluster",
+            ),
+            (
+                "redis://a:1",
+                None,
+                Some("redis+cluster://r:1"),
+                "BRIDGE_READ_REDIS_URL",
+                "not a cluster",
+            ),
+        ] {
+            let (got_var, got_reason) = refused(redis_url, cluster_urls, read);
+            assert_eq!(got_var, var, "{redis_url} {cluster_urls:?}: {got_reason}");
+            assert!(
+                got_reason.contains(reason),
+                "{got_reason:?} lacks {reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn config_debug_redacts_every_cluster_seed() {
+        let mut config = Config::new("redis+cluster://:hunter2@a:1,b:2", Token::new("t"));
+        config.redis_cluster_urls = Some("redis://:hunter2@a:1,redis://u:hunter2@b:2".into());
+        let printed = format!("{config:?} {:?}", config.redis_target());
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("redis://<redacted>@b:2"), "{printed}");
     }
 
     #[test]

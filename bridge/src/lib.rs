@@ -14,6 +14,14 @@
 //! - `Upstash-Encoding: base64`.
 //! - Reads from a replica (`BRIDGE_READ_REDIS_URL`), as Upstash's read regions: a request whose
 //!   every command reads goes there, anything that writes to `REDIS_URL`.
+//! - A Redis Cluster instead of one Redis (`REDIS_CLUSTER_URLS`, or a `redis+cluster://h1:p1,h2:p2`
+//!   `REDIS_URL`): each command goes to its slot's master; `/pipeline` runs its commands one
+//!   after another, each on its own node, so it may span slots; multi-key commands such as `MGET`
+//!   and `DEL` are split by slot, and `KEYS`, `DBSIZE`, `FLUSHALL`, `FLUSHDB`, `RANDOMKEY`,
+//!   `PING` and `INFO` run on every master (the cluster client combines the answers); `SCAN` is
+//!   refused (its cursor is one node's). `/multi-exec` runs on one master, so its keys must share
+//!   a slot: else it answers 400 `CROSSSLOT …` before anything is sent. A node that is down, or
+//!   a cluster answering `CLUSTERDOWN`/`TRYAGAIN`, answers 503 for the slots concerned only.
 //! - Tollgate extension: `GET /_bridge/stats` → `{"requests":N,"commands":M}`.
 //!
 //! Every request shares one multiplexed Redis connection, so commands that block it or change its
@@ -21,12 +29,16 @@
 //! trip has a deadline so an unreachable Redis answers 503 instead of hanging.
 //!
 //! # Layout
-//! - [`config`]: [`Config`] (flags and environment) and the redacted [`Token`].
+//! - [`config`]: [`Config`] (flags and environment), [`RedisTarget`] (one Redis or a cluster's
+//!   seeds) and the redacted [`Token`].
 //! - `auth`: the `Authorized` extractor (bearer header or `_token`).
 //! - `command`: request → Redis command parsing, refused commands, token scopes;
 //!   [`decode_json`] and [`decode_path`] expose it without Redis, for fuzzing; it fails with its
 //!   own [`SyntaxError`], which `error` maps to a 400 (so the parser needs nothing of HTTP).
-//! - `upstream`: the shared Redis connection, deadlines, pipelines and transactions.
+//! - `upstream`: the shared Redis connection (one server or a cluster), deadlines, pipelines and
+//!   transactions.
+//! - `cluster`: what a Redis Cluster adds: key slots, the keys a command names, and the commands
+//!   refused over a cluster or inside its transactions.
 //! - `reply`: Redis values → Upstash JSON, with and without base64.
 //! - `routes`: the handlers and [`app`].
 //! - [`error`]: [`BridgeError`], the one error type and its one HTTP rendering.
@@ -43,6 +55,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 mod auth;
+mod cluster;
 mod command;
 pub mod config;
 pub mod error;
@@ -52,7 +65,7 @@ mod routes;
 mod upstream;
 
 pub use command::{decode_json, decode_path, Decoded, Scope, SyntaxError, ADMIN_COMMANDS};
-pub use config::{CommandName, Config, OptionalAddr, ScopedToken, Token};
+pub use config::{CommandName, Config, OptionalAddr, RedisTarget, ScopedToken, Token};
 pub use error::BridgeError;
 pub use routes::app;
 
@@ -87,10 +100,16 @@ pub struct Stats {
 /// logged and retried on each request (answering 503 meanwhile), so the bridge can start first.
 pub async fn build(config: Config) -> anyhow::Result<Bridge> {
     let grants = grants(&config)?;
-    let client = redis::Client::open(config.redis_url.as_str())
-        .context("REDIS_URL is not a valid Redis URL")?;
-    let redis_addr = client.get_connection_info().addr.to_string();
-    let upstream = Upstream::new(client, config.redis_timeout());
+    let upstream = match config.redis_target()? {
+        RedisTarget::Single(url) => Upstream::new(
+            redis::Client::open(url.as_str()).context("REDIS_URL is not a valid Redis URL")?,
+            config.redis_timeout(),
+        ),
+        // The seeds were checked with the config; a failure here is not the operator's input.
+        RedisTarget::Cluster(seeds) => Upstream::cluster(&seeds, config.redis_timeout())
+            .context("failed to set up the Redis Cluster client")?,
+    };
+    let redis_addr = upstream.describe();
     match upstream.ping().await {
         Ok(()) => tracing::info!(redis = %redis_addr, "connected to Redis"),
         Err(cause) => tracing::warn!(redis = %redis_addr, %cause, "Redis not reachable yet"),
@@ -250,6 +269,18 @@ impl Bridge {
             }
         }
         found
+    }
+
+    /// Whether `command` may run for `scope` here, else the error to answer: the token's
+    /// allow-list and the shared-connection rule, and over a cluster what it cannot serve.
+    fn check(&self, command: &command::Command, scope: &Scope) -> Result<(), String> {
+        command.check(scope)?;
+        if self.upstream().is_cluster() {
+            if let Some(refused) = cluster::refusal(command) {
+                return Err(refused);
+            }
+        }
+        Ok(())
     }
 
     fn upstream(&self) -> &Upstream {

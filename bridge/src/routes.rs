@@ -12,6 +12,7 @@ use tollgate_shared::upstash::Reply;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authorized;
+use crate::cluster;
 use crate::command::{self, Command};
 use crate::error::BridgeError;
 use crate::monitoring::{self, Outcome};
@@ -87,7 +88,7 @@ async fn single(
     command: Command,
 ) -> Result<Response, BridgeError> {
     let name = command.name();
-    if let Err(refused) = command.check(scope) {
+    if let Err(refused) = bridge.check(&command, scope) {
         monitoring::command(&name, Outcome::Refused);
         return Err(BridgeError::BadRequest(refused));
     }
@@ -125,7 +126,8 @@ async fn pipeline(
 ) -> Result<Json<Vec<Reply>>, BridgeError> {
     bridge.count_request();
     let commands = command::parse_many(&body?)?;
-    let checks: Vec<Result<(), String>> = commands.iter().map(|c| c.check(&scope)).collect();
+    let checks: Vec<Result<(), String>> =
+        commands.iter().map(|c| bridge.check(c, &scope)).collect();
     let allowed: Vec<&Command> = commands
         .iter()
         .zip(&checks)
@@ -201,13 +203,30 @@ async fn multi_exec(
 ) -> Result<Json<Vec<Reply>>, BridgeError> {
     bridge.count_request();
     let commands = command::parse_many(&body?)?;
-    for command in &commands {
-        if let Err(refused) = command.check(&scope) {
+    let refuse = |refused: String| {
+        for command in &commands {
             monitoring::command(&command.name(), Outcome::Refused);
-            return Err(BridgeError::BadRequest(refused));
+        }
+        Err(BridgeError::BadRequest(refused))
+    };
+    for command in &commands {
+        if let Err(refused) = bridge.check(command, &scope) {
+            return refuse(refused);
         }
     }
-    let outcome = match bridge.upstream().transaction(&commands).await {
+    // A cluster runs a transaction on one node, so its keys must share a slot: checked here,
+    // before anything is sent, and answered in Redis Cluster's words.
+    let mut slot = None;
+    if bridge.upstream().is_cluster() {
+        if let Some(refused) = commands.iter().find_map(cluster::transaction_refusal) {
+            return refuse(refused);
+        }
+        match cluster::transaction_slot(&commands) {
+            Ok(found) => slot = found,
+            Err(cluster::CrossSlot) => return refuse(cluster::CROSSSLOT.to_owned()),
+        }
+    }
+    let outcome = match bridge.upstream().transaction(&commands, slot).await {
         Ok(outcome) => outcome,
         Err(e) => {
             for command in &commands {
