@@ -76,7 +76,7 @@ wait_http() { # url name
 }
 
 # Tokens by environment only (argv shows in `ps`); the bridge refuses them as flags.
-UPSTASH_REDIS_REST_TOKEN="$TOKEN" BRIDGE_SCOPED_TOKENS="GET,MGET=$EDGE_TOKEN" \
+UPSTASH_REDIS_REST_TOKEN="$TOKEN" BRIDGE_SCOPED_TOKENS="HMGET=$EDGE_TOKEN" \
   BRIDGE_METRICS_ADDR="127.0.0.1:$BRIDGE_METRICS_PORT" \
   target/release/tollgate-rest-bridge --bind "127.0.0.1:$BRIDGE_PORT" >"$RUN/bridge.log" 2>&1 &
 pids+=($!)

@@ -64,7 +64,7 @@ pub struct Config {
     pub readonly_token: Option<Token>,
 
     /// Tokens limited to the commands listed with them: `GET,MGET=<secret>`, several separated
-    /// by `;`. The edge needs only `GET,MGET`. Environment only.
+    /// by `;`. The edge needs only `HMGET`. Environment only.
     #[arg(
         long,
         env = "BRIDGE_SCOPED_TOKENS",

@@ -10,7 +10,7 @@
 //!   ([`Scope`]): the full token runs everything except the administrative commands
 //!   ([`ADMIN_COMMANDS`]) the operator did not enable by name, the optional read-only token only
 //!   read commands and no script of any kind, and each scoped token exactly the commands listed
-//!   with it (the edge's: `GET,MGET`).
+//!   with it (the edge's: `HMGET`).
 //! - `Upstash-Encoding: base64`.
 //! - Reads from a replica (`BRIDGE_READ_REDIS_URL`), as Upstash's read regions: a request whose
 //!   every command reads goes there, anything that writes to `REDIS_URL`.

@@ -17,7 +17,7 @@ use tollgate_rest_bridge::{Bridge, Config, ScopedToken, Stats, Token};
 
 /// The only commands the edge runs: its validation pipeline's `GET`s (`MGET` for a client that
 /// batches them into one command).
-pub const EDGE_COMMANDS: [&str; 2] = ["GET", "MGET"];
+pub const EDGE_COMMANDS: [&str; 1] = ["HMGET"];
 
 /// A bridge serving on a fixed address; stopped on drop.
 #[derive(Debug)]

@@ -296,37 +296,38 @@ async fn a_scoped_token_runs_only_its_commands() {
     let id = uuid::Uuid::new_v4();
     let edge = format!("edge-{id}");
     let b = TestBridge::start_with(REDIS_URL, |c| {
-        c.scoped_tokens = vec![ScopedToken::new(&edge, &["GET", "mget"]).expect("scoped token")];
+        c.scoped_tokens = vec![ScopedToken::new(&edge, &["hmget"]).expect("scoped token")];
     })
     .await;
-    let (jti, ver) = (b.key("token:jti:x"), b.key("user:ver:u"));
-    b.result(json!(["SET", ver, "3"])).await;
+    let user = b.key("tg:{u}");
+    b.result(json!(["HSET", user, "v", "3"])).await;
 
-    // What the edge sends: one pipeline of two GETs; MGET too.
+    // What the edge sends: one pipeline of one HMGET of the user's hash.
     let (status, body) = b
-        .post_as(&edge, "/pipeline", json!([["GET", jti], ["GET", ver]]))
+        .post_as(&edge, "/pipeline", json!([["HMGET", user, "j:x", "v"]]))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, json!([{"result": null}, {"result": "3"}]));
-    let (status, body) = b.cmd_as(&edge, json!(["MGET", jti, ver])).await;
-    assert_eq!(
-        (status, body),
-        (StatusCode::OK, json!({"result": [null, "3"]}))
-    );
+    assert_eq!(body, json!([{"result": [null, "3"]}]));
+    let (status, body) = b.cmd_as(&edge, json!(["HMGET", user, "v"])).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"result": ["3"]})));
 
     // Nothing that could un-revoke a token (re-create a jti record, roll a version back) or
-    // stall Redis.
-    let record = json!({"userId": "u", "tokenId": "t", "version": 3}).to_string();
+    // stall Redis, nor read anything but the hash's fields.
+    let record = "1900000000.t.3";
     for command in [
-        json!(["SET", jti, record]),
-        json!(["SET", ver, "1"]),
-        json!(["DEL", ver]),
-        json!(["INCR", ver]),
-        json!(["RESTORE", jti, 0, "x"]),
-        json!(["COPY", ver, jti]),
-        json!(["RENAME", ver, jti]),
-        json!(["EXPIRE", ver, 1]),
-        json!(["PERSIST", ver]),
+        json!(["HSET", user, "j:x", record]),
+        json!(["HSETNX", user, "j:x", record]),
+        json!(["HSET", user, "v", "1"]),
+        json!(["HINCRBY", user, "v", -1]),
+        json!(["HDEL", user, "v"]),
+        json!(["DEL", user]),
+        json!(["RESTORE", user, 0, "x"]),
+        json!(["COPY", user, b.key("other")]),
+        json!(["RENAME", user, b.key("other")]),
+        json!(["EXPIRE", user, 1]),
+        json!(["PERSIST", user]),
+        json!(["GET", user]),
+        json!(["HGETALL", user]),
         json!(["EVAL", "return 1", 0]),
         json!(["EVAL_RO", "return 1", 0]),
         json!(["KEYS", "*"]),
@@ -336,27 +337,31 @@ async fn a_scoped_token_runs_only_its_commands() {
         let (status, body) = b.cmd_as(&edge, command.clone()).await;
         assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
         let (status, body) = b
-            .post_as(&edge, "/pipeline", json!([["GET", ver], command.clone()]))
+            .post_as(
+                &edge,
+                "/pipeline",
+                json!([["HMGET", user, "v"], command.clone()]),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{command} → {body}");
-        assert_eq!(body[0], json!({"result": "3"}));
+        assert_eq!(body[0], json!({"result": ["3"]}));
         let error = body[1]["error"].as_str().unwrap_or_default();
         assert!(error.starts_with("NOPERM"), "{command} → {body}");
         let (status, body) = b
-            .post_as(&edge, "/multi-exec", json!([["GET", ver], command]))
+            .post_as(&edge, "/multi-exec", json!([["HMGET", user, "v"], command]))
             .await;
         assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
     }
     let (status, _, body) = b
         .send(
             Method::GET,
-            &format!("/set/{jti}/x?_token={edge}"),
+            &format!("/hset/{}/j:x/x?_token={edge}", user.replace('{', "%7B").replace('}', "%7D")),
             &[],
             vec![],
         )
         .await;
     assert_error_body(status, &body, StatusCode::BAD_REQUEST, "NOPERM");
-    assert_eq!(b.result(json!(["GET", ver])).await, json!("3"));
-    assert_eq!(b.result(json!(["EXISTS", jti])).await, json!(0));
+    assert_eq!(b.result(json!(["HGET", user, "v"])).await, json!("3"));
+    assert_eq!(b.result(json!(["HEXISTS", user, "j:x"])).await, json!(0));
     b.cleanup().await;
 }
