@@ -615,27 +615,36 @@ impl RedisStore {
 
     /// Reads the eviction policy, memory cap and evictions so far from `INFO memory` and
     /// `INFO stats` (`CONFIG` is often disabled on managed Redis; `INFO` is not). On a cluster
-    /// this is one node's: every node runs with the operator's same settings.
+    /// the policy and cap are the first node's (an operator sets them alike on every node) and
+    /// the evictions are summed over the nodes.
     pub async fn eviction(&self) -> Result<Eviction, StoreError> {
         let memory = self.info("memory").await?;
         let stats = self.info("stats").await?;
+        let first = memory.first().map_or("", String::as_str);
         Ok(Eviction {
-            policy: info_field(&memory, "maxmemory_policy")
+            policy: info_field(first, "maxmemory_policy")
                 .unwrap_or("unknown")
                 .to_owned(),
-            maxmemory: info_field(&memory, "maxmemory")
+            maxmemory: info_field(first, "maxmemory")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
-            evicted_keys: info_field(&stats, "evicted_keys")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            evicted_keys: info_sum(&stats, "evicted_keys"),
         })
     }
 
-    async fn info(&self, section: &'static str) -> Result<String, StoreError> {
+    /// `INFO section` of every node: one text on a single node; on a cluster redis-rs asks each
+    /// master and answers a map of node to text.
+    async fn info(&self, section: &'static str) -> Result<Vec<String>, StoreError> {
         let mut c = self.conn.clone();
         self.run("INFO", async move {
-            redis::cmd("INFO").arg(section).query_async(&mut c).await
+            let reply: Value = redis::cmd("INFO").arg(section).query_async(&mut c).await?;
+            match reply {
+                Value::Map(nodes) => nodes
+                    .into_iter()
+                    .map(|(_, text)| redis::from_owned_redis_value(text))
+                    .collect(),
+                one => Ok(vec![redis::from_owned_redis_value(one)?]),
+            }
         })
         .await
     }
@@ -705,9 +714,12 @@ impl RedisStore {
             self.count_node(&node, now, &mut stats).await?;
         }
         let info = self.info("memory").await?;
-        stats.memory_usage = info_field(&info, "used_memory_human")
-            .unwrap_or("unknown")
-            .to_owned();
+        stats.memory_usage = match info.as_slice() {
+            [one] => info_field(one, "used_memory_human")
+                .unwrap_or("unknown")
+                .to_owned(),
+            nodes => human_bytes(info_sum(nodes, "used_memory")),
+        };
         Ok(stats)
     }
 
@@ -818,6 +830,30 @@ fn cluster_masters(listing: &str) -> Vec<(String, u16)> {
         .collect()
 }
 
+/// `field` summed over every node's `INFO` text (a node without it counts 0).
+fn info_sum(nodes: &[String], field: &str) -> u64 {
+    nodes
+        .iter()
+        .filter_map(|info| info_field(info, field)?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Bytes the way `used_memory_human` writes them (`1023B`, `2.09M`), for a cluster's total.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, f64); 3] = [
+        ("G", 1024.0 * 1024.0 * 1024.0),
+        ("M", 1024.0 * 1024.0),
+        ("K", 1024.0),
+    ];
+    UNITS
+        .iter()
+        .find(|(_, size)| bytes as f64 >= *size)
+        .map_or_else(
+            || format!("{bytes}B"),
+            |(unit, size)| format!("{:.2}{unit}", bytes as f64 / size),
+        )
+}
+
 /// The value of `field` in an `INFO` reply (`field:value` lines).
 fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
     info.lines().find_map(|l| {
@@ -863,6 +899,18 @@ impl StatsCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clusters_memory_reads_like_one_nodes() {
+        assert_eq!(human_bytes(1023), "1023B");
+        assert_eq!(human_bytes(2_190_096), "2.09M");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.00G");
+        let nodes = [
+            "used_memory:10\r\n".to_owned(),
+            "used_memory:32\r\n".to_owned(),
+        ];
+        assert_eq!(info_sum(&nodes, "used_memory"), 42);
+    }
 
     #[test]
     fn cluster_masters_are_the_up_masters_of_the_listing() {

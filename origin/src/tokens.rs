@@ -193,12 +193,7 @@ pub async fn delete_account(db: &Db, redis: &RedisStore, user_id: &str) -> ApiRe
         return Ok(false);
     };
     let killed = redis.delete_user(user_id).await?;
-    tracing::info!(
-        user_id,
-        sessions,
-        killed,
-        "account deleted"
-    );
+    tracing::info!(user_id, sessions, killed, "account deleted");
     crate::monitoring::revocation(crate::monitoring::Revocation::AccountDeletion);
     Ok(true)
 }

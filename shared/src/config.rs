@@ -141,7 +141,10 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         }
         let (scheme, auth) = shared.ok_or_else(bad)?;
         let auth = auth.map(|a| format!("{a}@")).unwrap_or_default();
-        Ok(Some(format!("{scheme}+cluster://{auth}{}", hosts.join(","))))
+        Ok(Some(format!(
+            "{scheme}+cluster://{auth}{}",
+            hosts.join(",")
+        )))
     }
 
     /// `JWT_ISSUER` (default [`DEFAULT_ISSUER`]).

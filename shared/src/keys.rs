@@ -180,7 +180,10 @@ mod tests {
         let k = KeySchema::new("t1:");
         assert_eq!(k.user("u"), "t1:tg:{u}");
         assert_eq!(k.user_pattern(), "t1:tg:*");
-        assert_eq!(k.rate_limit("login:ip", "1.2.3.4"), "t1:rl:login:ip:1.2.3.4");
+        assert_eq!(
+            k.rate_limit("login:ip", "1.2.3.4"),
+            "t1:rl:login:ip:1.2.3.4"
+        );
         assert_eq!(KeySchema::default().user("x"), "tg:{x}");
         assert_eq!(field::jti("a"), "j:a");
         assert_eq!(field::session("s"), "s:s");
@@ -204,7 +207,11 @@ mod tests {
     #[test]
     fn every_fixed_part_starts_with_a_reserved_word() {
         let k = KeySchema::default();
-        for key in [k.user("x"), k.grace("x", "h"), k.rate_limit("login:ip", "x")] {
+        for key in [
+            k.user("x"),
+            k.grace("x", "h"),
+            k.rate_limit("login:ip", "x"),
+        ] {
             let first = key.split(':').next().unwrap_or_default();
             assert!(RESERVED_PREFIX_NAMES.contains(&first), "{key}");
         }

@@ -66,9 +66,8 @@ impl SessionMirror {
 /// zero except `0` itself. (`u64::from_str` alone would take `+7`, and a value we never wrote is
 /// not one to trust.)
 pub fn canonical_u64(s: &str) -> Option<u64> {
-    let canonical = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && (s == "0" || !s.starts_with('0'));
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if !canonical {
         return None;
     }
@@ -92,7 +91,16 @@ mod tests {
         );
         assert_eq!(JtiRecord::parse(&r.encode()), Some(r));
         for bad in [
-            "", "1.s", "1.s.3.4", "1..3", "01.s.3", "1.s.+3", "1.s.03", "-1.s.3", "1.s.3 ", "{}",
+            "",
+            "1.s",
+            "1.s.3.4",
+            "1..3",
+            "01.s.3",
+            "1.s.+3",
+            "1.s.03",
+            "-1.s.3",
+            "1.s.3 ",
+            "{}",
             "1.s.18446744073709551616",
         ] {
             assert_eq!(JtiRecord::parse(bad), None, "{bad:?}");

@@ -12,9 +12,9 @@ use tollgate_shared::hostile::{cases, controls, Signer};
 use tollgate_shared::jwt::SigningKey;
 use tollgate_shared::keys::field;
 use tollgate_shared::{AccessClaims, Rejection};
+use tollgate_testkit::claims_of;
 use tollgate_tests::stack::{assert_rejected, assert_unavailable};
 use tollgate_tests::{Stack, StackOptions, Tokens};
-use tollgate_testkit::claims_of;
 
 fn now() -> i64 {
     SystemTime::now()
@@ -580,7 +580,6 @@ async fn dropping_the_stack_leaves_no_wrangler_or_workerd_running() {
         started.elapsed()
     );
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_token_is_refused_at_the_edge_with_the_origins_code_and_no_redis_call() {

@@ -226,7 +226,7 @@ async fn every_revocation_answers_only_once_the_replica_holds_it() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     for t in [&a, &b] {
-        assert_eq!(s.replica_get(&jti_at(&k, &t)).await, None, "logout-all");
+        assert_eq!(s.replica_get(&jti_at(&k, t)).await, None, "logout-all");
     }
     let version = body["data"]["token_version"].as_u64().expect("version");
     assert_eq!(

@@ -355,7 +355,10 @@ async fn a_scoped_token_runs_only_its_commands() {
     let (status, _, body) = b
         .send(
             Method::GET,
-            &format!("/hset/{}/j:x/x?_token={edge}", user.replace('{', "%7B").replace('}', "%7D")),
+            &format!(
+                "/hset/{}/j:x/x?_token={edge}",
+                user.replace('{', "%7B").replace('}', "%7D")
+            ),
             &[],
             vec![],
         )

@@ -55,8 +55,7 @@ fn logged_out(token_id: String, revoked_access_tokens: u64) -> Json<LoggedOut> {
     ))]
 async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<LoggedOut>> {
     let id = &auth.identity;
-    let killed =
-        tokens::revoke_device(&state, &id.user_id, &id.token_id, "logout").await?;
+    let killed = tokens::revoke_device(&state, &id.user_id, &id.token_id, "logout").await?;
     Ok(logged_out(id.token_id.clone(), killed))
 }
 

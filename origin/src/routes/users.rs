@@ -376,13 +376,7 @@ pub(crate) async fn rotate_refresh(state: &AppState, secret: String) -> ApiResul
         lock.release().await?;
         tracing::warn!(user_id = %session.user_id, token_id = %session.token_id, "refresh token reuse detected; revoking the device session");
         monitoring::refresh(Refresh::Reused);
-        tokens::revoke_device(
-            state,
-            &session.user_id,
-            &session.token_id,
-            "refresh_reuse",
-        )
-        .await?;
+        tokens::revoke_device(state, &session.user_id, &session.token_id, "refresh_reuse").await?;
         return Err(ApiError::Client(
             ErrorCode::RefreshTokenReused,
             "refresh token was already used; the device session has been revoked".into(),

@@ -29,10 +29,7 @@ async fn an_evicted_version_key_is_reseeded_from_sqls_bumped_version(b: Backend)
     let user_id = claims_of(&a.access).sub;
     let mut redis = app.redis_conn().await;
     let user = keys.user(&user_id);
-    let record: String = redis
-        .hget(&user, field::jti(&b.jti))
-        .await
-        .expect("record");
+    let record: String = redis.hget(&user, field::jti(&b.jti)).await.expect("record");
     let r = app.post_auth("/api/users/logout-all", &a.access).await;
     assert_eq!(r.status(), StatusCode::OK);
     // The worst case: b's record survived (or came back) and the version key is evicted.

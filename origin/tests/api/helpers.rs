@@ -84,7 +84,11 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         env.insert((*k).to_owned(), (*v).to_owned());
     }
     let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
-    let redis = redis::Client::open(settings.redis_url.0.as_str()).expect("redis client");
+    // On a cluster, the first node: tests that inspect a cluster use a cluster client of their own.
+    let node = tollgate_shared::config::redis_cluster_nodes(&settings.redis_url)
+        .and_then(|nodes| nodes.into_iter().next())
+        .unwrap_or_else(|| settings.redis_url.0.clone());
+    let redis = redis::Client::open(node).expect("redis client");
     let app = Application::build(settings).await.expect("origin builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
@@ -298,7 +302,6 @@ impl TestApp {
             .expect("redis connection")
     }
 }
-
 
 /// Asserts the documented error shape and returns the code.
 pub async fn error_code(r: Response, status: StatusCode) -> String {

@@ -52,10 +52,7 @@ async fn successful_logins_within_any_window_never_get_429(b: Backend) {
         assert_eq!(status, StatusCode::OK);
     }
     // Not even a counter key is left behind by 36 successes.
-    assert_eq!(
-        app.keys_of_kind("rl:login").await,
-        Vec::<String>::new()
-    );
+    assert_eq!(app.keys_of_kind("rl:login").await, Vec::<String>::new());
 
     // One failure makes exactly its three counters; the successes after it still pass.
     assert_eq!(

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod cluster;
 mod deletion;
 mod entrypoint;
 mod eviction;

@@ -240,7 +240,10 @@ async fn a_lost_grace_answer_inside_the_window_refuses_instead_of_forking(b: Bac
     let t = app.login(&email, "d").await;
     let first = Tokens::from_body(&app.refresh(&t.refresh).await.json().await.expect("json"));
     // Redis lost the sealed answer (flush, restart, eviction) well inside the window.
-    assert!(lose_grace_answer(&app, &t).await, "the sealed answer was kept");
+    assert!(
+        lose_grace_answer(&app, &t).await,
+        "the sealed answer was kept"
+    );
     let r = app.refresh(&t.refresh).await;
     let status = r.status();
     let body: Value = r.json().await.expect("json");

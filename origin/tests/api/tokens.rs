@@ -108,7 +108,10 @@ async fn a_missing_version_key_is_reseeded_from_the_database(b: Backend) {
     let user_id = decode_claims(&t.access).sub;
     assert!(app.hdel(&user_id, field::VERSION).await);
     assert_eq!(app.me_status(&t.access).await.0, StatusCode::OK);
-    assert_eq!(app.hget(&user_id, field::VERSION).await.as_deref(), Some("1"));
+    assert_eq!(
+        app.hget(&user_id, field::VERSION).await.as_deref(),
+        Some("1")
+    );
 }
 
 async fn a_deleted_user_is_user_unknown(b: Backend) {
