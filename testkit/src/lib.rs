@@ -1,6 +1,7 @@
 //! What Tollgate's test trees (origin/tests, bridge/tests, tests/, bench/, fuzz/) share, so each
-//! is written once: a private `redis-server`, free ports, the client calls every test makes, and
-//! the claims fixture. A leaf crate, used only as a dev-dependency (and by the test harnesses).
+//! is written once: a private `redis-server`, free ports, the client calls every test makes, an
+//! upstream behind the edge, and the claims fixture. A leaf crate, used only as a dev-dependency
+//! (and by the test harnesses).
 //!
 //! # Layout
 //! - [`claims`]: an access-token claim set shaped like the origin's (UUID ids, default issuer
@@ -11,6 +12,8 @@
 //! - [`redis_server`] (feature `services`): [`RedisServer`], a private redis-server killed on drop.
 //! - [`http`] (feature `services`): [`ApiClient`], the register / login / refresh / bearer calls
 //!   against a base URL (the origin's or the edge's), and the [`Tokens`] they return.
+//! - [`upstream`] (feature `services`): an API behind the edge — [`whoami`](upstream::whoami)
+//!   on [`EdgeState`](upstream::EdgeState) — and [`Served`], a router on a loopback port.
 
 pub mod claims;
 #[cfg(feature = "services")]
@@ -19,6 +22,8 @@ pub mod http;
 pub mod ports;
 #[cfg(feature = "services")]
 pub mod redis_server;
+#[cfg(feature = "services")]
+pub mod upstream;
 
 #[cfg(feature = "services")]
 pub use http::{ApiClient, Tokens, PASSWORD};
@@ -26,3 +31,5 @@ pub use http::{ApiClient, Tokens, PASSWORD};
 pub use ports::{child_port, free_port};
 #[cfg(feature = "services")]
 pub use redis_server::RedisServer;
+#[cfg(feature = "services")]
+pub use upstream::Served;
