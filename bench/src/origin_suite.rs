@@ -384,56 +384,35 @@ async fn count_round_trips(
     logout(extra.access).await?;
 
     let mut monitor = Monitor::connect(redis).await?;
+    let (calls, logins) = (100u64, 5u64);
+    let me = monitor.capture(each((0..calls).map(|_| get_me()))).await?.1;
+    let get = monitor
+        .capture(each((0..calls).map(|_| redis_get())))
+        .await?
+        .1;
+    let rotations = chains.iter().map(|c| refresh(c.refresh.clone()));
+    let refreshed = monitor.capture(each(rotations)).await?.1;
+    let logged_in = (0..logins).map(|_| async { Ok(origin.login(&email, "bench").await) });
+    let (sessions, login) = monitor.capture(each(logged_in)).await?;
+    let logouts = sessions.into_iter().map(|s| logout(s.access));
+    let logged_out = monitor.capture(each(logouts)).await?.1;
+    Ok(vec![
+        round_trip_row("GET /api/users/me", calls, &me),
+        round_trip_row("GET /bench/redis-get", calls, &get),
+        round_trip_row("POST /api/users/refresh", chains.len() as u64, &refreshed),
+        round_trip_row("POST /api/users/login", logins, &login),
+        round_trip_row("POST /api/users/logout", logins, &logged_out),
+    ])
+}
+
+/// Awaits each of `calls` in turn; their outputs.
+async fn each<T>(
+    calls: impl IntoIterator<Item = impl std::future::Future<Output = anyhow::Result<T>>>,
+) -> anyhow::Result<Vec<T>> {
     let mut out = Vec::new();
-    let calls = 100u64;
-    let (_, seen) = monitor
-        .capture(async {
-            for _ in 0..calls {
-                get_me().await?;
-            }
-            Ok(())
-        })
-        .await?;
-    out.push(round_trip_row("GET /api/users/me", calls, &seen));
-    let (_, seen) = monitor
-        .capture(async {
-            for _ in 0..calls {
-                redis_get().await?;
-            }
-            Ok(())
-        })
-        .await?;
-    out.push(round_trip_row("GET /bench/redis-get", calls, &seen));
-    let n = chains.len() as u64;
-    let (_, seen) = monitor
-        .capture(async {
-            for c in &chains {
-                refresh(c.refresh.clone()).await?;
-            }
-            Ok(())
-        })
-        .await?;
-    out.push(round_trip_row("POST /api/users/refresh", n, &seen));
-    let logins = 5u64;
-    let (sessions, seen) = monitor
-        .capture(async {
-            let mut v = Vec::new();
-            for _ in 0..logins {
-                v.push(origin.login(&email, "bench").await);
-            }
-            Ok(v)
-        })
-        .await?;
-    out.push(round_trip_row("POST /api/users/login", logins, &seen));
-    let (_, seen) = monitor
-        .capture(async {
-            for s in sessions {
-                logout(s.access).await?;
-            }
-            Ok(())
-        })
-        .await?;
-    out.push(round_trip_row("POST /api/users/logout", logins, &seen));
+    for call in calls {
+        out.push(call.await?);
+    }
     Ok(out)
 }
 
