@@ -9,7 +9,8 @@
 //!
 //! # Layout
 //! One file: [`Recorder`] (install, enabled), [`serve`] and [`exposition`] for the listener,
-//! [`track_http`] with its labels [`route_label`] and [`method_label`].
+//! [`track_http`] with its labels [`route_label`] and [`method_label`], and [`undocumented`]
+//! for the services' README checks.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -149,6 +150,16 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// The names that lack `prefix` or that `readme` does not list as `` `name` ``: each service's
+/// unit test asks for none, so its README metrics table and its names stay in step.
+pub fn undocumented<'a>(names: &[&'a str], prefix: &str, readme: &str) -> Vec<&'a str> {
+    names
+        .iter()
+        .copied()
+        .filter(|name| !name.starts_with(prefix) || !readme.contains(&format!("`{name}`")))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +169,15 @@ mod tests {
         let custom = Method::from_bytes(b"FROBNICATE").expect("method");
         assert_eq!(method_label(&custom), "other");
         assert_eq!(method_label(&Method::POST), "POST");
+    }
+
+    #[test]
+    fn a_name_is_documented_with_its_prefix_and_in_backticks() {
+        let readme = "| `svc_a_total` | … |\n| svc_b_total | … |";
+        let names = ["svc_a_total", "svc_b_total", "other_a_total"];
+        assert_eq!(
+            undocumented(&names, "svc_", readme),
+            ["svc_b_total", "other_a_total"]
+        );
     }
 }
