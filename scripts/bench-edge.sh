@@ -34,10 +34,7 @@ done
 log() { printf '[bench-edge] %s\n' "$*" >&2; }
 
 ensure_packages
-command -v wrk >/dev/null || {
-  log "installing wrk"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
-}
+ensure_deb wrk
 ensure_redis
 scripts/build-edge.sh >&2
 # shellcheck source=/dev/null
@@ -54,12 +51,12 @@ log "workerd $("$WORKERD" --version 2>&1 | head -1), esbuild $("$ESBUILD" --vers
 # BENCH_PROFILE=dev skips the release build of the harness (origin, bridge, echo run in-process):
 # the Workers' CPU figures do not change, their latencies include a slower upstream.
 PROFILE="${BENCH_PROFILE:-release}"
-cargo build -q --profile "$PROFILE" -p tollgate-bench --bin tollgate-bench-edge
+cargo build -q --profile "$PROFILE" -p tollgate-bench --bin tollgate-bench
 BIN_DIR="$TARGET/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 RUST=(--rust "rust=$ROOT/edge/build")
 [ -n "$BEFORE" ] && RUST+=(--rust "rust-before=$BEFORE")
 mkdir -p bench/results
 log "load at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-"$BIN_DIR/tollgate-bench-edge" --root "$ROOT" --workerd "$WORKERD" --esbuild "$ESBUILD" \
+"$BIN_DIR/tollgate-bench" workerd --root "$ROOT" --workerd "$WORKERD" --esbuild "$ESBUILD" \
   "${RUST[@]}" "${WRANGLER_FLAGS[@]}" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" \
   --out bench/results/edge-workerd.json.tmp

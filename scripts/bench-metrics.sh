@@ -18,11 +18,7 @@ CONNS="${CONNS:-64}"
 
 ensure_packages
 ensure_redis
-if ! command -v wrk >/dev/null; then
-  svc_log "installing wrk"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk
-fi
+ensure_deb wrk
 cargo build -q --release -p tollgate-origin
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tollgate-origin"
 

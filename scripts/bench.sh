@@ -75,13 +75,13 @@ if [ "$EDGE" = 1 ]; then
     if "$BENCH" edge "${QUICK[@]}" --root "$ROOT" --out "$RESULTS/edge.json.tmp" "${V8[@]}"; then
       PARTS+=(--edge "$RESULTS/edge.json.tmp")
     else
-      "$BENCH" wasm-size --root "$ROOT" --out "$RESULTS/edge.json.tmp" "${V8[@]}" \
-        --note "the edge stack did not start; rerun: scripts/bench.sh --no-micro --no-origin"
+      "$BENCH" edge --root "$ROOT" --out "$RESULTS/edge.json.tmp" "${V8[@]}" \
+        --pending "the edge stack did not start; rerun: scripts/bench.sh --no-micro --no-origin"
       PARTS+=(--edge "$RESULTS/edge.json.tmp")
     fi
   else
-    "$BENCH" wasm-size --root "$ROOT" --out "$RESULTS/edge.json.tmp" \
-      --note "scripts/build-edge.sh failed; rerun: scripts/bench.sh --no-micro --no-origin"
+    "$BENCH" edge --root "$ROOT" --out "$RESULTS/edge.json.tmp" \
+      --pending "scripts/build-edge.sh failed; rerun: scripts/bench.sh --no-micro --no-origin"
     PARTS+=(--edge "$RESULTS/edge.json.tmp")
   fi
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sourced by scripts/test.sh, scripts/stack.sh and scripts/bench.sh: make sure what the project needs is installed
+# Sourced by scripts/test.sh, stack.sh, the bench and the Node test scripts: make sure what the project needs is installed
 # and running. Idempotent: uses what already runs, installs and starts only what is missing.
 
 svc_log() { printf '[services] %s\n' "$*"; }
@@ -88,4 +88,38 @@ ensure_nextest() {
   command -v cargo-nextest >/dev/null && return
   svc_log "installing cargo-nextest"
   cargo install cargo-nextest --locked --root "$root"
+}
+
+# `node_suite NAME DIR [NPM_SCRIPT...]`: a Node test suite against the real origin binary, as
+# scripts/test-pages.sh and scripts/test-clients.sh run theirs: Debian's chromium (never a browser
+# download), the origin built, `npm ci` in DIR from its lock file, each NPM_SCRIPT (`npm run`),
+# then `npm test`, summed up in one line "NAME: N passed, N failed". Fails unless the tests ran,
+# at least one passed and none failed.
+node_suite() {
+  local name="$1" dir="$2"
+  shift 2
+  ensure_packages
+  ensure_chromium
+  printf '[test-%s] %s\n' "$name" "cargo build -p tollgate-origin"
+  cargo build -q -p tollgate-origin
+  (
+    cd "$dir"
+    printf '[test-%s] %s\n' "$name" "npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+    for script in "$@"; do
+      printf '[test-%s] %s\n' "$name" "npm run $script"
+      npm run --silent "$script"
+    done
+    printf '[test-%s] %s\n' "$name" "npm test"
+    out="$(mktemp)"
+    trap 'rm -f "$out"' EXIT
+    set +e
+    npm test --silent 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    set -e
+    passed=$(sed -En 's/^(ℹ|#) pass ([0-9]+)$/\2/p' "$out" | tail -n 1)
+    failed=$(sed -En 's/^(ℹ|#) fail ([0-9]+)$/\2/p' "$out" | tail -n 1)
+    echo "$name: ${passed:-0} passed, ${failed:-0} failed"
+    [ "$status" -eq 0 ] && [ "${failed:-1}" = 0 ] && [ "${passed:-0}" != 0 ]
+  )
 }

@@ -23,6 +23,7 @@ RUN="$ROOT/.run"
 mkdir -p "$RUN"
 
 ensure_packages
+ensure_deb python3
 ensure_redis
 scripts/build-edge.sh
 echo "[stack] building origin and bridge (release)"
@@ -92,18 +93,15 @@ wait_http "http://127.0.0.1:$ORIGIN_METRICS_PORT/metrics" origin
 wait_http "http://127.0.0.1:$BRIDGE_METRICS_PORT/metrics" bridge
 wait_http "http://127.0.0.1:$NOTES_PORT/health" notes
 
-# The route table: the origin's own routes, and /api/notes on the notes API.
-ROUTES=$(cat <<JSON
-{"upstreams":{"origin":{"url":"http://127.0.0.1:$ORIGIN_PORT"},"notes":{"url":"http://127.0.0.1:$NOTES_PORT"}},
- "routes":[{"prefix":"/api/users","upstream":"origin"},
-  {"path":"/api/users/register","methods":["POST"],"upstream":"origin","access":"public_signed"},
-  {"path":"/api/users/login","methods":["POST"],"upstream":"origin","access":"public_signed"},
-  {"path":"/api/users/refresh","methods":["POST"],"upstream":"origin","access":"public_signed"},
-  {"path":"/health","methods":["GET"],"upstream":"origin","access":"public"},
-  {"path":"/ready","methods":["GET"],"upstream":"origin","access":"public"},
-  {"path":"/.well-known/jwks.json","methods":["GET"],"upstream":"origin","access":"public"},
-  {"prefix":"/api/notes","upstream":"notes"}]}
-JSON
+# The route table: wrangler.toml's (the origin's own routes, and /api/notes on the notes API),
+# its upstreams on this machine's ports; an upstream it names that runs nowhere here fails.
+ROUTES=$(python3 - "$ORIGIN_PORT" "$NOTES_PORT" <<'PY'
+import json, sys, tomllib
+table = tomllib.load(open("wrangler.toml", "rb"))["vars"]["TOLLGATE_ROUTES"]
+ports = {"origin": sys.argv[1], "notes": sys.argv[2]}
+table["upstreams"] = {name: {"url": f"http://127.0.0.1:{ports[name]}"} for name in table["upstreams"]}
+print(json.dumps(table))
+PY
 )
 
 # Secrets for wrangler dev come from a git-ignored env file.

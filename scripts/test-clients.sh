@@ -7,32 +7,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
-log() { printf '[test-clients] %s\n' "$*"; }
-
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
-ensure_packages
-ensure_chromium
-
-log "cargo build -p tollgate-origin"
-cargo build -q -p tollgate-origin
-
-cd clients/ts
-log "npm ci"
-npm ci --no-audit --no-fund --loglevel=error
-log "npm run build"
-npm run --silent build
-
-log "npm test"
-out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
-set +e
-npm test --silent 2>&1 | tee "$out"
-status=${PIPESTATUS[0]}
-set -e
-passed=$(sed -En 's/^(ℹ|#) pass ([0-9]+)$/\2/p' "$out" | tail -n 1)
-failed=$(sed -En 's/^(ℹ|#) fail ([0-9]+)$/\2/p' "$out" | tail -n 1)
-echo "clients: ${passed:-0} passed, ${failed:-0} failed"
-if [ "$status" -ne 0 ] || [ "${failed:-1}" != 0 ] || [ "${passed:-0}" = 0 ]; then
-  exit 1
-fi
+node_suite clients clients/ts build

@@ -7,9 +7,14 @@
 //! # Layout
 //! - `benches/core.rs`: criterion micro-benchmarks of `tollgate-shared` (verify, decide, sign)
 //!   and of Argon2id with the origin's parameters.
+//! - `src/bin/tollgate-bench.rs`: the command line of every suite below (`origin`, `edge`,
+//!   `workerd`, `report`, `render`); `src/bin/tollgate-replica-window.rs`: the revocation window
+//!   with read replicas (`scripts/bench-replicas.sh`).
 //! - [`target`]: the real origin (release build, SQLite by default) started in-process with the
-//!   two limit routes merged into its router, plus fast ways to create users and sessions.
-//! - [`wrk`]: the load generator (Debian's `wrk`) and its Lua scripts, one JSON result per run.
+//!   two limit routes merged into its router, plus fast ways to create users and sessions (the
+//!   API calls are `tollgate-testkit`'s).
+//! - [`wrk`]: the load generator (Debian's `wrk`) and its Lua scripts, one JSON result per run,
+//!   and the [`wrk::Plan`] every suite runs it by (duration, rounds, levels).
 //! - [`redis_probe`]: a private `redis-server` on a free port, `MONITOR` to count commands, and
 //!   `INFO`/`MEMORY USAGE` readings.
 //! - [`origin_suite`]: the origin figures — throughput and latency per route and concurrency,
@@ -19,19 +24,20 @@
 //!   JavaScript one, CPU per request above that floor (`scripts/bench-edge.sh`).
 //! - [`report`]: merges the parts into `bench/results/latest.json`, judges the targets, and
 //!   writes every table the same way ([`report::Table`]).
+//! - [`machine`]: what the figures were measured on, the load while they were, and CPU time
+//!   read from `/proc` (of this process's threads, of a process, of a process group).
 //!
 //! # Adding a suite
-//! 1. Measure in a module of its own that writes a JSON part; give each wrk run its `route`
-//!    and the `label` the report shows (see `origin_suite::LoadRow`).
+//! 1. Measure in a module of its own that writes a JSON part; run wrk by a [`wrk::Plan`] and
+//!    give each run its `route` and the `label` the report shows (see `origin_suite::LoadRow`).
 //! 2. Add the part as an `Option` field of [`report::Latest`] and a `--part` flag of the
 //!    `report` command (and a step in `scripts/bench.sh`).
-//! 3. In [`report::render`], push the suite's tables: for load runs, [`report::medians`] picks
-//!    the median round per route and concurrency and [`report::load_cells`] fills the common
-//!    columns; add the suite's own columns after them. Targets it can judge go in
-//!    [`report::judge`] as [`report::Target`]s.
+//! 3. In [`report::render`], push the suite's tables: implement [`report::LoadRun`] for its
+//!    rows, then [`report::medians`] picks the median round per route and concurrency and
+//!    [`report::load_cells`] fills the common columns; add the suite's own columns after them.
+//!    Targets it can judge go in [`report::judge`] as [`report::Target`]s.
 //!
 //! `tollgate-bench render` re-prints a stored run, to check a change of the report.
-//! - [`machine`]: what the figures were measured on, and the load while they were.
 
 pub mod edge_suite;
 pub mod machine;
@@ -42,5 +48,5 @@ pub mod target;
 pub mod workerd_suite;
 pub mod wrk;
 
-/// The password every benchmark user has.
-pub const PASSWORD: &str = "correct horse battery";
+/// The password every benchmark user has (the test trees' own).
+pub use tollgate_testkit::PASSWORD;

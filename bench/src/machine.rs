@@ -1,6 +1,8 @@
 //! The machine the figures come from, and how busy it was while they were taken: the suite
 //! shares two cores with whatever else runs, so every load figure carries the load average.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Hardware and software the run was measured on.
@@ -90,9 +92,32 @@ fn command_line(cmd: &str, args: &[&str]) -> String {
     }
 }
 
-/// CPU seconds (user + system) process `pid` has used so far (0 if it is gone).
+/// CPU seconds (user + system) process `pid` has used so far, all its threads (0 if it is gone).
 pub fn cpu_secs_of(pid: u32) -> f64 {
     stat_cpu(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds used so far by the live processes of process group `pgid`, by command name
+/// (for `wrangler dev`: `node` for wrangler itself, `workerd` for the runtime).
+pub fn group_cpu_secs(pgid: u32) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for pid in dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let group = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2));
+        if group.and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            *out.entry(comm.trim().to_owned()).or_insert(0.0) += cpu_secs_of(pid);
+        }
+    }
+    out
 }
 
 /// Thread ids of the async runtime's workers, registered by [`register_worker_thread`].
@@ -129,8 +154,8 @@ pub fn is_worker_thread(tid: u32) -> bool {
 /// thread does: `workers` (the async runtime's worker threads), `blocking` (the rest of the
 /// runtime's threads: its blocking pool, where Argon2id runs), `sqlite` (sqlx's per-connection
 /// SQLite threads) or `other`.
-pub fn thread_cpu_secs() -> std::collections::BTreeMap<u32, (&'static str, f64)> {
-    let mut out = std::collections::BTreeMap::new();
+pub fn thread_cpu_secs() -> BTreeMap<u32, (&'static str, f64)> {
+    let mut out = BTreeMap::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return out;
     };
@@ -160,10 +185,10 @@ pub fn thread_cpu_secs() -> std::collections::BTreeMap<u32, (&'static str, f64)>
 /// CPU seconds per thread group between two [`thread_cpu_secs`] readings. A thread that
 /// exited in between is left out (its last share is lost; pools rarely retire threads mid-run).
 pub fn thread_cpu_delta(
-    before: &std::collections::BTreeMap<u32, (&'static str, f64)>,
-    after: &std::collections::BTreeMap<u32, (&'static str, f64)>,
-) -> std::collections::BTreeMap<String, f64> {
-    let mut out = std::collections::BTreeMap::new();
+    before: &BTreeMap<u32, (&'static str, f64)>,
+    after: &BTreeMap<u32, (&'static str, f64)>,
+) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
     for (tid, (group, secs)) in after {
         let start = before.get(tid).map_or(0.0, |(_, s)| *s);
         *out.entry((*group).to_owned()).or_insert(0.0) += secs - start;

@@ -7,46 +7,36 @@
 //!    diagnostic decompositions of it, refresh and login; the async workers' busy time per login.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::Value;
 
 use crate::machine;
 use crate::redis_probe::{self, CommandCount, Monitor, RedisServer};
 use crate::target::{BenchOrigin, Options, Session};
-use crate::wrk::{self, Outcome, Run, Workload};
+use crate::wrk::{self, Outcome, Plan, Run, Workload};
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Seconds per wrk run.
-    pub duration: Duration,
-    /// Interleaved rounds of the c=64 comparison (the median round is reported).
-    pub rounds: u32,
-    pub levels: Vec<u32>,
+    pub plan: Plan,
     /// Single-device users created for the memory figure.
     pub memory_sessions: u64,
     /// Users per device-count level whose calls are timed.
     pub scaling_users: u64,
     /// `None`: a fresh SQLite file.
     pub database_url: Option<String>,
-    /// Where wrk's scripts and results go while it runs.
-    pub workdir: PathBuf,
 }
 
 impl Config {
     pub fn new(quick: bool) -> Self {
         Self {
-            duration: Duration::from_secs(if quick { 3 } else { 10 }),
-            rounds: if quick { 1 } else { 3 },
-            levels: vec![1, 16, 64],
+            plan: Plan::new(quick),
             memory_sessions: if quick { 300 } else { 1000 },
             scaling_users: if quick { 1 } else { 3 },
             database_url: None,
-            workdir: std::env::temp_dir(),
         }
     }
 }
@@ -90,6 +80,18 @@ pub struct LoadRow {
     pub cpu: CpuPerRequest,
 }
 
+impl LoadRow {
+    fn new(route: &str, label: &str, round: u32, outcome: Outcome, cpu: CpuPerRequest) -> Self {
+        Self {
+            route: route.into(),
+            label: label.into(),
+            round,
+            outcome,
+            cpu,
+        }
+    }
+}
+
 /// CPU time per request during a run, in microseconds: far less sensitive than throughput to
 /// whatever else the machine runs, and it says where the time goes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -107,8 +109,9 @@ pub struct CpuPerRequest {
     pub redis_us: f64,
 }
 
-/// Runs wrk and reads the CPU counters around it.
+/// Runs wrk and reads the CPU counters around it; prints the run.
 async fn measured(
+    name: &str,
     run: &Run,
     workdir: &std::path::Path,
     redis_pid: u32,
@@ -131,24 +134,24 @@ async fn measured(
         sqlite_us: per(thread("sqlite")),
         redis_us: per(r1 - r0),
     };
-    Ok((outcome, cpu))
-}
-
-fn print_row(name: &str, o: &Outcome, cpu: &CpuPerRequest) {
     eprintln!(
-        "  c={:<3} {name:<16} {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  err {}  load {:.2}  cpu/req: origin {:.0} µs (workers {:.0}, blocking {:.0}, sqlite {:.0}), redis {:.0} µs",
-        o.connections,
-        o.rps,
-        o.p50_ms,
-        o.p99_ms,
-        o.errors(),
-        o.load1,
+        "  {}  cpu/req: origin {:.0} µs (workers {:.0}, blocking {:.0}, sqlite {:.0}), redis {:.0} µs",
+        outcome.line(name),
         cpu.origin_us,
         cpu.workers_us,
         cpu.blocking_us,
         cpu.sqlite_us,
         cpu.redis_us
     );
+    Ok((outcome, cpu))
+}
+
+/// Fails unless `r` answered `want`; returns its JSON body.
+async fn answered(r: reqwest::Response, want: u16, what: &str) -> anyhow::Result<Value> {
+    let status = r.status().as_u16();
+    let body = r.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(status == want, "{what} answered {status}: {body}");
+    Ok(body)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -269,8 +272,8 @@ pub async fn run(cfg: &Config) -> anyhow::Result<OriginReport> {
 
     Ok(OriginReport {
         database: origin.database.clone(),
-        duration_s: cfg.duration.as_secs(),
-        rounds: cfg.rounds,
+        duration_s: cfg.plan.duration.as_secs(),
+        rounds: cfg.plan.rounds,
         load_before,
         load_after: machine::load_avg(),
         rows,
@@ -337,77 +340,79 @@ async fn count_round_trips(
     origin: &BenchOrigin,
     redis: &RedisServer,
 ) -> anyhow::Result<Vec<RoundTrips>> {
-    let email = origin.register().await?;
-    let me = origin.login(&email).await?;
-    origin.set_redis_get_jti(&me.user_id, &me.jti);
+    let email = origin.new_user().await;
+    let me = origin.login(&email, "bench").await;
+    origin.set_redis_get_jti(&me.user_id(), &me.jti);
     let (user_id, _) = origin.create_user().await?;
     let mut chains = Vec::new();
     for i in 0..21 {
         chains.push(origin.add_session(&user_id, &format!("chain-{i}")).await?);
     }
+    let get_me = || async {
+        answered(
+            origin.get_auth("/api/users/me", &me.access).await,
+            200,
+            "GET /me",
+        )
+        .await
+    };
+    let redis_get = || async {
+        let r = origin
+            .client
+            .get(origin.url("/bench/redis-get"))
+            .send()
+            .await?;
+        answered(r, 200, "GET /bench/redis-get").await
+    };
+    let refresh =
+        |token: String| async move { answered(origin.refresh(&token).await, 200, "refresh").await };
+    let logout = |access: String| async move {
+        answered(
+            origin.post_auth("/api/users/logout", &access).await,
+            200,
+            "logout",
+        )
+        .await
+    };
     // Warm-up: the first EVALSHA of each script costs an extra SCRIPT LOAD round trip.
-    let (s, _) = origin.get_auth("/api/users/me", &me.access).await?;
-    anyhow::ensure!(s == 200, "GET /me answered {s}");
-    anyhow::ensure!(origin.get("/bench/redis-get").await? == 200);
+    get_me().await?;
+    redis_get().await?;
     let warm = chains.pop().context("chains")?;
-    refresh_once(origin, &warm.refresh).await?;
-    let _ = origin.login(&email).await?;
+    refresh(warm.refresh).await?;
+    let _ = origin.login(&email, "bench").await;
     let extra = origin.add_session(&user_id, "logout-warm").await?;
-    origin.post_auth("/api/users/logout", &extra.access).await?;
+    logout(extra.access).await?;
 
     let mut monitor = Monitor::connect(redis).await?;
+    let (calls, logins) = (100u64, 5u64);
+    let me = monitor.capture(each((0..calls).map(|_| get_me()))).await?.1;
+    let get = monitor
+        .capture(each((0..calls).map(|_| redis_get())))
+        .await?
+        .1;
+    let rotations = chains.iter().map(|c| refresh(c.refresh.clone()));
+    let refreshed = monitor.capture(each(rotations)).await?.1;
+    let logged_in = (0..logins).map(|_| async { Ok(origin.login(&email, "bench").await) });
+    let (sessions, login) = monitor.capture(each(logged_in)).await?;
+    let logouts = sessions.into_iter().map(|s| logout(s.access));
+    let logged_out = monitor.capture(each(logouts)).await?.1;
+    Ok(vec![
+        round_trip_row("GET /api/users/me", calls, &me),
+        round_trip_row("GET /bench/redis-get", calls, &get),
+        round_trip_row("POST /api/users/refresh", chains.len() as u64, &refreshed),
+        round_trip_row("POST /api/users/login", logins, &login),
+        round_trip_row("POST /api/users/logout", logins, &logged_out),
+    ])
+}
+
+/// Awaits each of `calls` in turn; their outputs.
+async fn each<T>(
+    calls: impl IntoIterator<Item = impl std::future::Future<Output = anyhow::Result<T>>>,
+) -> anyhow::Result<Vec<T>> {
     let mut out = Vec::new();
-    let calls = 100u64;
-    let (_, seen) = monitor
-        .capture(async {
-            for _ in 0..calls {
-                let (s, _) = origin.get_auth("/api/users/me", &me.access).await?;
-                anyhow::ensure!(s == 200, "GET /me answered {s}");
-            }
-            Ok(())
-        })
-        .await?;
-    out.push(round_trip_row("GET /api/users/me", calls, &seen));
-    let (_, seen) = monitor
-        .capture(async {
-            for _ in 0..calls {
-                anyhow::ensure!(origin.get("/bench/redis-get").await? == 200);
-            }
-            Ok(())
-        })
-        .await?;
-    out.push(round_trip_row("GET /bench/redis-get", calls, &seen));
-    let n = chains.len() as u64;
-    let (_, seen) = monitor
-        .capture(async {
-            for c in &chains {
-                refresh_once(origin, &c.refresh).await?;
-            }
-            Ok(())
-        })
-        .await?;
-    out.push(round_trip_row("POST /api/users/refresh", n, &seen));
-    let logins = 5u64;
-    let (sessions, seen) = monitor
-        .capture(async {
-            let mut v = Vec::new();
-            for _ in 0..logins {
-                v.push(origin.login(&email).await?);
-            }
-            Ok(v)
-        })
-        .await?;
-    out.push(round_trip_row("POST /api/users/login", logins, &seen));
-    let (_, seen) = monitor
-        .capture(async {
-            for s in &sessions {
-                let (st, _) = origin.post_auth("/api/users/logout", &s.access).await?;
-                anyhow::ensure!(st == 200, "logout answered {st}");
-            }
-            Ok(())
-        })
-        .await?;
-    out.push(round_trip_row("POST /api/users/logout", logins, &seen));
+    for call in calls {
+        out.push(call.await?);
+    }
     Ok(out)
 }
 
@@ -420,22 +425,6 @@ fn round_trip_row(route: &str, calls: u64, seen: &[redis_probe::Seen]) -> RoundT
         script_commands_per_call: commands.script_commands as f64 / calls as f64,
         commands,
     }
-}
-
-async fn refresh_once(origin: &BenchOrigin, refresh: &str) -> anyhow::Result<Session> {
-    let (s, body) = origin
-        .post_json("/api/users/refresh", &json!({"refresh_token": refresh}))
-        .await?;
-    anyhow::ensure!(s == 200, "refresh answered {s}: {body}");
-    let d = &body["data"];
-    let f = |k: &str| d[k].as_str().map(str::to_owned).context(k.to_owned());
-    Ok(Session {
-        user_id: String::new(),
-        access: f("access_token")?,
-        refresh: f("refresh_token")?,
-        jti: f("jti")?,
-        token_id: f("token_id")?,
-    })
 }
 
 /// `used_memory` and key count growth over `n` single-device users, and `MEMORY USAGE` of one
@@ -509,14 +498,9 @@ async fn measure_scaling(
         let reps = if devices >= 1000 { 5 } else { 20 };
         let mut sessions_ms = Vec::new();
         for sessions in &population {
-            let current = &sessions[0];
             for _ in 0..reps {
-                let t = Instant::now();
-                let (s, body) = origin
-                    .get_auth("/api/users/sessions", &current.access)
-                    .await?;
-                sessions_ms.push(t.elapsed().as_secs_f64() * 1e3);
-                anyhow::ensure!(s == 200, "sessions answered {s}");
+                let (body, ms) = timed(list_sessions(origin, &sessions[0].access)).await?;
+                sessions_ms.push(ms);
                 anyhow::ensure!(
                     body["meta"]["total"].as_u64() == Some(devices),
                     "sessions listed {} of {devices}",
@@ -526,38 +510,20 @@ async fn measure_scaling(
         }
         let mut logout_ms = Vec::new();
         for sessions in &population {
-            let t = Instant::now();
-            let (s, _) = origin
-                .post_auth("/api/users/logout-all", &sessions[0].access)
-                .await?;
-            logout_ms.push(t.elapsed().as_secs_f64() * 1e3);
-            anyhow::ensure!(s == 200, "logout-all answered {s}");
+            logout_ms.push(timed(logout_all(origin, &sessions[0].access)).await?.1);
         }
         let mut monitor = Monitor::connect(redis).await?;
-        let current = &counted[0];
-        let (_, sessions_seen) = monitor
-            .capture(async {
-                let (s, _) = origin
-                    .get_auth("/api/users/sessions", &current.access)
-                    .await?;
-                anyhow::ensure!(s == 200, "sessions answered {s}");
-                Ok(())
-            })
-            .await?;
-        let (_, logout_seen) = monitor
-            .capture(async {
-                let (s, _) = origin
-                    .post_auth("/api/users/logout-all", &current.access)
-                    .await?;
-                anyhow::ensure!(s == 200, "logout-all answered {s}");
-                Ok(())
-            })
-            .await?;
+        let current = &counted[0].access;
+        let (_, sessions_seen) = monitor.capture(list_sessions(origin, current)).await?;
+        let (_, logout_seen) = monitor.capture(logout_all(origin, current)).await?;
         // Every token of the user must now be refused.
-        let (s, _) = origin
-            .get_auth("/api/users/me", &counted[counted.len() - 1].access)
-            .await?;
-        anyhow::ensure!(s == 401, "a token survived logout-all ({s})");
+        let last = &counted[counted.len() - 1].access;
+        answered(
+            origin.get_auth("/api/users/me", last).await,
+            401,
+            "a token after logout-all",
+        )
+        .await?;
         let row = ScalingRow {
             devices,
             sessions_ms: median(&mut sessions_ms),
@@ -582,10 +548,7 @@ async fn measure_scaling(
     let s = origin.add_session(&user_id, "late").await?;
     let mut late = Vec::new();
     for _ in 0..20 {
-        let t = Instant::now();
-        let (st, _) = origin.get_auth("/api/users/sessions", &s.access).await?;
-        late.push(t.elapsed().as_secs_f64() * 1e3);
-        anyhow::ensure!(st == 200);
+        late.push(timed(list_sessions(origin, &s.access)).await?.1);
     }
     let db_sessions = origin
         .state
@@ -600,6 +563,25 @@ async fn measure_scaling(
         median(&mut late),
         u64::try_from(db_sessions).unwrap_or(0),
     ))
+}
+
+async fn list_sessions(origin: &BenchOrigin, access: &str) -> anyhow::Result<Value> {
+    let r = origin.get_auth("/api/users/sessions", access).await;
+    answered(r, 200, "GET /sessions").await
+}
+
+async fn logout_all(origin: &BenchOrigin, access: &str) -> anyhow::Result<Value> {
+    let r = origin.post_auth("/api/users/logout-all", access).await;
+    answered(r, 200, "POST /logout-all").await
+}
+
+/// Awaits `work`; its output and how long it took, in milliseconds.
+async fn timed<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<(T, f64)> {
+    let t = Instant::now();
+    let out = work.await?;
+    Ok((out, t.elapsed().as_secs_f64() * 1e3))
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -618,113 +600,69 @@ async fn limits_and_me(
     cfg: &Config,
     redis_pid: u32,
 ) -> anyhow::Result<Vec<LoadRow>> {
-    let email = origin.register().await?;
-    let me = origin.login(&email).await?;
-    origin.set_redis_get_jti(&me.user_id, &me.jti);
+    let me = origin.login(&origin.new_user().await, "bench").await;
+    origin.set_redis_get_jti(&me.user_id(), &me.jti);
     let hs = BenchOrigin::start(&Options {
         hs256: true,
         ..opts.clone()
     })
     .await?;
-    let hs_email = hs.register().await?;
-    let hs_me = hs.login(&hs_email).await?;
-    let bearer = |s: &Session| Workload::Get {
-        headers: vec![("Authorization".into(), format!("Bearer {}", s.access))],
-    };
-    let plain = Workload::Get { headers: vec![] };
-    let routes: Vec<(&str, &str, String, Workload)> = vec![
+    let hs_me = hs.login(&hs.new_user().await, "bench").await;
+    let me_bearer = Workload::bearer(&me.access);
+    let routes = [
         (
             "noop",
             "GET /bench/noop (limit: no auth)",
             origin.url("/bench/noop"),
-            plain.clone(),
+            Workload::get(),
         ),
         (
             "redis-get",
             "GET /bench/redis-get (limit: 1 Redis GET)",
             origin.url("/bench/redis-get"),
-            plain,
+            Workload::get(),
         ),
         (
             "me",
             "GET /api/users/me (EdDSA)",
             origin.url("/api/users/me"),
-            bearer(&me),
+            me_bearer.clone(),
         ),
         (
             "auth-only",
             "GET /bench/auth-only (the 5 layers alone)",
             origin.url("/bench/auth-only"),
-            bearer(&me),
+            me_bearer.clone(),
         ),
         (
             "auth-uncached",
             "GET /bench/auth-uncached (5 layers, signature checked every time; EdDSA)",
             origin.url("/bench/auth-uncached"),
-            bearer(&me),
+            me_bearer,
         ),
         (
             "auth-uncached-hs256",
             "GET /bench/auth-uncached (HS256)",
             hs.url("/bench/auth-uncached"),
-            bearer(&hs_me),
+            Workload::bearer(&hs_me.access),
         ),
     ];
-    for (name, _, url, _) in &routes {
-        let r = reqwest::Client::new()
-            .get(url)
-            .header(
-                "Authorization",
-                format!(
-                    "Bearer {}",
-                    if name.ends_with("hs256") {
-                        &hs_me.access
-                    } else {
-                        &me.access
-                    }
-                ),
-            )
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 200, "{name} answered {}", r.status());
+    for (name, _, url, workload) in &routes {
+        let status = wrk::status(url, workload).await?;
+        anyhow::ensure!(status == 200, "{name} answered {status}");
     }
     // Warm-up: connections, caches, the allocator.
-    wrk::warm_up(
-        routes.iter().map(|(_, _, url, workload)| (url, workload)),
-        Duration::from_secs(1),
-        &cfg.workdir,
-    )
-    .await?;
+    let warm = routes.iter().map(|(_, _, url, workload)| (url, workload));
+    wrk::warm_up(warm, Duration::from_secs(1), &cfg.plan.workdir).await?;
+    // The diagnostics and prototypes are only needed at the target's level.
+    let runs = cfg.plan.schedule(&routes, |(name, ..), c| {
+        c == 64 || matches!(*name, "noop" | "redis-get" | "me")
+    });
     let mut rows = Vec::new();
-    for &c in &cfg.levels {
-        let rounds = if c == 64 { cfg.rounds } else { 1 };
-        for round in 0..rounds {
-            for (name, label, url, workload) in &routes {
-                // The diagnostics and prototypes are only needed at the target's level.
-                if c != 64 && !matches!(*name, "noop" | "redis-get" | "me") {
-                    continue;
-                }
-                let (outcome, cpu) = measured(
-                    &Run {
-                        url: url.clone(),
-                        workload: workload.clone(),
-                        connections: c,
-                        duration: cfg.duration,
-                    },
-                    &cfg.workdir,
-                    redis_pid,
-                )
-                .await?;
-                print_row(name, &outcome, &cpu);
-                rows.push(LoadRow {
-                    route: (*name).into(),
-                    label: (*label).into(),
-                    round,
-                    outcome,
-                    cpu,
-                });
-            }
-        }
+    for (c, round, (name, label, url, workload)) in runs {
+        let run = cfg.plan.run(url, workload, c);
+        let (outcome, cpu) = measured(name, &run, &cfg.plan.workdir, redis_pid).await?;
+        rows.push(LoadRow::new(name, label, round, outcome, cpu));
     }
     Ok(rows)
 }
@@ -740,39 +678,32 @@ async fn refresh_load(
     for _ in 0..16 {
         users.push(origin.create_user().await?.0);
     }
+    let path = "/api/users/refresh";
     let mut rows = Vec::new();
-    for (route, path) in [("refresh", "/api/users/refresh")] {
-        for &c in &cfg.levels {
-            let mut tokens = Vec::new();
-            for i in 0..(c as usize * 4) {
-                let s = origin
-                    .add_session(&users[i % users.len()], &format!("{route}-{c}-{i}"))
-                    .await?;
-                tokens.push(s.refresh);
-            }
-            let (outcome, cpu) = measured(
-                &Run {
-                    url: origin.url(path),
-                    workload: Workload::Refresh {
-                        tokens,
-                        path: path.into(),
-                    },
-                    connections: c,
-                    duration: cfg.duration,
-                },
-                &cfg.workdir,
-                redis_pid,
-            )
-            .await?;
-            print_row(route, &outcome, &cpu);
-            rows.push(LoadRow {
-                route: route.into(),
-                label: "POST /api/users/refresh".into(),
-                round: 0,
-                outcome,
-                cpu,
-            });
+    for &c in &cfg.plan.levels {
+        let mut tokens = Vec::new();
+        for i in 0..(c as usize * 4) {
+            let user = &users[i % users.len()];
+            tokens.push(
+                origin
+                    .add_session(user, &format!("refresh-{c}-{i}"))
+                    .await?
+                    .refresh,
+            );
         }
+        let workload = Workload::Refresh {
+            tokens,
+            path: path.into(),
+        };
+        let run = cfg.plan.run(&origin.url(path), &workload, c);
+        let (outcome, cpu) = measured("refresh", &run, &cfg.plan.workdir, redis_pid).await?;
+        rows.push(LoadRow::new(
+            "refresh",
+            "POST /api/users/refresh",
+            0,
+            outcome,
+            cpu,
+        ));
     }
     Ok(rows)
 }
@@ -785,7 +716,7 @@ async fn login_load(
     cfg: &Config,
     redis_pid: u32,
 ) -> anyhow::Result<(Vec<LoadRow>, Argon2Report)> {
-    let email = origin.register().await?;
+    let email = origin.new_user().await;
     let user = origin
         .state
         .db
@@ -805,19 +736,14 @@ async fn login_load(
     for _ in 0..15 {
         emails.push(origin.create_user().await?.1);
     }
-    let login = |c: u32| Run {
-        url: origin.url("/api/users/login"),
-        workload: Workload::Login {
-            emails: emails.clone(),
-        },
-        connections: c,
-        duration: cfg.duration,
-    };
+    let (plan, url) = (&cfg.plan, origin.url("/api/users/login"));
+    let login = Workload::Login { emails };
     let mut rows = Vec::new();
     let mut runs = Vec::new();
-    for &c in &cfg.levels {
+    for &c in &plan.levels {
         let busy0 = worker_busy();
-        let (outcome, cpu) = measured(&login(c), &cfg.workdir, redis_pid).await?;
+        let run = plan.run(&url, &login, c);
+        let (outcome, cpu) = measured("login", &run, &plan.workdir, redis_pid).await?;
         let busy = worker_busy() - busy0;
         let logins = outcome.requests.max(1);
         runs.push(LoginCost {
@@ -828,38 +754,24 @@ async fn login_load(
             blocking_cpu_ms_per_login: cpu.blocking_us / 1e3,
             process_cpu_ms_per_login: cpu.origin_us / 1e3,
         });
-        print_row("login", &outcome, &cpu);
-        rows.push(LoadRow {
-            route: "login".into(),
-            label: "POST /api/users/login".into(),
-            round: 0,
+        rows.push(LoadRow::new(
+            "login",
+            "POST /api/users/login",
+            0,
             outcome,
             cpu,
-        });
+        ));
     }
-    let probe = Run {
-        url: origin.url("/bench/noop"),
-        workload: Workload::Get { headers: vec![] },
-        connections: 1,
-        duration: cfg.duration,
-    };
-    let login16 = login(16);
+    let probe = plan.run(&origin.url("/bench/noop"), &Workload::get(), 1);
+    let login16 = plan.run(&url, &login, 16);
     let (logins, probed) = tokio::join!(
-        wrk::run(&login16, &cfg.workdir),
-        measured(&probe, &cfg.workdir, redis_pid)
+        wrk::run(&login16, &plan.workdir),
+        measured("noop-during-login", &probe, &plan.workdir, redis_pid)
     );
     let (logins, (probed, cpu)) = (logins?, probed?);
-    eprintln!(
-        "  noop probe beside 16 logging-in connections ({:.0} logins/s): p50 {:.2} ms  p99 {:.2} ms",
-        logins.rps, probed.p50_ms, probed.p99_ms
-    );
-    rows.push(LoadRow {
-        route: "noop-during-login".into(),
-        label: "GET /bench/noop beside login c=16".into(),
-        round: 0,
-        outcome: probed,
-        cpu,
-    });
+    eprintln!("  ({:.0} logins/s beside the probe)", logins.rps);
+    let label = "GET /bench/noop beside login c=16";
+    rows.push(LoadRow::new("noop-during-login", label, 0, probed, cpu));
     Ok((
         rows,
         Argon2Report {

@@ -141,17 +141,19 @@ impl Monitor {
         let end = self.mark().await?;
         let mut seen = Vec::new();
         loop {
-            let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
-                .await
-                .context("MONITOR went quiet")??
-                .context("MONITOR connection closed")?;
+            let line = self.next_line().await?;
             if line.contains(&end) {
                 return Ok((out, seen));
             }
-            if let Some(s) = parse_monitor_line(&line) {
-                seen.push(s);
-            }
+            seen.extend(parse_monitor_line(&line));
         }
+    }
+
+    async fn next_line(&mut self) -> anyhow::Result<String> {
+        tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
+            .await
+            .context("MONITOR went quiet")??
+            .context("MONITOR connection closed")
     }
 
     async fn mark(&mut self) -> anyhow::Result<String> {
@@ -165,15 +167,8 @@ impl Monitor {
     }
 
     async fn skip_to(&mut self, marker: &str) -> anyhow::Result<()> {
-        loop {
-            let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
-                .await
-                .context("MONITOR went quiet")??
-                .context("MONITOR connection closed")?;
-            if line.contains(marker) {
-                return Ok(());
-            }
-        }
+        while !self.next_line().await?.contains(marker) {}
+        Ok(())
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::edge_suite::EdgeReport;
+use crate::edge_suite::{EdgeReport, EdgeRow};
 use crate::machine::Machine;
 use crate::origin_suite::{LoadRow, OriginReport};
 use crate::wrk::Outcome;
@@ -82,30 +82,51 @@ pub fn read_part<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T>
     serde_json::from_str(&text).with_context(|| format!("Failed to parse {}", path.display()))
 }
 
+/// A wrk run as the report reads it, whichever suite measured it.
+pub trait LoadRun {
+    fn route(&self) -> &str;
+    /// What the report calls the route (empty: its name).
+    fn label(&self) -> &str;
+    fn outcome(&self) -> &Outcome;
+}
+
+impl LoadRun for LoadRow {
+    fn route(&self) -> &str {
+        &self.route
+    }
+    fn label(&self) -> &str {
+        &self.label
+    }
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+}
+
+impl LoadRun for EdgeRow {
+    fn route(&self) -> &str {
+        &self.route
+    }
+    fn label(&self) -> &str {
+        &self.label
+    }
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+}
+
 /// The run of `route` at `c` connections with the median throughput over its rounds.
-pub fn pick<'a>(
-    rows: impl Iterator<Item = (&'a str, u32, &'a Outcome)>,
-    route: &str,
-    c: u32,
-) -> Option<&'a Outcome> {
-    let mut runs: Vec<&Outcome> = rows
-        .filter(|(r, conns, _)| *r == route && *conns == c)
-        .map(|(_, _, o)| o)
+pub fn pick<'a, R: LoadRun>(rows: &'a [R], route: &str, c: u32) -> Option<&'a R> {
+    let mut runs: Vec<&R> = rows
+        .iter()
+        .filter(|r| r.route() == route && r.outcome().connections == c)
         .collect();
-    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    runs.sort_by(|a, b| a.outcome().rps.total_cmp(&b.outcome().rps));
     runs.get(runs.len() / 2).copied()
 }
 
-fn origin_rows(o: &OriginReport) -> impl Iterator<Item = (&str, u32, &Outcome)> {
-    o.rows
-        .iter()
-        .map(|r: &LoadRow| (r.route.as_str(), r.outcome.connections, &r.outcome))
-}
-
-fn edge_rows(e: &EdgeReport) -> impl Iterator<Item = (&str, u32, &Outcome)> {
-    e.rows
-        .iter()
-        .map(|r| (r.route.as_str(), r.outcome.connections, &r.outcome))
+/// [`pick`]'s outcome.
+fn picked<'a, R: LoadRun>(rows: &'a [R], route: &str, c: u32) -> Option<&'a Outcome> {
+    pick(rows, route, c).map(LoadRun::outcome)
 }
 
 fn micro(l: &Latest, name: &str) -> Option<f64> {
@@ -116,8 +137,8 @@ fn micro(l: &Latest, name: &str) -> Option<f64> {
 pub fn judge(l: &Latest) -> Vec<Target> {
     let mut t = Vec::new();
     if let Some(o) = &l.origin {
-        let me = pick(origin_rows(o), "me", 64);
-        let get = pick(origin_rows(o), "redis-get", 64);
+        let me = picked(&o.rows, "me", 64);
+        let get = picked(&o.rows, "redis-get", 64);
         t.push(match (me, get) {
             (Some(me), Some(get)) => {
                 let ratio = me.rps / get.rps;
@@ -182,8 +203,8 @@ pub fn judge(l: &Latest) -> Vec<Target> {
             levels.dedup();
             for c in levels {
                 if let (Some(p), Some(h)) = (
-                    pick(edge_rows(e), "edge-me", c),
-                    pick(edge_rows(e), "edge-health", c),
+                    picked(&e.rows, "edge-me", c),
+                    picked(&e.rows, "edge-health", c),
                 ) {
                     let ratio = p.p50_ms / h.p50_ms;
                     all &= ratio <= 1.5;
@@ -390,54 +411,42 @@ impl Table {
     }
 }
 
-/// One wrk run as a load table shows it.
-#[derive(Debug, Clone, Copy)]
-pub struct Run<'a> {
-    pub route: &'a str,
-    pub label: &'a str,
-    pub outcome: &'a Outcome,
-}
-
 /// The columns every load table starts with; [`load_cells`] fills them.
 pub const LOAD_COLUMNS: [&str; 8] = [
     "route", "c", "req/s", "p50 ms", "p99 ms", "requests", "errors", "load1",
 ];
 
 /// For each route, in the order the suite ran them, and each connection count, ascending: the
-/// run with the median throughput over its rounds (what [`pick`] picks).
-pub fn medians<'a>(runs: &[Run<'a>]) -> Vec<Run<'a>> {
+/// run [`pick`] picks.
+pub fn medians<R: LoadRun>(rows: &[R]) -> Vec<&R> {
     let mut routes: Vec<&str> = Vec::new();
-    for r in runs {
-        if !routes.contains(&r.route) {
-            routes.push(r.route);
+    for r in rows {
+        if !routes.contains(&r.route()) {
+            routes.push(r.route());
         }
     }
     let mut out = Vec::new();
     for route in routes {
-        let mut levels: Vec<u32> = runs
+        let mut levels: Vec<u32> = rows
             .iter()
-            .filter(|r| r.route == route)
-            .map(|r| r.outcome.connections)
+            .filter(|r| r.route() == route)
+            .map(|r| r.outcome().connections)
             .collect();
         levels.sort_unstable();
         levels.dedup();
-        for c in levels {
-            let mut same: Vec<Run<'a>> = runs
-                .iter()
-                .filter(|r| r.route == route && r.outcome.connections == c)
-                .copied()
-                .collect();
-            same.sort_by(|a, b| a.outcome.rps.total_cmp(&b.outcome.rps));
-            out.push(same[same.len() / 2]);
-        }
+        out.extend(levels.into_iter().filter_map(|c| pick(rows, route, c)));
     }
     out
 }
 
 /// The [`LOAD_COLUMNS`] cells of one run.
-pub fn load_cells(r: &Run<'_>) -> Vec<String> {
-    let o = r.outcome;
-    let label = if r.label.is_empty() { r.route } else { r.label };
+pub fn load_cells(r: &impl LoadRun) -> Vec<String> {
+    let o = r.outcome();
+    let label = if r.label().is_empty() {
+        r.route()
+    } else {
+        r.label()
+    };
     vec![
         label.to_owned(),
         o.connections.to_string(),
@@ -514,38 +523,20 @@ fn origin_tables(o: &OriginReport) -> Vec<Table> {
         ]
         .map(String::from),
     );
-    let runs: Vec<Run> = o
-        .rows
-        .iter()
-        .map(|r| Run {
-            route: &r.route,
-            label: &r.label,
-            outcome: &r.outcome,
-        })
-        .collect();
-    for run in medians(&runs) {
-        let c = run.outcome.connections;
+    for run in medians(&o.rows) {
+        let (c, rps) = (run.outcome.connections, run.outcome.rps);
         // Protected routes, against the two limits at the same concurrency.
-        let note = match (
-            pick(origin_rows(o), "noop", c),
-            pick(origin_rows(o), "redis-get", c),
-        ) {
-            (Some(n), Some(g)) if run.route.contains("me") || run.route.starts_with("auth-") => {
-                format!(
-                    "{:.0}% of noop, {:.0}% of redis-get",
-                    run.outcome.rps / n.rps * 100.0,
-                    run.outcome.rps / g.rps * 100.0
-                )
-            }
+        let protected = run.route.contains("me") || run.route.starts_with("auth-");
+        let note = match (picked(&o.rows, "noop", c), picked(&o.rows, "redis-get", c)) {
+            (Some(n), Some(g)) if protected => format!(
+                "{:.0}% of noop, {:.0}% of redis-get",
+                rps / n.rps * 100.0,
+                rps / g.rps * 100.0
+            ),
             _ => String::new(),
         };
-        let cpu = o
-            .rows
-            .iter()
-            .find(|r| std::ptr::eq(&r.outcome, run.outcome))
-            .map(|r| r.cpu.clone())
-            .unwrap_or_default();
-        let mut row = load_cells(&run);
+        let cpu = &run.cpu;
+        let mut row = load_cells(run);
         if run.route == "noop-during-login" {
             row.extend(["(shared with the logins)".into(), "–".into(), note]);
         } else {
@@ -668,44 +659,22 @@ fn edge_table(e: &EdgeReport) -> Table {
     } else {
         t.columns = LOAD_COLUMNS.map(String::from).to_vec();
         t.columns.push("note".into());
-        let runs: Vec<Run> = e
-            .rows
-            .iter()
-            .map(|r| Run {
-                route: &r.route,
-                label: &r.label,
-                outcome: &r.outcome,
-            })
-            .collect();
-        for run in medians(&runs) {
-            let row = e
-                .rows
-                .iter()
-                .find(|r| std::ptr::eq(&r.outcome, run.outcome));
-            let mut note = row
-                .and_then(|r| r.edge_cpu_ms_per_request.map(|v| (v, r)))
-                .map_or(String::new(), |(v, r)| {
-                    format!(
-                        "wrangler CPU {v:.2} ms/req ({})",
-                        joined(
-                            r.edge_cpu_ms_by_process
-                                .iter()
-                                .filter(|(_, ms)| **ms >= 0.005)
-                                .map(|(k, ms)| format!("{k} {ms:.2}")),
-                            ", "
-                        )
-                    )
-                });
+        for run in medians(&e.rows) {
+            let mut note = run.edge_cpu_ms_per_request.map_or(String::new(), |v| {
+                let by_process = run
+                    .edge_cpu_ms_by_process
+                    .iter()
+                    .filter(|(_, ms)| **ms >= 0.005)
+                    .map(|(k, ms)| format!("{k} {ms:.2}"));
+                format!("wrangler CPU {v:.2} ms/req ({})", joined(by_process, ", "))
+            });
             if run.route == "edge-me" {
-                if let Some(h) = pick(edge_rows(e), "edge-health", run.outcome.connections) {
-                    let _ = write!(
-                        note,
-                        "; p50 {:.2}× pass-through",
-                        run.outcome.p50_ms / h.p50_ms
-                    );
+                if let Some(h) = picked(&e.rows, "edge-health", run.outcome.connections) {
+                    let ratio = run.outcome.p50_ms / h.p50_ms;
+                    let _ = write!(note, "; p50 {ratio:.2}× pass-through");
                 }
             }
-            let mut cells = load_cells(&run);
+            let mut cells = load_cells(run);
             cells.push(note);
             t.rows.push(cells);
         }

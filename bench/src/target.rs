@@ -26,7 +26,8 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use axum::extract::State;
-use axum::http::{Request, StatusCode};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -38,7 +39,8 @@ use tollgate_origin::db::{CreateUser, NewSession, NewUser};
 use tollgate_origin::error::ApiError;
 use tollgate_origin::state::AppState;
 use tollgate_origin::tokens::{self, Grant};
-use tollgate_shared::{decide, Decision, Rejection};
+use tollgate_shared::{decide, jwt, Decision, Rejection};
+use tollgate_testkit::ApiClient;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -57,14 +59,12 @@ pub struct Options {
 /// A running origin with its limit routes; stopped and its files removed on drop.
 #[derive(Debug)]
 pub struct BenchOrigin {
-    pub base: String,
-    pub port: u16,
     pub state: AppState,
     pub prefix: String,
     /// `sqlite` or `postgres`.
     pub database: String,
     pub database_url: String,
-    client: reqwest::Client,
+    api: ApiClient,
     redis_get_jti: Arc<OnceLock<(String, String)>>,
     password_hash: tokio::sync::OnceCell<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -114,8 +114,7 @@ impl BenchOrigin {
             .context("Failed to build the origin")?;
         let redis_get_jti = Arc::new(OnceLock::new());
         let app = tollgate_origin::app::router(state.clone())
-            .merge(limit_routes(state.clone(), redis_get_jti.clone()))
-            .merge(diagnostic_routes(state.clone()));
+            .merge(bench_routes(state.clone(), redis_get_jti.clone()));
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -144,13 +143,11 @@ impl BenchOrigin {
             }
         }
         Ok(Self {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
             state,
             prefix,
             database: database.into(),
             database_url,
-            client: reqwest::Client::new(),
+            api: ApiClient::new(format!("http://127.0.0.1:{port}"), reqwest::Client::new()),
             redis_get_jti,
             password_hash: tokio::sync::OnceCell::new(),
             shutdown: Some(tx),
@@ -158,63 +155,9 @@ impl BenchOrigin {
         })
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     /// Which user's jti record `/bench/redis-get` reads (set once, before the load starts).
     pub fn set_redis_get_jti(&self, user_id: &str, jti: &str) {
         let _ = self.redis_get_jti.set((user_id.to_owned(), jti.to_owned()));
-    }
-
-    /// Registers through the API (one Argon2id hash); returns the email.
-    pub async fn register(&self) -> anyhow::Result<String> {
-        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-        let r = self
-            .client
-            .post(self.url("/api/users/register"))
-            .json(&json!({"email": email, "password": PASSWORD, "name": "Bench"}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            r.status() == StatusCode::CREATED,
-            "register: {}",
-            r.status()
-        );
-        Ok(email)
-    }
-
-    /// Logs in through the API.
-    pub async fn login(&self, email: &str) -> anyhow::Result<Session> {
-        let r = self
-            .client
-            .post(self.url("/api/users/login"))
-            .json(&json!({"email": email, "password": PASSWORD, "device_name": "bench"}))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == StatusCode::OK, "login: {}", r.status());
-        let body: Value = r.json().await?;
-        let d = &body["data"];
-        let field = |k: &str| d[k].as_str().map(str::to_owned).context(k.to_owned());
-        let access = field("access_token")?;
-        let claims = self.verify(&access)?;
-        Ok(Session {
-            user_id: claims.sub,
-            access,
-            refresh: field("refresh_token")?,
-            jti: field("jti")?,
-            token_id: field("token_id")?,
-        })
-    }
-
-    fn verify(&self, access: &str) -> anyhow::Result<tollgate_shared::AccessClaims> {
-        tollgate_shared::jwt::verify(
-            access,
-            &self.state.keys.view().verifying,
-            &self.state.validation,
-            tollgate_origin::domain::now(),
-        )
-        .map_err(|r| anyhow::anyhow!("token refused: {r:?}"))
     }
 
     /// Creates a user straight in the database with a real Argon2id hash of [`PASSWORD`]
@@ -292,47 +235,14 @@ impl BenchOrigin {
             token_id,
         })
     }
+}
 
-    /// `GET` with a bearer token; returns the status and the JSON body.
-    pub async fn get_auth(&self, path: &str, access: &str) -> anyhow::Result<(u16, Value)> {
-        let r = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(access)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await.unwrap_or(Value::Null)))
-    }
+impl std::ops::Deref for BenchOrigin {
+    type Target = ApiClient;
 
-    /// `POST` with a bearer token; returns the status and the JSON body.
-    pub async fn post_auth(&self, path: &str, access: &str) -> anyhow::Result<(u16, Value)> {
-        let r = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(access)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await.unwrap_or(Value::Null)))
-    }
-
-    /// Plain `GET`; returns the status.
-    pub async fn get(&self, path: &str) -> anyhow::Result<u16> {
-        Ok(self
-            .client
-            .get(self.url(path))
-            .send()
-            .await?
-            .status()
-            .as_u16())
-    }
-
-    /// `POST` of a JSON body; returns the status and the JSON body.
-    pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
-        let r = self.client.post(self.url(path)).json(body).send().await?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    /// The client calls of the test trees (register, login, refresh, bearer requests).
+    fn deref(&self) -> &ApiClient {
+        &self.api
     }
 }
 
@@ -347,21 +257,26 @@ impl Drop for BenchOrigin {
     }
 }
 
-/// The origin's per-request layers, as `tollgate_origin::app::router` applies them.
-fn with_origin_layers<S: Clone + Send + Sync + 'static>(r: Router<S>) -> Router<S> {
-    r.layer(CatchPanicLayer::new())
+/// The limit and diagnostic routes, with the origin's per-request layers (as
+/// `tollgate_origin::app::router` applies them), so the comparison is of the handlers.
+fn bench_routes(state: AppState, jti: Arc<OnceLock<(String, String)>>) -> Router {
+    let limits = Router::new()
+        .route("/bench/noop", get(noop))
+        .route("/bench/redis-get", get(redis_get))
+        .with_state(Limits {
+            state: state.clone(),
+            jti,
+        });
+    let diagnostics = Router::new()
+        .route("/bench/auth-only", get(auth_only))
+        .route("/bench/auth-uncached", get(auth_uncached))
+        .with_state(state);
+    limits
+        .merge(diagnostics)
+        .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
         }))
-}
-
-fn diagnostic_routes(state: AppState) -> Router {
-    with_origin_layers(
-        Router::new()
-            .route("/bench/auth-only", get(auth_only))
-            .route("/bench/auth-uncached", get(auth_uncached)),
-    )
-    .with_state(state)
 }
 
 /// The five layers and nothing else.
@@ -373,23 +288,13 @@ async fn auth_only(auth: AuthUser) -> Json<Value> {
 /// has not seen; a missing version key, which the extractor re-seeds from SQL, never occurs here).
 async fn auth_uncached(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .ok_or(ApiError::Token(Rejection::Missing))?;
+    let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = jwt::bearer_token(header).map_err(ApiError::Token)?;
     let now = tollgate_origin::domain::now();
-    let claims = tollgate_shared::jwt::verify(
-        token,
-        &state.keys.view_at(now).verifying,
-        &state.validation,
-        now,
-    )
-    .map_err(ApiError::Token)?;
+    let keys = &state.keys.view_at(now).verifying;
+    let claims = jwt::verify(token, keys, &state.validation, now).map_err(ApiError::Token)?;
     let lookup = state.redis.lookup(&claims.jti, &claims.sub).await?;
     let identity = match decide(&claims, &lookup) {
         Decision::Accept(identity) => identity,
@@ -403,16 +308,6 @@ async fn auth_uncached(
 struct Limits {
     state: AppState,
     jti: Arc<OnceLock<(String, String)>>,
-}
-
-/// The two limit routes, with the origin's per-request layers.
-fn limit_routes(state: AppState, jti: Arc<OnceLock<(String, String)>>) -> Router {
-    with_origin_layers(
-        Router::new()
-            .route("/bench/noop", get(noop))
-            .route("/bench/redis-get", get(redis_get)),
-    )
-    .with_state(Limits { state, jti })
 }
 
 async fn noop() -> Json<Value> {

@@ -32,23 +32,22 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 use serde_json::json;
+use tollgate_testkit::Served;
 
-use crate::wrk::{self, Outcome, Run, Workload};
+use crate::machine;
+use crate::wrk::{self, Outcome, Plan, Workload};
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub root: PathBuf,
-    pub duration: Duration,
-    pub rounds: u32,
-    pub levels: Vec<u32>,
+    pub plan: Plan,
     /// `(label, bundle dir)`: each holds `index.js` + `index_bg.wasm` from worker-build.
     pub rust: Vec<(String, PathBuf)>,
     /// Also measure the first Rust bundle under `wrangler dev`.
     pub wrangler: bool,
     pub workerd: PathBuf,
     pub esbuild: PathBuf,
-    pub workdir: PathBuf,
 }
 
 /// One measured run.
@@ -89,15 +88,9 @@ fn routes(origin: &str, echo: &str) -> serde_json::Value {
 }
 
 /// An upstream that answers every request with a small JSON body, as fast as this machine can.
-async fn start_echo() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
-    use axum::routing::any;
-    let app = axum::Router::new().fallback(any(|| async { axum::Json(json!({"ok": true})) }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((format!("http://{addr}"), task))
+async fn start_echo() -> anyhow::Result<Served> {
+    let ok = || async { axum::Json(json!({"ok": true})) };
+    Served::start(axum::Router::new().fallback(axum::routing::any(ok))).await
 }
 
 /// A capnp text literal.
@@ -230,39 +223,6 @@ impl Drop for Workerd {
     }
 }
 
-/// `utime + stime` of one process (all its threads), in seconds.
-fn process_cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (field(11) + field(12)) / crate::machine::clock_ticks_per_sec()
-}
-
-/// CPU seconds of every live process in process group `pgid` (wrangler's node and workerd).
-fn group_cpu_secs(pgid: u32) -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok())
-                == Some(pgid)
-        })
-        .map(process_cpu_secs)
-        .sum()
-}
-
 fn gzip9(path: &Path) -> anyhow::Result<(u64, u64)> {
     let raw = std::fs::metadata(path)?.len();
     let out = Command::new("gzip").args(["-9", "-c"]).arg(path).output()?;
@@ -288,21 +248,6 @@ fn bundle_js(esbuild: &Path, entry: &Path, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The same token with one payload character changed: parses, names a known key, has a
-/// well-formed signature, so the Worker runs the whole Ed25519 check before refusing it.
-fn forge(token: &str) -> String {
-    let parts: Vec<&str> = token.split('.').collect();
-    let [head, payload, sig] = parts[..] else {
-        return token.to_owned();
-    };
-    let mut chars: Vec<char> = payload.chars().collect();
-    let mid = chars.len() / 2;
-    if let Some(c) = chars.get_mut(mid) {
-        *c = if *c == 'A' { 'B' } else { 'A' };
-    }
-    format!("{head}.{}.{sig}", chars.into_iter().collect::<String>())
-}
-
 struct Target {
     runtime: &'static str,
     worker: String,
@@ -322,8 +267,9 @@ fn origin_of(config: &tollgate_tests::EdgeConfig) -> String {
 
 /// Starts everything, checks every Worker answers as it should, then measures.
 pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
-    let load_before = crate::machine::load_avg();
-    let (echo, _echo_task) = start_echo().await?;
+    let load_before = machine::load_avg();
+    let echo_server = start_echo().await?;
+    let echo = echo_server.url();
     let echo_url = echo.clone();
     let mut config = None;
     let stack = tollgate_tests::Stack::start_with(
@@ -341,11 +287,11 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
     let config = config.context("edge configuration")?;
     let email = stack.new_user().await;
     let tokens = stack.login(&email, "bench").await;
-    let forged = forge(&tokens.access);
+    let forged = crate::edge_suite::forge(&tokens.access);
     let bind = bindings(&config, &echo);
 
     let js_dir = cfg.root.join("bench/edge-js");
-    let dist = cfg.workdir.join("tollgate-bench-edge-js");
+    let dist = cfg.plan.workdir.join("tollgate-bench-edge-js");
     std::fs::create_dir_all(&dist)?;
     let floor_js = dist.join("floor.js");
     let worker_js = dist.join("worker.js");
@@ -385,7 +331,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
             runtime: "workerd",
             worker: label.clone(),
             base: server.base.clone(),
-            cpu: Box::new(move || process_cpu_secs(pid)),
+            cpu: Box::new(move || machine::cpu_secs_of(pid)),
         });
     }
     if cfg.wrangler {
@@ -397,31 +343,24 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                 .first()
                 .map_or_else(String::new, |(l, _)| l.clone()),
             base: stack.edge.base.clone(),
-            cpu: Box::new(move || group_cpu_secs(pgid)),
+            cpu: Box::new(move || machine::group_cpu_secs(pgid).values().sum()),
         });
     }
 
-    let bearer = |t: &str| Workload::Get {
-        headers: vec![("Authorization".into(), format!("Bearer {t}"))],
-    };
-    let routes: Vec<(&str, &str, Workload)> = vec![
-        ("health", "/health", Workload::Get { headers: vec![] }),
-        ("protected", "/api/bench/me", bearer(&tokens.access)),
-        ("forged", "/api/bench/me", bearer(&forged)),
+    let routes = [
+        ("health", "/health", Workload::get()),
+        (
+            "protected",
+            "/api/bench/me",
+            Workload::bearer(&tokens.access),
+        ),
+        ("forged", "/api/bench/me", Workload::bearer(&forged)),
     ];
-    // Every Worker answers as expected before anything is timed.
-    let client = reqwest::Client::new();
+    // Every Worker answers as expected before anything is timed (the floor passes all through).
     for t in &targets {
         for (name, path, workload) in &routes {
-            let mut req = client.get(format!("{}{path}", t.base));
-            if let Workload::Get { headers } = workload {
-                for (k, v) in headers {
-                    req = req.header(k, v);
-                }
-            }
-            let status = req.send().await?.status().as_u16();
-            let floor = t.worker == "floor";
-            let want = if *name == "forged" && !floor {
+            let status = wrk::status(&format!("{}{path}", t.base), workload).await?;
+            let want = if *name == "forged" && t.worker != "floor" {
                 401
             } else {
                 200
@@ -434,22 +373,23 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
             );
         }
     }
+    let plan = &cfg.plan;
     for t in &targets {
-        let list = routes
+        let list: Vec<_> = routes
             .iter()
-            .map(|(_, path, w)| (format!("{}{path}", t.base), w.clone()))
-            .collect::<Vec<_>>();
+            .map(|(_, path, w)| (format!("{}{path}", t.base), w))
+            .collect();
         wrk::warm_up(
-            list.iter().map(|(u, w)| (u, w)),
+            list.iter().map(|(u, w)| (u, *w)),
             Duration::from_secs(1),
-            &cfg.workdir,
+            &plan.workdir,
         )
         .await?;
     }
 
     let mut rows: Vec<Row> = Vec::new();
-    for round in 0..cfg.rounds {
-        for &c in &cfg.levels {
+    for round in 0..plan.rounds {
+        for &c in &plan.levels {
             for (name, path, workload) in &routes {
                 if *name == "forged" && c != 1 {
                     continue;
@@ -457,16 +397,8 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                 let mut floor_us = None;
                 for t in &targets {
                     let cpu0 = (t.cpu)();
-                    let outcome = wrk::run(
-                        &Run {
-                            url: format!("{}{path}", t.base),
-                            workload: workload.clone(),
-                            connections: c,
-                            duration: cfg.duration,
-                        },
-                        &cfg.workdir,
-                    )
-                    .await?;
+                    let run = plan.run(&format!("{}{path}", t.base), workload, c);
+                    let outcome = wrk::run(&run, &plan.workdir).await?;
                     let cpu = ((t.cpu)() - cpu0) * 1e6 / outcome.requests.max(1) as f64;
                     if t.runtime == "workerd" && t.worker == "floor" {
                         floor_us = Some(cpu);
@@ -476,15 +408,11 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                         _ => None,
                     };
                     eprintln!(
-                        "  r{round} c={c:<3} {:<12} {:<10} {name:<9} {:>7.0} req/s  p50 {:>6.3} ms  p99 {:>6.3} ms  CPU {:>6.1} µs/req{}  load {:.2}",
-                        t.runtime,
-                        t.worker,
-                        outcome.rps,
-                        outcome.p50_ms,
-                        outcome.p99_ms,
-                        cpu,
-                        above.map(|a| format!(" ({a:+.1} above floor)")).unwrap_or_default(),
-                        outcome.load1,
+                        "  r{round} {}  CPU {cpu:>6.1} µs/req{}",
+                        outcome.line(&format!("{} {} {name}", t.runtime, t.worker)),
+                        above
+                            .map(|a| format!(" ({a:+.1} above floor)"))
+                            .unwrap_or_default(),
                     );
                     rows.push(Row {
                         runtime: t.runtime.into(),
@@ -505,7 +433,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
         rows,
         sizes,
         load_before,
-        load_after: crate::machine::load_avg(),
+        load_after: machine::load_avg(),
     })
 }
 

@@ -24,10 +24,9 @@ function done(summary, latency, requests)
   local out = assert(io.open(os.getenv("WRK_JSON_OUT"), "w"))
   out:write(string.format(
     '{"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,' ..
-    '"timeout":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}',
+    '"timeout":%d,"p50_us":%d,"p99_us":%d}',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    latency.mean))
+    latency:percentile(50), latency:percentile(99)))
   out:close()
 end
 "#;
@@ -97,6 +96,82 @@ pub enum Workload {
     Login { emails: Vec<String> },
 }
 
+impl Workload {
+    /// A plain `GET`.
+    pub fn get() -> Self {
+        Self::Get { headers: vec![] }
+    }
+
+    /// A `GET` with `token` as its bearer.
+    pub fn bearer(token: &str) -> Self {
+        Self::Get {
+            headers: vec![("Authorization".into(), format!("Bearer {token}"))],
+        }
+    }
+}
+
+/// The status one request of a `GET` workload gets: every route is checked before it is timed.
+pub async fn status(url: &str, workload: &Workload) -> anyhow::Result<u16> {
+    let mut req = reqwest::Client::new().get(url);
+    if let Workload::Get { headers } = workload {
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+    }
+    Ok(req.send().await?.status().as_u16())
+}
+
+/// How long, how often and at which concurrency levels a suite runs wrk.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Per wrk run.
+    pub duration: Duration,
+    /// Interleaved rounds at the level the targets are judged at (the median is reported).
+    pub rounds: u32,
+    pub levels: Vec<u32>,
+    /// Where wrk's scripts and results go while it runs.
+    pub workdir: PathBuf,
+}
+
+impl Plan {
+    /// 10 s runs and three rounds; `quick`: 3 s and one.
+    pub fn new(quick: bool) -> Self {
+        Self {
+            duration: Duration::from_secs(if quick { 3 } else { 10 }),
+            rounds: if quick { 1 } else { 3 },
+            levels: vec![1, 16, 64],
+            workdir: std::env::temp_dir(),
+        }
+    }
+
+    /// A run of `workload` against `url` at `connections`, for this plan's duration.
+    pub fn run(&self, url: &str, workload: &Workload, connections: u32) -> Run {
+        Run {
+            url: url.to_owned(),
+            workload: workload.clone(),
+            connections,
+            duration: self.duration,
+        }
+    }
+
+    /// The order the origin and edge suites measure in: level by level, each of `routes` the
+    /// `keep` filter lets through at that level, in `rounds` interleaved rounds at c=64 (where
+    /// the targets are judged) and once elsewhere. Yields `(connections, round, route)`.
+    pub fn schedule<'a, R>(
+        &self,
+        routes: &'a [R],
+        keep: impl Fn(&R, u32) -> bool,
+    ) -> Vec<(u32, u32, &'a R)> {
+        let mut out = Vec::new();
+        for &c in &self.levels {
+            for round in 0..if c == 64 { self.rounds } else { 1 } {
+                out.extend(routes.iter().filter(|r| keep(r, c)).map(|r| (c, round, r)));
+            }
+        }
+        out
+    }
+}
+
 /// One wrk run.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -110,15 +185,10 @@ pub struct Run {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub connections: u32,
-    pub threads: u32,
-    pub duration_s: f64,
     pub requests: u64,
     pub rps: f64,
     pub p50_ms: f64,
-    pub p90_ms: f64,
     pub p99_ms: f64,
-    pub max_ms: f64,
-    pub mean_ms: f64,
     /// Non-2xx/3xx answers (wrk counts status ≥ 400).
     pub status_errors: u64,
     /// Connect, read, write errors and timeouts.
@@ -130,6 +200,19 @@ pub struct Outcome {
 impl Outcome {
     pub fn errors(&self) -> u64 {
         self.status_errors + self.socket_errors
+    }
+
+    /// The run as a progress line says it: `c=64  name  … req/s  p50 … ms  p99 … ms …`.
+    pub fn line(&self, name: &str) -> String {
+        format!(
+            "c={:<3} {name:<20} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  err {}  load {:.2}",
+            self.connections,
+            self.rps,
+            self.p50_ms,
+            self.p99_ms,
+            self.errors(),
+            self.load1
+        )
     }
 }
 
@@ -143,14 +226,9 @@ struct Raw {
     status: u64,
     timeout: u64,
     p50_us: f64,
-    p90_us: f64,
     p99_us: f64,
-    max_us: f64,
-    mean_us: f64,
 }
 
-/// Runs wrk and returns its figures. Threads: one per core at most, never more than
-/// connections.
 /// Warms each `(url, workload)` up for `duration` at 16 connections: connections, caches and
 /// the allocator settle before anything is measured.
 pub async fn warm_up<'a>(
@@ -173,6 +251,8 @@ pub async fn warm_up<'a>(
     Ok(())
 }
 
+/// Runs wrk and returns its figures. Threads: one per core at most, never more than
+/// connections.
 pub async fn run(r: &Run, workdir: &Path) -> anyhow::Result<Outcome> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
     let threads = r.connections.clamp(1, cores);
@@ -252,8 +332,6 @@ pub async fn run(r: &Run, workdir: &Path) -> anyhow::Result<Outcome> {
     let duration_s = raw.duration_us as f64 / 1e6;
     Ok(Outcome {
         connections: r.connections,
-        threads,
-        duration_s,
         requests: raw.requests,
         rps: if duration_s > 0.0 {
             raw.requests as f64 / duration_s
@@ -261,10 +339,7 @@ pub async fn run(r: &Run, workdir: &Path) -> anyhow::Result<Outcome> {
             0.0
         },
         p50_ms: raw.p50_us / 1e3,
-        p90_ms: raw.p90_us / 1e3,
         p99_ms: raw.p99_us / 1e3,
-        max_ms: raw.max_us / 1e3,
-        mean_ms: raw.mean_us / 1e3,
         status_errors: raw.status,
         socket_errors: raw.connect + raw.read + raw.write + raw.timeout,
         load1: crate::machine::load_avg()[0],

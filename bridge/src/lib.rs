@@ -42,7 +42,8 @@
 //! - `reply`: Redis values → Upstash JSON, with and without base64.
 //! - `routes`: the handlers and [`app`].
 //! - [`error`]: [`BridgeError`], the one error type and its one HTTP rendering.
-//! - [`monitoring`]: Prometheus metric names and the `BRIDGE_METRICS_ADDR` listener.
+//! - [`monitoring`]: Prometheus metric names and the `BRIDGE_METRICS_ADDR` listener (what it
+//!   shares with the origin's lives in `tollgate-monitoring`).
 //! - `main.rs`: parse config, start tracing, [`build`], bind, [`serve`].
 
 use std::future::Future;

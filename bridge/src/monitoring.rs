@@ -7,18 +7,17 @@
 //! sending made-up commands cannot mint series. README.md ("Metrics") lists the names.
 
 use std::future::Future;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::{header, Method};
+use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use metrics::{counter, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tollgate_monitoring::Recorder;
 
 /// Every metric name the bridge records.
 pub mod names {
@@ -137,8 +136,7 @@ pub const KNOWN_COMMANDS: &[&str] = &[
     "ZSCORE",
 ];
 
-/// Label of requests no route matched.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
+pub use tollgate_monitoring::UNMATCHED_ROUTE;
 
 /// Upper bounds of the latency buckets, in seconds (Redis on loopback answers in well under
 /// a millisecond; the default deadline is 2 s).
@@ -146,26 +144,15 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static RECORDER: Recorder = Recorder::new(LATENCY_BUCKETS, describe);
 
 /// Installs the process-wide recorder once; later calls share it.
 pub(crate) fn install() -> anyhow::Result<PrometheusHandle> {
-    use anyhow::Context as _;
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-        .context("metric buckets")?
-        .install_recorder()
-        .context("failed to install the Prometheus recorder")?;
-    let handle = HANDLE.get_or_init(|| handle).clone();
-    describe();
-    Ok(handle)
+    RECORDER.install()
 }
 
 fn enabled() -> bool {
-    HANDLE.get().is_some()
+    RECORDER.enabled()
 }
 
 fn describe() {
@@ -192,58 +179,18 @@ pub(crate) async fn serve(
     handle: PrometheusHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let upkeep = {
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                every.tick().await;
-                handle.run_upkeep();
-            }
-        })
-    };
+    let scraped = handle.clone();
     let app = Router::new().route(
         "/metrics",
-        get(move || async move {
-            (
-                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                handle.render(),
-            )
-                .into_response()
-        }),
+        get(move || async move { tollgate_monitoring::exposition(&scraped) }),
     );
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    upkeep.abort();
-    result
+    tollgate_monitoring::serve(listener, handle, app, shutdown).await
 }
 
 /// Counts each request by matched route template, method and status (`Router::layer` runs it
 /// after routing, so the template is known).
 pub(crate) async fn track_http(req: Request, next: Next) -> Response {
-    if !enabled() {
-        return next.run(req).await;
-    }
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
-    let method = match *req.method() {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        _ => "other",
-    };
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    counter!(names::HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
-        .increment(1);
-    response
+    tollgate_monitoring::track_http(&RECORDER, names::HTTP_REQUESTS, None, req, next).await
 }
 
 /// How one command ended.
@@ -316,13 +263,11 @@ mod tests {
     #[test]
     fn every_metric_name_is_documented_in_the_readme_and_prefixed() {
         let readme = include_str!("../../README.md");
-        for name in names::ALL {
-            assert!(name.starts_with("tollgate_bridge_"), "{name}");
-            assert!(
-                readme.contains(&format!("`{name}`")),
-                "README lacks `{name}`"
-            );
-        }
+        let missing = tollgate_monitoring::undocumented(names::ALL, "tollgate_bridge_", readme);
+        assert!(
+            missing.is_empty(),
+            "unprefixed or not in README.md: {missing:?}"
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@
 //! - [`replication`]: revocations that wait for Redis replicas (`WAIT`) before answering.
 //! - [`limits`]: login (failures only) and registration limits.
 //! - [`memo`]: the bounded in-process caches (verified signatures, profiles).
-//! - [`monitoring`]: Prometheus metric names, the recorder and the `METRICS_ADDR` listener.
+//! - [`monitoring`]: Prometheus metric names, the recorder and the `METRICS_ADDR` listener (what
+//!   it shares with the bridge's lives in `tollgate-monitoring`).
 //! - [`cleanup`], [`cli`], [`telemetry`], [`error`], [`state`].
 
 pub mod app;

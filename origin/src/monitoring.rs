@@ -12,19 +12,18 @@
 //! keeps that table and [`names::ALL`] in step.
 
 use std::future::Future;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, Method};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use metrics::{counter, gauge, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tollgate_monitoring::Recorder;
 
 use crate::error::ApiError;
 use crate::redis::StoreError;
@@ -81,8 +80,7 @@ pub mod names {
     ];
 }
 
-/// Label of requests no route matched (scans, typos): one series, not one per path.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
+pub use tollgate_monitoring::UNMATCHED_ROUTE;
 
 /// Upper bounds of the latency buckets, in seconds: Redis and SQL calls sit at the low end,
 /// Argon2-bound logins near 50-100 ms, and anything past the 1 s Redis deadline is an outage.
@@ -90,27 +88,17 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static RECORDER: Recorder = Recorder::new(LATENCY_BUCKETS, describe);
 
 /// Installs the process-wide Prometheus recorder (once; later calls return the same handle, so
 /// several origins built in one process share one registry).
 pub fn install() -> anyhow::Result<PrometheusHandle> {
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-        .context("metric buckets")?
-        .install_recorder()
-        .context("Failed to install the Prometheus recorder")?;
-    let handle = HANDLE.get_or_init(|| handle).clone();
-    describe();
-    Ok(handle)
+    RECORDER.install()
 }
 
 /// Whether a recorder is installed: without one, the hot path skips building labels.
 fn enabled() -> bool {
-    HANDLE.get().is_some()
+    RECORDER.enabled()
 }
 
 /// HELP lines, and zeroes for the bounded label sets so `rate()` sees a counter's first event.
@@ -186,25 +174,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let upkeep = {
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                every.tick().await;
-                handle.run_upkeep();
-            }
-        })
-    };
     let app = Router::new()
         .route("/metrics", get(scrape))
-        .with_state((handle, state));
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_state((handle.clone(), state));
+    tollgate_monitoring::serve(listener, handle, app, shutdown)
         .await
-        .context("metrics server error");
-    upkeep.abort();
-    result
+        .context("metrics server error")
 }
 
 /// Refreshes the figures read from Redis, then renders everything.
@@ -222,47 +197,15 @@ async fn scrape(State((handle, state)): State<(PrometheusHandle, AppState)>) -> 
         // The latency histogram already shows the failed INFO; the rest still renders.
         Err(e) => tracing::debug!(error = %e, "metrics: could not read Redis INFO"),
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle.render(),
-    )
-        .into_response()
+    tollgate_monitoring::exposition(&handle)
 }
 
 /// Middleware on every route of the API router: counts the request by its matched route
 /// template and final status, and times it. `Router::layer` runs it after routing, so the
 /// template is known; the fallback has none and counts as [`UNMATCHED_ROUTE`].
 pub async fn track_http(req: Request, next: Next) -> Response {
-    if !enabled() {
-        return next.run(req).await;
-    }
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
-    let method = method_label(req.method());
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    histogram!(names::HTTP_DURATION, "method" => method, "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
-    counter!(names::HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
-        .increment(1);
-    response
-}
-
-/// The standard methods by name; anything else (`FOO`, hand-made verbs) is one bucket.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
+    let duration = Some(names::HTTP_DURATION);
+    tollgate_monitoring::track_http(&RECORDER, names::HTTP_REQUESTS, duration, req, next).await
 }
 
 /// A protected request refused by the auth extractor. Only client-side codes count: a 503 when
@@ -421,13 +364,11 @@ mod tests {
     #[test]
     fn every_metric_name_is_documented_in_the_readme_and_prefixed() {
         let readme = include_str!("../../README.md");
-        for name in names::ALL {
-            assert!(name.starts_with("tollgate_"), "{name}");
-            assert!(
-                readme.contains(&format!("`{name}`")),
-                "README.md's metrics table lacks `{name}`"
-            );
-        }
+        let missing = tollgate_monitoring::undocumented(names::ALL, "tollgate_", readme);
+        assert!(
+            missing.is_empty(),
+            "unprefixed or not in README.md: {missing:?}"
+        );
     }
 
     #[test]
@@ -438,12 +379,5 @@ mod tests {
             Revocation::RefreshReuse
         );
         assert_eq!(Revocation::from_reason("whatever"), Revocation::Other);
-    }
-
-    #[test]
-    fn unusual_methods_share_one_label() {
-        let custom = Method::from_bytes(b"FROBNICATE").expect("method");
-        assert_eq!(method_label(&custom), "other");
-        assert_eq!(method_label(&Method::POST), "POST");
     }
 }

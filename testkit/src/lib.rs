@@ -1,6 +1,7 @@
 //! What Tollgate's test trees (origin/tests, bridge/tests, tests/, bench/, fuzz/) share, so each
-//! is written once: a private `redis-server` or Redis Cluster, free ports, the client calls every test makes, and
-//! the claims fixture. A leaf crate, used only as a dev-dependency (and by the test harnesses).
+//! is written once: a private `redis-server` or Redis Cluster, free ports, the client calls every
+//! test makes, an upstream behind the edge, and the claims fixture. A leaf crate, used only as a
+//! dev-dependency (and by the test harnesses).
 //!
 //! # Layout
 //! - [`claims`]: an access-token claim set shaped like the origin's (UUID ids, default issuer
@@ -13,6 +14,8 @@
 //!   (masters, replicas, `redis-cli --cluster create`) that tests can kill, restart and fail over.
 //! - [`http`] (feature `services`): [`ApiClient`], the register / login / refresh / bearer calls
 //!   against a base URL (the origin's or the edge's), and the [`Tokens`] they return.
+//! - [`upstream`] (feature `services`): an API behind the edge — [`whoami`](upstream::whoami)
+//!   on [`EdgeState`](upstream::EdgeState) — and [`Served`], a router on a loopback port.
 
 pub mod claims;
 #[cfg(feature = "services")]
@@ -23,6 +26,8 @@ pub mod ports;
 pub mod redis_cluster;
 #[cfg(feature = "services")]
 pub mod redis_server;
+#[cfg(feature = "services")]
+pub mod upstream;
 
 #[cfg(feature = "services")]
 pub use http::{claims_of, ApiClient, Tokens, PASSWORD};
@@ -32,3 +37,5 @@ pub use ports::{child_port, free_port};
 pub use redis_cluster::RedisCluster;
 #[cfg(feature = "services")]
 pub use redis_server::RedisServer;
+#[cfg(feature = "services")]
+pub use upstream::Served;

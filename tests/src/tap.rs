@@ -15,8 +15,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tollgate_testkit::Served;
 
 /// One request as the origin received it.
 #[derive(Debug, Clone)]
@@ -63,7 +62,7 @@ struct TapState {
 pub struct Tap {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
-    shutdown: Option<oneshot::Sender<()>>,
+    _served: Served,
 }
 
 impl Tap {
@@ -90,23 +89,13 @@ impl Tap {
                 .context("tap client")?,
             seen: seen.clone(),
         };
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let served = Served::start(Router::new().fallback(relay).with_state(state))
             .await
-            .context("Failed to bind the tap")?;
-        let addr = listener.local_addr()?;
-        let app = Router::new().fallback(relay).with_state(state);
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+            .context("Failed to start the tap")?;
         Ok(Self {
-            addr,
+            addr: served.addr,
             seen,
-            shutdown: Some(tx),
+            _served: served,
         })
     }
 
@@ -126,14 +115,6 @@ impl Tap {
     /// The latest request for `path` (path and query).
     pub fn last(&self, path: &str) -> Option<Seen> {
         self.seen().into_iter().rev().find(|s| s.path == path)
-    }
-}
-
-impl Drop for Tap {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

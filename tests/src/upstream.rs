@@ -2,16 +2,12 @@
 //! protected routes take `tollgate_upstream::EdgeUser`, so it trusts the edge's signed assertion
 //! and never calls Redis. It answers with what the assertion told it.
 
-use std::net::SocketAddr;
-
 use anyhow::Context as _;
-use axum::extract::FromRef;
 use axum::routing::any;
-use axum::{Json, Router};
-use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tollgate_upstream::{EdgeUser, EdgeVerifier};
+use axum::Router;
+use serde_json::json;
+use tollgate_testkit::upstream::{whoami, EdgeState, Served};
+use tollgate_upstream::EdgeVerifier;
 
 /// The upstream's name in the edge's route table, and so the `aud` of its assertions.
 pub const ECHO: &str = "echo";
@@ -20,28 +16,7 @@ pub const ECHO: &str = "echo";
 #[derive(Debug)]
 pub struct EchoUpstream {
     pub base: String,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-#[derive(Clone)]
-struct EchoState {
-    edge: EdgeVerifier,
-}
-
-impl FromRef<EchoState> for EdgeVerifier {
-    fn from_ref(s: &EchoState) -> Self {
-        s.edge.clone()
-    }
-}
-
-async fn whoami(EdgeUser(who): EdgeUser) -> Json<Value> {
-    Json(json!({
-        "user_id": who.user_id,
-        "token_id": who.token_id,
-        "jti": who.jti,
-        "token_version": who.token_version,
-        "client_ip": who.client_ip,
-    }))
+    _served: Served,
 }
 
 impl EchoUpstream {
@@ -52,29 +27,12 @@ impl EchoUpstream {
         let app = Router::new()
             .route("/api/echo", any(whoami))
             .route("/api/echo/{*rest}", any(whoami))
-            .with_state(EchoState { edge });
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+            .with_state(EdgeState { edge });
+        let served = Served::start(app).await?;
         Ok(Self {
-            base,
-            shutdown: Some(tx),
+            base: served.url(),
+            _served: served,
         })
-    }
-}
-
-impl Drop for EchoUpstream {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -1,10 +1,11 @@
-//! `tollgate-bench origin | edge | report`: the parts `scripts/bench.sh` runs in turn.
+//! `tollgate-bench origin | edge | report`: the parts `scripts/bench.sh` runs in turn;
+//! `tollgate-bench workerd`: the edge under raw workerd (`scripts/bench-edge.sh`).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tollgate_bench::{edge_suite, machine, origin_suite, report};
+use tollgate_bench::{edge_suite, machine, origin_suite, report, workerd_suite, wrk};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,17 +46,32 @@ enum Command {
         /// JSON from `node bench/wasm-verify/run.mjs`, to include.
         #[arg(long)]
         v8_verify: Option<PathBuf>,
+        /// Measure nothing but the wasm size, and say why (when the edge cannot run).
+        #[arg(long)]
+        pending: Option<String>,
     },
-    /// Only the wasm size (when the edge cannot run).
-    WasmSize {
+    /// The Worker under raw workerd beside a bare and a JavaScript Worker, and under
+    /// `wrangler dev`: prints a Markdown table (medians over rounds), writes every run as JSON.
+    Workerd {
         #[arg(long)]
-        out: PathBuf,
-        #[arg(long)]
-        note: String,
-        #[arg(long, default_value = ".")]
         root: PathBuf,
         #[arg(long)]
-        v8_verify: Option<PathBuf>,
+        workerd: PathBuf,
+        #[arg(long)]
+        esbuild: PathBuf,
+        /// `LABEL=DIR` of a worker-build bundle; repeat for before/after.
+        #[arg(long = "rust", required = true, value_parser = label_dir)]
+        rust: Vec<(String, PathBuf)>,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        #[arg(long, value_delimiter = ',', default_value = "1,16")]
+        levels: Vec<u32>,
+        #[arg(long)]
+        no_wrangler: bool,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Print the tables of a stored run (`bench/results/latest.json`) without measuring.
     Render {
@@ -93,8 +109,10 @@ fn main() -> anyhow::Result<()> {
         } => {
             let log = log.unwrap_or_else(|| std::env::temp_dir().join("tollgate-bench-origin.log"));
             init_log(&log)?;
-            let mut cfg = origin_suite::Config::new(quick);
-            cfg.database_url = database_url;
+            let cfg = origin_suite::Config {
+                database_url,
+                ..origin_suite::Config::new(quick)
+            };
             let report = runtime()?.block_on(origin_suite::run(&cfg))?;
             write_json(&out, &report)
         }
@@ -103,30 +121,46 @@ fn main() -> anyhow::Result<()> {
             out,
             root,
             v8_verify,
+            pending,
         } => {
-            let cfg = edge_suite::Config::new(quick);
-            let root = root.canonicalize().context("workspace root")?;
-            let mut report = runtime()?.block_on(edge_suite::run(&cfg, &root))?;
+            let mut report = match pending {
+                Some(note) => edge_suite::EdgeReport::pending(note, &root),
+                None => {
+                    let root = root.canonicalize().context("workspace root")?;
+                    runtime()?.block_on(edge_suite::run(&wrk::Plan::new(quick), &root))?
+                }
+            };
             report.v8_verify = v8_verify.map(|p| report::read_part(&p)).transpose()?;
             write_json(&out, &report)
         }
-        Command::WasmSize {
-            out,
-            note,
+        Command::Workerd {
             root,
-            v8_verify,
+            workerd,
+            esbuild,
+            rust,
+            seconds,
+            rounds,
+            levels,
+            no_wrangler,
+            out,
         } => {
-            let now = machine::load_avg();
-            let report = edge_suite::EdgeReport {
-                status: "pending".into(),
-                note,
-                wasm: edge_suite::wasm_size(&root).ok(),
-                v8_verify: v8_verify.map(|p| report::read_part(&p)).transpose()?,
-                rows: Vec::new(),
-                load_before: now,
-                load_after: now,
+            let cfg = workerd_suite::Config {
+                root,
+                plan: wrk::Plan {
+                    duration: std::time::Duration::from_secs(seconds),
+                    rounds,
+                    levels,
+                    workdir: std::env::temp_dir(),
+                },
+                rust,
+                wrangler: !no_wrangler,
+                workerd,
+                esbuild,
             };
-            write_json(&out, &report)
+            let report = runtime()?.block_on(workerd_suite::run(&cfg))?;
+            write_json(&out, &report)?;
+            println!("{}", workerd_suite::markdown(&report));
+            Ok(())
         }
         Command::Render { latest } => {
             let latest: report::Latest = report::read_part(&latest)?;
@@ -166,6 +200,14 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `LABEL=DIR`.
+fn label_dir(s: &str) -> Result<(String, PathBuf), String> {
+    let (label, dir) = s
+        .split_once('=')
+        .ok_or(format!("want LABEL=DIR, got {s}"))?;
+    Ok((label.to_owned(), PathBuf::from(dir)))
 }
 
 /// The same runtime `tollgate-origin serve` runs on (multi-threaded, one worker per core), with

@@ -21,10 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use base64::Engine as _;
 use clap::Parser;
-use serde_json::{json, Value};
 use tollgate_shared::upstash::{parse_validation_replies, validation_pipeline};
 use tollgate_shared::{AccessClaims, KeySchema};
-use tollgate_tests::stack::PASSWORD;
+use tollgate_testkit::ApiClient;
 use tollgate_tests::{BridgeHandle, DelayProxy, Origin, RedisServer};
 
 #[derive(Debug, Parser)]
@@ -72,24 +71,6 @@ fn claims_of(token: &str) -> anyhow::Result<AccessClaims> {
     Ok(serde_json::from_slice(&bytes)?)
 }
 
-struct Client {
-    http: reqwest::Client,
-}
-
-impl Client {
-    async fn post(&self, url: String, access: Option<&str>, body: Value) -> anyhow::Result<Value> {
-        let mut req = self.http.post(url).json(&body);
-        if let Some(a) = access {
-            req = req.bearer_auth(a);
-        }
-        let r = req.send().await?;
-        let status = r.status();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "{status}: {body}");
-        Ok(body)
-    }
-}
-
 /// One sample's figures.
 struct Sample {
     /// Logout request to answer.
@@ -99,23 +80,12 @@ struct Sample {
 }
 
 async fn sample(
-    client: &Client,
-    origin: &Origin,
+    origin: &ApiClient,
     email: &str,
     read: &ReadPath,
     keys: &KeySchema,
 ) -> anyhow::Result<Sample> {
-    let body = client
-        .post(
-            origin.url("/api/users/login"),
-            None,
-            json!({"email": email, "password": PASSWORD, "device_name": "bench"}),
-        )
-        .await?;
-    let access = body["data"]["access_token"]
-        .as_str()
-        .context("access_token")?
-        .to_owned();
+    let access = origin.login(email, "bench").await.access;
     let claims = claims_of(&access)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !read.accepts(keys, &claims).await? {
@@ -125,10 +95,11 @@ async fn sample(
         );
     }
     let sent = Instant::now();
-    client
-        .post(origin.url("/api/users/logout"), Some(&access), json!({}))
-        .await?;
+    let r = origin.post_auth("/api/users/logout", &access).await;
+    let status = r.status();
+    let body = r.text().await.unwrap_or_default();
     let answered = Instant::now();
+    anyhow::ensure!(status.is_success(), "logout: {status}: {body}");
     let mut first = true;
     loop {
         let probe = Instant::now();
@@ -218,7 +189,10 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let keys = KeySchema::new(prefix);
     let http = reqwest::Client::new();
-    let client = Client { http: http.clone() };
+    let (plain, waiting) = (
+        ApiClient::new(plain.url(""), http.clone()),
+        ApiClient::new(waiting.url(""), http.clone()),
+    );
     let read = ReadPath {
         client: http.clone(),
         url: region.url(),
@@ -229,14 +203,7 @@ async fn main() -> anyhow::Result<()> {
         url: format!("http://127.0.0.1:{}", strict_link.port),
         token: strict.edge_token().to_owned(),
     };
-    let email = format!("window-{}@example.com", uuid::Uuid::new_v4().simple());
-    client
-        .post(
-            plain.url("/api/users/register"),
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await?;
+    let email = plain.new_user().await;
 
     println!("| one-way delay | window without WAIT p50 / p99 / max (ms) | logouts accepted after answering | logout p50 without / with WAIT (ms) | window with WAIT max (ms) | read path p50: replica / strict (ms) |");
     println!("|---|---|---|---|---|---|");
@@ -249,7 +216,7 @@ async fn main() -> anyhow::Result<()> {
         let mut windows = Vec::new();
         let mut logouts = Vec::new();
         for _ in 0..cli.samples {
-            let s = sample(&client, &plain, &email, &read, &keys).await?;
+            let s = sample(&plain, &email, &read, &keys).await?;
             windows.push(s.window);
             logouts.push(s.logout);
         }
@@ -257,19 +224,12 @@ async fn main() -> anyhow::Result<()> {
         let mut wait_windows = Vec::new();
         let mut wait_logouts = Vec::new();
         for _ in 0..cli.wait_samples {
-            let s = sample(&client, &waiting, &email, &read, &keys).await?;
+            let s = sample(&waiting, &email, &read, &keys).await?;
             wait_windows.push(s.window);
             wait_logouts.push(s.logout);
         }
         // Read-path latency with a live token.
-        let body = client
-            .post(
-                plain.url("/api/users/login"),
-                None,
-                json!({"email": email, "password": PASSWORD}),
-            )
-            .await?;
-        let claims = claims_of(body["data"]["access_token"].as_str().context("token")?)?;
+        let claims = claims_of(&plain.login(&email, "bench").await.access)?;
         let replica_read = read_latency(&read, &keys, &claims, 50).await?;
         let strict_read_p50 = read_latency(&strict_read, &keys, &claims, 50).await?;
         logouts.sort();

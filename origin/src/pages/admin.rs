@@ -33,16 +33,8 @@ pub async fn page(
     session: PageSession,
 ) -> Result<Response, PageError> {
     let id = &session.identity;
-    let user = state
-        .db
-        .user_by_id(&id.user_id)
-        .await?
-        .ok_or(PageError::SignedOut)?;
-    let viewer = Viewer {
-        email: &user.email,
-        admin: user.role == "admin",
-        csrf: &session.csrf,
-    };
+    let user = session.user(&state).await?;
+    let viewer = Viewer::new(&user, &session);
     match require_admin(&state, &id.user_id).await {
         Ok(()) => {}
         Err(ApiError::Client(ErrorCode::Forbidden, _)) => {

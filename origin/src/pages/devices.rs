@@ -133,18 +133,10 @@ pub async fn list(
     session: PageSession,
 ) -> Result<Response, PageError> {
     let id = &session.identity;
-    let user = state
-        .db
-        .user_by_id(&id.user_id)
-        .await?
-        .ok_or(PageError::SignedOut)?;
+    let user = session.user(&state).await?;
     let rows = state.db.live_sessions(&id.user_id, domain::now()).await?;
     let others = rows.iter().filter(|r| r.token_id != id.token_id).count();
-    let viewer = Viewer {
-        email: &user.email,
-        admin: user.role == "admin",
-        csrf: &session.csrf,
-    };
+    let viewer = Viewer::new(&user, &session);
     let csrf = &session.csrf;
     let body = layout(
         "Devices",

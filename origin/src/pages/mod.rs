@@ -27,7 +27,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, DOCTYPE};
 
+use crate::db::UserRow;
 use crate::state::AppState;
+use session::PageSession;
 
 /// Where the pages live; their cookies are scoped to it, so the JSON API never sees them (and
 /// a bearer-token API cannot be driven by a cookie).
@@ -143,6 +145,17 @@ pub struct Viewer<'a> {
     pub email: &'a str,
     pub admin: bool,
     pub csrf: &'a str,
+}
+
+impl<'a> Viewer<'a> {
+    /// The signed-in `user`, with the CSRF token of their page `session`.
+    pub fn new(user: &'a UserRow, session: &'a PageSession) -> Self {
+        Self {
+            email: &user.email,
+            admin: user.role == "admin",
+            csrf: &session.csrf,
+        }
+    }
 }
 
 /// The page frame: header with navigation and sign-out when someone is signed in.

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use tollgate_shared::{ErrorCode, Identity};
 
 use crate::auth::check_authorization;
+use crate::db::UserRow;
 use crate::domain;
 use crate::error::ApiError;
 use crate::routes::users::{rotate_refresh, Issued};
@@ -186,6 +187,12 @@ impl PageSession {
     /// The cookies this response must set (empty unless the tokens were just rotated).
     pub fn cookies(self) -> SetCookies {
         self.renewed
+    }
+
+    /// The signed-in user's row; signed out if the account is gone meanwhile.
+    pub async fn user(&self, state: &AppState) -> Result<UserRow, PageError> {
+        let user = state.db.user_by_id(&self.identity.user_id).await?;
+        user.ok_or(PageError::SignedOut)
     }
 
     /// Refuses unless `presented` is this session's CSRF token.

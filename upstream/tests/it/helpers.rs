@@ -2,13 +2,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::FromRef;
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Router;
+use serde_json::Value;
 use tollgate_shared::assertion::AssertionClaims;
 use tollgate_shared::jwt::{KeySet, SigningKey};
-use tollgate_upstream::{EdgeUser, EdgeVerifier};
+use tollgate_testkit::upstream::{whoami, EdgeState};
+use tollgate_upstream::EdgeVerifier;
 
 pub const ISSUER: &str = "tollgate-edge";
 pub const AUDIENCE: &str = "notes";
@@ -56,27 +56,6 @@ pub fn claims(method: &str, path: &str) -> AssertionClaims {
     }
 }
 
-#[derive(Clone)]
-struct AppState {
-    edge: EdgeVerifier,
-}
-
-impl FromRef<AppState> for EdgeVerifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.edge.clone()
-    }
-}
-
-async fn whoami(EdgeUser(who): EdgeUser) -> Json<Value> {
-    Json(json!({
-        "user_id": who.user_id,
-        "token_id": who.token_id,
-        "jti": who.jti,
-        "token_version": who.token_version,
-        "client_ip": who.client_ip,
-    }))
-}
-
 /// An upstream protecting `/api/notes/{id}` (GET and POST) and, nested under `/api/v2`, the
 /// same route again.
 pub fn app(edge: EdgeVerifier) -> Router {
@@ -84,7 +63,7 @@ pub fn app(edge: EdgeVerifier) -> Router {
     Router::new()
         .nest("/api", notes())
         .nest("/api/v2", notes())
-        .with_state(AppState { edge })
+        .with_state(EdgeState { edge })
 }
 
 /// Serves `router` on a fresh loopback port; returns its base URL and the server task.
