@@ -28,6 +28,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tollgate_testkit::RedisCluster;
 use tollgate_tests::stack::PASSWORD;
 use tollgate_tests::{RedisServer, Stack, StackOptions, Tokens};
 
@@ -196,7 +197,7 @@ struct Worker {
     sent: AtomicU64,
     /// This worker's requests in order (its users act one step at a time).
     journal: Mutex<Vec<String>>,
-    redis: redis::Client,
+    redis: Inspector,
     prefix: String,
     hops: Hops,
     tally: Arc<Tally>,
@@ -442,14 +443,10 @@ impl Worker {
 
     /// A successful refresh must hand out a token that is live right now.
     async fn check_live(&self, tokens: &Tokens, hop: Hop, a: &Answer) {
-        let Ok(mut c) = self.redis.get_multiplexed_async_connection().await else {
-            return;
-        };
         let user = tollgate_shared::KeySchema::new(self.prefix.clone()).user(&tokens.user_id());
-        let record: Result<Option<String>, _> = redis::cmd("HGET")
-            .arg(user)
-            .arg(tollgate_shared::keys::field::jti(&tokens.jti))
-            .query_async(&mut c)
+        let record = self
+            .redis
+            .hget(&user, &tollgate_shared::keys::field::jti(&tokens.jti))
             .await;
         if matches!(record, Ok(None)) && !self.faults.redis.overlaps(a.start, Instant::now()) {
             self.tally
@@ -737,7 +734,16 @@ impl Worker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
-    soak(1).await;
+    soak(1, Redis::Node(RedisServer::start())).await;
+}
+
+/// The same soak on a real three-master Redis Cluster, origin and bridge both on it; the Redis
+/// fault is one master dying for two seconds and coming back empty (its users fail closed
+/// meanwhile, the others carry on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_on_a_redis_cluster_with_a_master_restarted_mid_run() {
+    let cluster = RedisCluster::start(3, 0).await.expect("cluster");
+    soak(1, Redis::Cluster(cluster)).await;
 }
 
 /// The same soak through two origin instances on one PostgreSQL and one Redis: the edge reaches
@@ -745,19 +751,85 @@ async fn soak_never_accepts_a_revoked_token_and_never_fails_open() {
 /// double refresh lands on both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_through_two_origin_instances_never_accepts_a_revoked_token_or_forks_a_chain() {
-    soak(2).await;
+    soak(2, Redis::Node(RedisServer::start())).await;
 }
 
-async fn soak(origins: usize) {
+/// What the soak runs on, and how it fails mid-run.
+enum Redis {
+    Node(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Redis {
+    fn url(&self) -> String {
+        match self {
+            Self::Node(server) => server.url(),
+            Self::Cluster(cluster) => cluster.cluster_url(),
+        }
+    }
+
+    fn inspector(&self) -> Inspector {
+        match self {
+            Self::Node(server) => {
+                Inspector::Node(redis::Client::open(server.url()).expect("redis client"))
+            }
+            Self::Cluster(cluster) => Inspector::Cluster(
+                redis::cluster::ClusterClient::new(cluster.urls()).expect("cluster client"),
+            ),
+        }
+    }
+
+    /// Stops Redis (the one server, or the first master) for `down`; it comes back empty.
+    async fn outage(&mut self, down: Duration) {
+        match self {
+            Self::Node(server) => {
+                server.stop();
+                tokio::time::sleep(down).await;
+                server.restart();
+            }
+            Self::Cluster(cluster) => {
+                cluster.kill_master(0);
+                tokio::time::sleep(down).await;
+                cluster.restart_master(0).await.expect("master restarts");
+            }
+        }
+    }
+}
+
+/// Reads Redis behind the hops' backs, on a node or across a cluster.
+#[derive(Clone)]
+enum Inspector {
+    Node(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+impl Inspector {
+    async fn hget(&self, key: &str, field: &str) -> redis::RedisResult<Option<String>> {
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(key).arg(field);
+        match self {
+            Self::Node(client) => {
+                let mut c = client.get_multiplexed_async_connection().await?;
+                cmd.query_async(&mut c).await
+            }
+            Self::Cluster(client) => {
+                let mut c = client.get_async_connection().await?;
+                cmd.query_async(&mut c).await
+            }
+        }
+    }
+}
+
+async fn soak(origins: usize, mut redis: Redis) {
     let secs: u64 = std::env::var("TOLLGATE_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20)
         .max(9);
-    let mut redis_server = RedisServer::start();
     // The harness reads the Redis URL from the environment; this process is this test's alone
     // (nextest runs each test in its own process).
-    std::env::set_var("TEST_REDIS_URL", redis_server.url());
+    std::env::set_var("TEST_REDIS_URL", redis.url());
+    let inspector = redis.inspector();
     // With the taps: the only way to tell what the edge let through to an upstream.
     let options = StackOptions {
         origins,
@@ -800,7 +872,7 @@ async fn soak(origins: usize) {
             id: w,
             sent: AtomicU64::new(0),
             journal: Mutex::default(),
-            redis: stack.redis.clone(),
+            redis: inspector.clone(),
             prefix: stack.origin.prefix.clone(),
             hops: hops.clone(),
             tally: tally.clone(),
@@ -832,9 +904,7 @@ async fn soak(origins: usize) {
     // Two thirds of the way in, Redis itself stops for two seconds and comes back empty.
     tokio::time::sleep(Duration::from_secs(secs / 3).saturating_sub(Duration::from_secs(2))).await;
     faults.redis.open();
-    redis_server.stop();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    redis_server.restart();
+    redis.outage(Duration::from_secs(2)).await;
     faults.redis.close();
 
     let mut users = Vec::new();
