@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use tollgate_shared::hostile::{cases, controls, Signer};
 use tollgate_shared::jwt::{KeySet, Validation};
-use tollgate_shared::records::{DeviceInfo, JtiRecord};
+use tollgate_shared::records::JtiRecord;
 use tollgate_shared::AccessClaims;
 
 /// The fixed clock every target verifies at: time is an input, so findings reproduce.
@@ -156,27 +156,25 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
 
     // decide: selector byte (low nibble: the token's version; high nibble: the user's current
     // version plus one, 0 for no such user), then the raw record. Claims are sub u1, sid s1.
-    let record = |user: &str, sid: &str, ver: u64| {
-        serde_json::to_string(&JtiRecord {
-            user_id: user.into(),
-            token_version: ver,
+    let record = |exp: i64, sid: &str, ver: u64| {
+        JtiRecord {
+            exp,
             token_id: sid.into(),
-            device_info: DeviceInfo {
-                device_name: Some("laptop".into()),
-                ip: Some("127.0.0.1".into()),
-                user_agent: None,
-            },
-            created_at: "2027-01-15T08:00:00Z".into(),
-        })
-        .unwrap_or_default()
+            token_version: ver,
+        }
+        .encode()
     };
     let decide_seeds: Vec<(&str, u8, String)> = vec![
-        ("match", 0x21, record("u1", "s1", 1)),
-        ("other-user", 0x21, record("u2", "s1", 1)),
-        ("other-session", 0x21, record("u1", "s2", 1)),
-        ("other-version", 0x21, record("u1", "s1", 2)),
-        ("no-user", 0x01, record("u1", "s1", 1)),
-        ("bumped", 0x31, record("u1", "s1", 1)),
+        ("match", 0x21, record(NOW + 900, "s1", 1)),
+        ("other-exp", 0x21, record(NOW - 1, "s1", 1)),
+        ("other-session", 0x21, record(NOW + 900, "s2", 1)),
+        ("other-version", 0x21, record(NOW + 900, "s1", 2)),
+        ("no-user", 0x01, record(NOW + 900, "s1", 1)),
+        ("bumped", 0x31, record(NOW + 900, "s1", 1)),
+        ("leading-zero", 0x21, format!("0{}.s1.1", NOW + 900)),
+        ("plus-version", 0x21, format!("{}.s1.+1", NOW + 900)),
+        ("four-parts", 0x21, format!("{}.s1.1.1", NOW + 900)),
+        ("empty-session", 0x21, format!("{}..1", NOW + 900)),
         ("seed-layout", 0x21, r#"{"userId":"u1","tokenVersion":1,"tokenId":"s1","deviceInfo":{},"createdAt":"x"}"#.into()),
         ("duplicate-user", 0x21, r#"{"userId":"u2","userId":"u1","tokenVersion":1,"tokenId":"s1","deviceInfo":{},"createdAt":"x"}"#.into()),
         ("version-string", 0x21, r#"{"userId":"u1","tokenVersion":"1","tokenId":"s1","deviceInfo":{},"createdAt":"x"}"#.into()),
@@ -195,8 +193,14 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ));
     }
 
-    // upstash_replies: bodies as Upstash (or the bridge) might answer the validation pipeline.
+    // upstash_replies: bodies as Upstash (or the bridge) might answer the validation pipeline
+    // (one HMGET: one reply holding two values); the rest are the seed layout's two-GET shapes.
     for (name, body) in [
+        ("hmget", r#"[{"result":["1900000000.s1.3","3"]}]"#),
+        ("hmget-revoked", r#"[{"result":[null,"3"]}]"#),
+        ("hmget-no-user", r#"[{"result":["1900000000.s1.3",null]}]"#),
+        ("hmget-one-value", r#"[{"result":["x"]}]"#),
+        ("hmget-numbers", r#"[{"result":[1,2]}]"#),
         (
             "two-values",
             r#"[{"result":"{\"userId\":\"u1\"}"},{"result":"3"}]"#,
