@@ -180,10 +180,10 @@ async fn a_protected_request_costs_one_redis_round_trip_end_to_end() {
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         let bridge = stack.bridge_stats().await.commands - bridge_before;
         let origin = stack.origin.state.redis.round_trips() - origin_before;
-        // One /pipeline of two GETs at the bridge, nothing at the origin's Redis.
+        // One /pipeline of one HMGET at the bridge, nothing at the origin's Redis.
         assert_eq!(
             (bridge, origin),
-            (2, 0),
+            (1, 0),
             "{path}: bridge commands, origin round trips"
         );
     }
