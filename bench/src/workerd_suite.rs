@@ -5,6 +5,8 @@
 //! One workerd process per Worker, each serving one config (capnp) on its own port:
 //! - `floor`: `bench/edge-js/floor.js`, a bare pass-through — what any Worker costs before
 //!   doing anything of its own (accepting the request, one subrequest, streaming the answer);
+//! - `bare-rs`: `bench/wasm-bare`, the same pass-through written with workers-rs and built like
+//!   the edge — what workers-rs itself costs above that floor, before any code of ours;
 //! - one or more Rust bundles (`edge/build/` as built by `scripts/build-edge.sh`; an older build
 //!   can be passed beside it for before/after figures);
 //! - `js`: `bench/edge-js/worker.js`, the same job with `jose` and `@upstash/redis`, bundled
@@ -44,6 +46,8 @@ pub struct Config {
     pub levels: Vec<u32>,
     /// `(label, bundle dir)`: each holds `index.js` + `index_bg.wasm` from worker-build.
     pub rust: Vec<(String, PathBuf)>,
+    /// The bare workers-rs pass-through's bundle (`bench/wasm-bare/build`), measured as `bare-rs`.
+    pub bare: Option<PathBuf>,
     /// Also measure the first Rust bundle under `wrangler dev`.
     pub wrangler: bool,
     pub workerd: PathBuf,
@@ -73,6 +77,9 @@ pub struct Report {
     pub load_before: [f64; 3],
     pub load_after: [f64; 3],
 }
+
+/// The label of the bare workers-rs pass-through: a floor too, so it passes a forged token on.
+const BARE: &str = "bare-rs";
 
 /// The bench route table: sign-up and login go to the origin (to get a token through the same
 /// edge), `/health` and `/api/bench/*` to the echo upstream.
@@ -359,7 +366,8 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
         "floor".to_owned(),
         Workerd::start(&cfg.workerd, &[("index.js".into(), floor_js)], &bind).await?,
     ));
-    for (label, dir) in &cfg.rust {
+    let bare = cfg.bare.iter().map(|dir| (BARE.to_owned(), dir.clone()));
+    for (label, dir) in bare.chain(cfg.rust.iter().cloned()) {
         sizes.insert(
             format!("{label} (index_bg.wasm)"),
             gzip9(&dir.join("index_bg.wasm"))?,
@@ -368,10 +376,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
             ("index.js".to_owned(), dir.join("index.js")),
             ("index_bg.wasm".to_owned(), dir.join("index_bg.wasm")),
         ];
-        servers.push((
-            label.clone(),
-            Workerd::start(&cfg.workerd, &modules, &bind).await?,
-        ));
+        servers.push((label, Workerd::start(&cfg.workerd, &modules, &bind).await?));
     }
     servers.push((
         "js".to_owned(),
@@ -420,8 +425,8 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                 }
             }
             let status = req.send().await?.status().as_u16();
-            let floor = t.worker == "floor";
-            let want = if *name == "forged" && !floor {
+            let pass_through = t.worker == "floor" || t.worker == BARE;
+            let want = if *name == "forged" && !pass_through {
                 401
             } else {
                 200

@@ -19,6 +19,9 @@ struct Args {
     /// `LABEL=DIR` of a worker-build bundle; repeat for before/after.
     #[arg(long = "rust", required = true)]
     rust: Vec<String>,
+    /// The bare workers-rs pass-through's bundle dir (`bench/wasm-bare/build`).
+    #[arg(long)]
+    bare: Option<PathBuf>,
     #[arg(long, default_value_t = 5)]
     seconds: u64,
     #[arg(long, default_value_t = 3)]
@@ -50,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
         rounds: args.rounds,
         levels: args.levels,
         rust,
+        bare: args.bare,
         wrangler: !args.no_wrangler,
         workerd: args.workerd,
         esbuild: args.esbuild,
