@@ -63,5 +63,5 @@ RUST=(--rust "rust=$ROOT/edge/build")
 mkdir -p bench/results
 log "load at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 "$BIN_DIR/tollgate-bench-edge" --root "$ROOT" --workerd "$WORKERD" --esbuild "$ESBUILD" \
-  "${RUST[@]}" --bare "$ROOT/bench/wasm-bare/build" "${WRANGLER_FLAGS[@]}" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" \
+  "${RUST[@]}" --bare "bare-rs=$ROOT/bench/wasm-bare/build" "${WRANGLER_FLAGS[@]}" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" \
   --out bench/results/edge-workerd.json.tmp

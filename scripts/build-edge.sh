@@ -71,7 +71,7 @@ fi
 
 # Size over speed for the Worker only: these override the workspace's release profile for this
 # cargo invocation alone (the origin keeps its own), and the wasm lands in its own target dir.
-export CARGO_PROFILE_RELEASE_OPT_LEVEL=s
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=z
 export CARGO_PROFILE_RELEASE_LTO=true
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 export CARGO_PROFILE_RELEASE_DEBUG=false

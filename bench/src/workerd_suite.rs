@@ -6,7 +6,8 @@
 //! - `floor`: `bench/edge-js/floor.js`, a bare pass-through — what any Worker costs before
 //!   doing anything of its own (accepting the request, one subrequest, streaming the answer);
 //! - `bare-rs`: `bench/wasm-bare`, the same pass-through written with workers-rs and built like
-//!   the edge — what workers-rs itself costs above that floor, before any code of ours;
+//!   the edge — what workers-rs itself costs above that floor, before any code of ours (more
+//!   pass-throughs, e.g. variants of its JS glue, can be given beside it);
 //! - one or more Rust bundles (`edge/build/` as built by `scripts/build-edge.sh`; an older build
 //!   can be passed beside it for before/after figures);
 //! - `js`: `bench/edge-js/worker.js`, the same job with `jose` and `@upstash/redis`, bundled
@@ -46,8 +47,11 @@ pub struct Config {
     pub levels: Vec<u32>,
     /// `(label, bundle dir)`: each holds `index.js` + `index_bg.wasm` from worker-build.
     pub rust: Vec<(String, PathBuf)>,
-    /// The bare workers-rs pass-through's bundle (`bench/wasm-bare/build`), measured as `bare-rs`.
-    pub bare: Option<PathBuf>,
+    /// `(label, bundle dir)` of pass-throughs measured like the floor: the bare workers-rs Worker
+    /// (`bench/wasm-bare/build`, labelled `bare-rs` by `scripts/bench-edge.sh`) or variants.
+    pub bare: Vec<(String, PathBuf)>,
+    /// Only these routes (`health`, `protected`, `forged`); empty = all.
+    pub routes: Vec<String>,
     /// Also measure the first Rust bundle under `wrangler dev`.
     pub wrangler: bool,
     pub workerd: PathBuf,
@@ -77,9 +81,6 @@ pub struct Report {
     pub load_before: [f64; 3],
     pub load_after: [f64; 3],
 }
-
-/// The label of the bare workers-rs pass-through: a floor too, so it passes a forged token on.
-const BARE: &str = "bare-rs";
 
 /// The bench route table: sign-up and login go to the origin (to get a token through the same
 /// edge), `/health` and `/api/bench/*` to the echo upstream.
@@ -366,8 +367,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
         "floor".to_owned(),
         Workerd::start(&cfg.workerd, &[("index.js".into(), floor_js)], &bind).await?,
     ));
-    let bare = cfg.bare.iter().map(|dir| (BARE.to_owned(), dir.clone()));
-    for (label, dir) in bare.chain(cfg.rust.iter().cloned()) {
+    for (label, dir) in cfg.bare.iter().chain(&cfg.rust).cloned() {
         sizes.insert(
             format!("{label} (index_bg.wasm)"),
             gzip9(&dir.join("index_bg.wasm"))?,
@@ -409,11 +409,14 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
     let bearer = |t: &str| Workload::Get {
         headers: vec![("Authorization".into(), format!("Bearer {t}"))],
     };
-    let routes: Vec<(&str, &str, Workload)> = vec![
+    let mut routes: Vec<(&str, &str, Workload)> = vec![
         ("health", "/health", Workload::Get { headers: vec![] }),
         ("protected", "/api/bench/me", bearer(&tokens.access)),
         ("forged", "/api/bench/me", bearer(&forged)),
     ];
+    if !cfg.routes.is_empty() {
+        routes.retain(|(name, _, _)| cfg.routes.iter().any(|r| r == name));
+    }
     // Every Worker answers as expected before anything is timed.
     let client = reqwest::Client::new();
     for t in &targets {
@@ -425,7 +428,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                 }
             }
             let status = req.send().await?.status().as_u16();
-            let pass_through = t.worker == "floor" || t.worker == BARE;
+            let pass_through = t.worker == "floor" || cfg.bare.iter().any(|(l, _)| *l == t.worker);
             let want = if *name == "forged" && !pass_through {
                 401
             } else {

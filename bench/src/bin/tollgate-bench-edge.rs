@@ -19,9 +19,14 @@ struct Args {
     /// `LABEL=DIR` of a worker-build bundle; repeat for before/after.
     #[arg(long = "rust", required = true)]
     rust: Vec<String>,
-    /// The bare workers-rs pass-through's bundle dir (`bench/wasm-bare/build`).
-    #[arg(long)]
-    bare: Option<PathBuf>,
+    /// `LABEL=DIR` of a pass-through bundle measured like the floor (every route passes, a
+    /// forged token too): the bare workers-rs Worker (`bench/wasm-bare/build`), or a variant of
+    /// it. Repeatable.
+    #[arg(long = "bare")]
+    bare: Vec<String>,
+    /// Only these routes (`health`, `protected`, `forged`); all by default.
+    #[arg(long, value_delimiter = ',')]
+    routes: Vec<String>,
     #[arg(long, default_value_t = 5)]
     seconds: u64,
     #[arg(long, default_value_t = 3)]
@@ -37,23 +42,26 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rust = args
-        .rust
-        .iter()
-        .map(|r| {
-            let (label, dir) = r
-                .split_once('=')
-                .ok_or_else(|| anyhow::anyhow!("--rust wants LABEL=DIR, got {r}"))?;
-            Ok((label.to_owned(), PathBuf::from(dir)))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bundles = |list: &[String], flag: &str| {
+        list.iter()
+            .map(|r| {
+                let (label, dir) = r
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--{flag} wants LABEL=DIR, got {r}"))?;
+                Ok((label.to_owned(), PathBuf::from(dir)))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    let rust = bundles(&args.rust, "rust")?;
+    let bare = bundles(&args.bare, "bare")?;
     let cfg = Config {
         root: args.root,
         duration: Duration::from_secs(args.seconds),
         rounds: args.rounds,
         levels: args.levels,
         rust,
-        bare: args.bare,
+        bare,
+        routes: args.routes,
         wrangler: !args.no_wrangler,
         workerd: args.workerd,
         esbuild: args.esbuild,
