@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The edge Worker's own cost (issue 8 §6): the Rust Worker under raw workerd, beside a bare
-# pass-through Worker (the floor) and the same job in JavaScript (jose + @upstash/redis), all in
+# pass-through Worker (the floor), the same pass-through in workers-rs (bench/wasm-bare: the floor
+# of any workers-rs Worker) and the same job in JavaScript (jose + @upstash/redis), all in
 # front of the same echo upstream, REST bridge and origin; then the Rust Worker under
 # `wrangler dev`. Prints a Markdown table (medians over rounds: req/s, p50/p99, workerd CPU per
 # request and above the floor) and the code sizes, and writes every run to
@@ -37,6 +38,7 @@ ensure_packages
 ensure_deb wrk
 ensure_redis
 scripts/build-edge.sh >&2
+scripts/build-edge.sh --bare >&2
 # shellcheck source=/dev/null
 source .tools/env.sh
 (cd bench/edge-js && { [ -d node_modules/jose ] && [ -d node_modules/@upstash/redis ] ||
@@ -58,5 +60,5 @@ RUST=(--rust "rust=$ROOT/edge/build")
 mkdir -p bench/results
 log "load at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 "$BIN_DIR/tollgate-bench" workerd --root "$ROOT" --workerd "$WORKERD" --esbuild "$ESBUILD" \
-  "${RUST[@]}" "${WRANGLER_FLAGS[@]}" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" \
+  "${RUST[@]}" --bare "bare-rs=$ROOT/bench/wasm-bare/build" "${WRANGLER_FLAGS[@]}" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" \
   --out bench/results/edge-workerd.json.tmp

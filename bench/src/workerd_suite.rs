@@ -5,6 +5,9 @@
 //! One workerd process per Worker, each serving one config (capnp) on its own port:
 //! - `floor`: `bench/edge-js/floor.js`, a bare pass-through — what any Worker costs before
 //!   doing anything of its own (accepting the request, one subrequest, streaming the answer);
+//! - `bare-rs`: `bench/wasm-bare`, the same pass-through written with workers-rs and built like
+//!   the edge — what workers-rs itself costs above that floor, before any code of ours (more
+//!   pass-throughs, e.g. variants of its JS glue, can be given beside it);
 //! - one or more Rust bundles (`edge/build/` as built by `scripts/build-edge.sh`; an older build
 //!   can be passed beside it for before/after figures);
 //! - `js`: `bench/edge-js/worker.js`, the same job with `jose` and `@upstash/redis`, bundled
@@ -44,6 +47,11 @@ pub struct Config {
     pub plan: Plan,
     /// `(label, bundle dir)`: each holds `index.js` + `index_bg.wasm` from worker-build.
     pub rust: Vec<(String, PathBuf)>,
+    /// `(label, bundle dir)` of pass-throughs measured like the floor: the bare workers-rs Worker
+    /// (`bench/wasm-bare/build`, labelled `bare-rs` by `scripts/bench-edge.sh`) or variants.
+    pub bare: Vec<(String, PathBuf)>,
+    /// Only these routes (`health`, `protected`, `forged`); empty = all.
+    pub routes: Vec<String>,
     /// Also measure the first Rust bundle under `wrangler dev`.
     pub wrangler: bool,
     pub workerd: PathBuf,
@@ -305,7 +313,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
         "floor".to_owned(),
         Workerd::start(&cfg.workerd, &[("index.js".into(), floor_js)], &bind).await?,
     ));
-    for (label, dir) in &cfg.rust {
+    for (label, dir) in cfg.bare.iter().chain(&cfg.rust).cloned() {
         sizes.insert(
             format!("{label} (index_bg.wasm)"),
             gzip9(&dir.join("index_bg.wasm"))?,
@@ -314,10 +322,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
             ("index.js".to_owned(), dir.join("index.js")),
             ("index_bg.wasm".to_owned(), dir.join("index_bg.wasm")),
         ];
-        servers.push((
-            label.clone(),
-            Workerd::start(&cfg.workerd, &modules, &bind).await?,
-        ));
+        servers.push((label, Workerd::start(&cfg.workerd, &modules, &bind).await?));
     }
     servers.push((
         "js".to_owned(),
@@ -347,7 +352,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
         });
     }
 
-    let routes = [
+    let mut routes = vec![
         ("health", "/health", Workload::get()),
         (
             "protected",
@@ -356,11 +361,15 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
         ),
         ("forged", "/api/bench/me", Workload::bearer(&forged)),
     ];
-    // Every Worker answers as expected before anything is timed (the floor passes all through).
+    if !cfg.routes.is_empty() {
+        routes.retain(|(name, _, _)| cfg.routes.iter().any(|r| r == name));
+    }
+    // Every Worker answers as expected before anything is timed (pass-throughs pass all).
     for t in &targets {
         for (name, path, workload) in &routes {
             let status = wrk::status(&format!("{}{path}", t.base), workload).await?;
-            let want = if *name == "forged" && t.worker != "floor" {
+            let pass_through = t.worker == "floor" || cfg.bare.iter().any(|(l, _)| *l == t.worker);
+            let want = if *name == "forged" && !pass_through {
                 401
             } else {
                 200

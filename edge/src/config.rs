@@ -16,10 +16,11 @@ use tollgate_shared::config::Vars;
 use tollgate_shared::jwt::{HmacSecret, Jwk, Jwks, KeySet, Validation, VerifyingKey};
 use tollgate_shared::KeySchema;
 use worker::wasm_bindgen::JsValue;
-use worker::{js_sys, Env, Url};
+use worker::{js_sys, Env};
 
 use crate::crypto::EdgeSigner;
 use crate::routes::RouteTable;
+use crate::weburl::{self, WebUrl};
 
 /// Why the configuration was refused; names the variable (or route entry), never a value.
 pub(crate) use tollgate_shared::config::ConfigError;
@@ -60,14 +61,14 @@ pub(crate) struct Settings {
     /// `TOLLGATE_ROUTES` (or, when unset, the origin's own routes on `ORIGIN_URL`).
     pub routes: RouteTable,
     /// `UPSTASH_REDIS_REST_URL`: the Upstash REST endpoint (or the REST bridge).
-    pub upstash_url: Url,
+    pub upstash_url: WebUrl,
     /// `UPSTASH_REDIS_REST_TOKEN` (secret): give the edge a read-only token.
     pub upstash_token: UpstashToken,
     /// `UPSTASH_STRICT_URL` and `UPSTASH_STRICT_TOKEN` (secret): the revocation state that
     /// `strict` routes read — the primary, single-region database, never a read region — so a
     /// logout is refused there on the very next request whatever the replicas' lag. Required when
     /// a route is strict.
-    pub upstash_strict: Option<(Url, UpstashToken)>,
+    pub upstash_strict: Option<(WebUrl, UpstashToken)>,
     /// `UPSTASH_TIMEOUT_MS` (default 1000): past it the request fails closed with 503.
     pub upstash_timeout: Duration,
     /// `REDIS_KEY_PREFIX` (default empty): must equal the origin's, or every token reads as
@@ -223,11 +224,11 @@ fn origin_routes(origin: &str, allow_http: bool) -> Result<RouteTable, ConfigErr
     RouteTable::parse(&value, allow_http).map_err(|e| ConfigError::new("ORIGIN_URL", e.reason))
 }
 
-fn http_url(var: &str, raw: &str, allow_http: bool) -> Result<Url, ConfigError> {
-    let url =
-        Url::parse(raw.trim()).map_err(|e| ConfigError::new(var, format!("is not a URL: {e}")))?;
-    let scheme_ok = url.scheme() == "https" || (allow_http && url.scheme() == "http");
-    if !scheme_ok || url.host_str().is_none() {
+fn http_url(var: &str, raw: &str, allow_http: bool) -> Result<WebUrl, ConfigError> {
+    let url = weburl::parse(raw.trim())
+        .map_err(|e| ConfigError::new(var, format!("is not a URL: {e}")))?;
+    let scheme_ok = url.scheme == "https" || (allow_http && url.scheme == "http");
+    if !scheme_ok || url.host.is_empty() {
         return Err(ConfigError::new(
             var,
             "must be an https:// URL with a host (http:// only with ALLOW_INSECURE_HTTP=true)",
@@ -476,7 +477,7 @@ mod tests {
         pairs.push(("UPSTASH_STRICT_TOKEN", "strict-sekrit"));
         let s = load(&pairs).expect("loads");
         let (url, _) = s.upstash_strict.as_ref().expect("strict database");
-        assert_eq!(url.as_str(), "https://primary.upstash.io/");
+        assert_eq!(url.href, "https://primary.upstash.io/");
         assert!(!format!("{s:?}").contains("strict-sekrit"));
     }
 

@@ -1,11 +1,12 @@
 //! The protected-route decision: local JWT verification (memoised per isolate), then one
 //! Upstash round trip and the shared decision — the same bearer check as the origin's
-//! `AuthUser`, from the same code ([`tollgate_shared::decision::check_bearer`]).
+//! `AuthUser`, from the same code ([`tollgate_shared::decision::check_token`], after the same
+//! [`tollgate_shared::jwt::bearer_token`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use tollgate_shared::decision::{check_bearer, Decision, RevocationLookup};
+use tollgate_shared::decision::{check_token, Decision, RevocationLookup};
 use tollgate_shared::upstash::ValidationLookup;
 use tollgate_shared::{jwt, AccessClaims, Rejection};
 
@@ -114,30 +115,33 @@ pub(crate) async fn authorize(
     strict: bool,
     now: i64,
 ) -> Result<Access, Denied> {
+    // A missing or malformed `Authorization` is a 401 before anything else: it needs no key,
+    // so it never waits for (or fails on) a JWKS fetch.
+    let token = jwt::bearer_token(authorization).map_err(Denied::Token)?;
     // Only a JWKS_URL deployment needs the kid before verifying (to decide on a fetch); with
-    // static keys the header is parsed once, by the verifier.
+    // static keys the header is parsed once, by the verifier. A token that is not three parts
+    // or whose header has no readable kid matches no key, fetched or not, so the static keys
+    // refuse it just the same (malformed / signature) without a fetch.
     let kid = match settings.jwks {
-        Some(_) => jwt::bearer_token(authorization)
-            .ok()
-            .and_then(jwt::header_kid),
-        None => None,
+        Some(_) if token.split('.').count() == 3 => jwt::header_kid(token),
+        _ => None,
     };
     let fetched;
-    let keys: &KeySet = match keys::for_kid(settings, kid.as_deref()).await {
-        Keys::Static(keys) => keys,
-        Keys::Ready(keys) => {
-            fetched = keys;
-            &fetched
-        }
-        Keys::Unavailable => return Err(Denied::KeysUnavailable),
+    let keys: &KeySet = match kid {
+        None => &settings.key_set,
+        Some(kid) => match keys::for_kid(settings, &kid).await {
+            Keys::Static(keys) => keys,
+            Keys::Ready(keys) => {
+                fetched = keys;
+                &fetched
+            }
+            Keys::Unavailable => return Err(Denied::KeysUnavailable),
+        },
     };
-    // The signature check is async (WebCrypto), `check_bearer`'s verifier is not: verify
+    // The signature check is async (WebCrypto), `check_token`'s verifier is not: verify
     // first and hand it the outcome.
-    let verified = match jwt::bearer_token(authorization) {
-        Ok(token) => verified_claims(token, keys, settings, now).await,
-        Err(rejection) => Err(rejection),
-    };
-    let checked = check_bearer(authorization, |_| verified, &Upstash::new(settings, strict))
+    let verified = verified_claims(token, keys, settings, now).await;
+    let checked = check_token(token, |_| verified, &Upstash::new(settings, strict))
         .await
         .map_err(Denied::Upstash)?
         .map_err(Denied::Token)?;

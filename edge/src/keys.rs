@@ -16,17 +16,16 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use tollgate_shared::jwt::{Jwks, KeySet};
-use worker::{
-    console_error, Cache, Delay, Fetch, Headers, Method, Request, RequestInit, Response, Url,
-};
+use worker::{console_error, Cache, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
 
 use crate::config::Settings;
+use crate::weburl::WebUrl;
 
 /// Where to fetch the origin's JWKS, and how long to trust a copy.
 #[derive(Debug, Clone)]
 pub(crate) struct JwksSource {
     /// `JWKS_URL`: the origin's `/.well-known/jwks.json`.
-    pub url: Url,
+    pub url: WebUrl,
     /// `JWKS_CACHE_SECS` (default 300).
     pub ttl: Duration,
     /// `JWKS_MIN_REFETCH_SECS` (default 30).
@@ -66,21 +65,18 @@ fn within(at: Option<u64>, span: Duration, now: u64) -> bool {
     at.is_some_and(|t| now.saturating_sub(t) < u64::try_from(span.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The keys for a token naming `kid`.
-pub(crate) async fn for_kid<'a>(settings: &'a Settings, kid: Option<&str>) -> Keys<'a> {
+/// The keys for a token naming `kid` (a token without one needs no fetch: no key matches it).
+pub(crate) async fn for_kid<'a>(settings: &'a Settings, kid: &str) -> Keys<'a> {
     let Some(source) = &settings.jwks else {
         return Keys::Static(&settings.key_set);
     };
-    if kid.is_some_and(|k| settings.key_set.get(k).is_some()) {
+    if settings.key_set.get(kid).is_some() {
         return Keys::Static(&settings.key_set);
     }
     let now = now_ms();
     let (cached, fresh, known, tried_lately, last_failed) = FETCHED.with(|f| {
         let f = f.borrow();
-        let known = match (&f.keys, kid) {
-            (Some(keys), Some(kid)) => keys.get(kid).is_some(),
-            _ => false,
-        };
+        let known = f.keys.as_ref().is_some_and(|keys| keys.get(kid).is_some());
         (
             f.keys.clone(),
             within(f.fetched_ms, source.ttl, now),
@@ -137,17 +133,16 @@ pub(crate) async fn for_kid<'a>(settings: &'a Settings, kid: Option<&str>) -> Ke
     ready_or_unavailable(keys, kid, last_failed)
 }
 
-fn ready_or_unavailable(keys: Rc<KeySet>, kid: Option<&str>, last_failed: bool) -> Keys<'static> {
-    let known = kid.is_some_and(|k| keys.get(k).is_some());
-    if !known && last_failed {
+fn ready_or_unavailable(keys: Rc<KeySet>, kid: &str, last_failed: bool) -> Keys<'static> {
+    if keys.get(kid).is_none() && last_failed {
         Keys::Unavailable
     } else {
         Keys::Ready(keys)
     }
 }
 
-async fn cache_get(url: &Url) -> Option<Jwks> {
-    let mut response = Cache::default().get(url.as_str(), true).await.ok()??;
+async fn cache_get(url: &WebUrl) -> Option<Jwks> {
+    let mut response = Cache::default().get(url.href.as_str(), true).await.ok()??;
     serde_json::from_slice(&response.bytes().await.ok()?).ok()
 }
 
@@ -155,7 +150,7 @@ async fn cache_get(url: &Url) -> Option<Jwks> {
 async fn fetch(source: &JwksSource) -> Result<Jwks, String> {
     let mut init = RequestInit::new();
     init.with_method(Method::Get);
-    let request = Request::new_with_init(source.url.as_str(), &init).map_err(|e| e.to_string())?;
+    let request = Request::new_with_init(&source.url.href, &init).map_err(|e| e.to_string())?;
     let exchange = async {
         let mut response = Fetch::Request(request)
             .send()
@@ -176,7 +171,7 @@ async fn fetch(source: &JwksSource) -> Result<Jwks, String> {
     if headers.set("cache-control", &max_age).is_ok() {
         if let Ok(copy) = Response::from_bytes(body) {
             let copy = copy.with_headers(headers);
-            if let Err(e) = Cache::default().put(source.url.as_str(), copy).await {
+            if let Err(e) = Cache::default().put(source.url.href.as_str(), copy).await {
                 console_error!("could not keep the JWKS in the Cache API: {e}");
             }
         }

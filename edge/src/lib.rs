@@ -28,6 +28,7 @@
 //! - [`keys`]: verification keys, static or fetched from the origin's JWKS (`JWKS_URL`).
 //! - [`upstash`]: the thin Upstash REST client over `worker::Fetch`, with a deadline.
 //! - [`proxy`]: forwarding to upstreams (URL or service binding), header hygiene.
+//! - [`weburl`]: configuration URLs, parsed by the platform's URL parser in the Worker.
 //! - [`respond`]: the edge's own answers, from `tollgate_shared::ErrorBody`.
 //! - here: the `#[event]` handlers, delegating to [`handle`].
 
@@ -40,14 +41,16 @@ pub(crate) mod proxy;
 pub(crate) mod respond;
 pub(crate) mod routes;
 pub(crate) mod upstash;
+pub(crate) mod weburl;
 
 use tollgate_shared::assertion::{self, AssertionClaims};
 use tollgate_shared::{AccessClaims, ErrorBody, ErrorCode};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{console_error, event, web_sys, Context, Env, Url};
+use worker::{console_error, event, web_sys, Context, Env};
 
 use crate::gate::Denied;
 use crate::log::{Answer, Trace};
+use crate::proxy::{RequestUrl, TargetUrl};
 use crate::routes::Access;
 
 /// Logs panics to the Workers console. A panic aborts the wasm instance (worker-build's shim
@@ -74,16 +77,21 @@ async fn fetch(
             "refusing a request the edge could not handle: {e}"
         )),
     };
-    let ray = request.headers().get("cf-ray").ok().flatten();
-    let ms = worker::Date::now().as_millis().saturating_sub(started);
-    log::emit(&answer, &request.method(), &trace, ms, ray.as_deref());
-    Ok(match answer {
-        Answer::Upstream(response) | Answer::Edge(response, _) => response,
-    })
+    match answer {
+        // Forwarded: nothing more to do (no log line, so no `CF-Ray` to read).
+        Answer::Upstream(response) => Ok(response),
+        Answer::Edge(response, refusal) => {
+            let ray = request.headers().get("cf-ray").ok().flatten();
+            let ms = worker::Date::now().as_millis().saturating_sub(started);
+            log::emit(&refusal, &request.method(), &trace, ms, ray.as_deref());
+            Ok(response)
+        }
+    }
 }
 
 /// One request: configuration, route, then pass-through or the gate. What it learns about the
-/// route goes into `trace`, for the log line of an answer the edge makes itself.
+/// route goes into `trace`, for the log line of an answer the edge makes itself. A public route
+/// costs the settings lookup, the path check, the route match and the forward, nothing else.
 async fn handle(
     request: &web_sys::Request,
     env: &Env,
@@ -94,8 +102,9 @@ async fn handle(
         Ok(settings) => settings,
         Err(e) => return Ok(respond::unavailable()?.because(format_args!("failing closed: {e}"))),
     };
-    let url = Url::parse(&request.url())?;
-    let Ok(path) = routes::normalize_path(url.path()) else {
+    let href = request.url();
+    let url = RequestUrl::split(&href);
+    let Ok(path) = routes::normalize_path(url.path) else {
         return respond::invalid_path();
     };
     let method = request.method();
@@ -108,6 +117,9 @@ async fn handle(
     trace.route = Some(route.label().to_owned());
     trace.upstream = Some(upstream.name.clone());
     let target = proxy::target_url(upstream, &url);
+    if route.access == Access::Public {
+        return proxy::forward(request, &target, upstream, None, env).await;
+    }
     let now = now();
     let client_ip = request.headers().get("cf-connecting-ip")?;
     let sign = |who: Option<(&AccessClaims, bool)>, audience: &str, htm: &str, htu: &str| {
@@ -146,15 +158,11 @@ async fn handle(
     let signing_failed = |e: crypto::CryptoError| -> worker::Result<Answer> {
         Ok(respond::unavailable()?.because(format_args!("failing closed: {e}")))
     };
-    match route.access {
-        Access::Public => return forward(None).await,
-        Access::PublicSigned => {
-            return match sign(None, &upstream.name, &method, target.path()).await {
-                Ok(assertion) => forward(Some(assertion)).await,
-                Err(e) => signing_failed(e),
-            };
-        }
-        Access::Protected => {}
+    if route.access == Access::PublicSigned {
+        return match sign(None, &upstream.name, &method, target.path()).await {
+            Ok(assertion) => forward(Some(assertion)).await,
+            Err(e) => signing_failed(e),
+        };
     }
     let authorization = request.headers().get("authorization")?;
     let claims = match gate::authorize(authorization.as_deref(), settings, route.strict, now).await
@@ -166,9 +174,11 @@ async fn handle(
                     "failing closed: a version key is missing and no upstream is named {ORIGIN}"
                 )));
             };
-            let mut check = url.clone();
-            check.set_path(ORIGIN_CHECK_PATH);
-            check.set_query(None);
+            let check = RequestUrl {
+                path: ORIGIN_CHECK_PATH,
+                query: None,
+                ..url
+            };
             let probe = proxy::target_url(origin, &check);
             let unchecked = match sign(Some((&claims, false)), ORIGIN, "GET", probe.path()).await {
                 Ok(assertion) => assertion,
@@ -213,7 +223,7 @@ const ORIGIN_CHECK_PATH: &str = "/api/users/me";
 /// `Some(answer)`: the origin's refusal to pass on (logged as the edge's: it refuses the
 /// request on the origin's word), or 503 when it gave no usable answer.
 async fn origin_decides(
-    probe: &Url,
+    probe: &TargetUrl,
     origin: &routes::Upstream,
     authorization: Option<&str>,
     assertion: &str,
@@ -227,7 +237,7 @@ async fn origin_decides(
     let init = web_sys::RequestInit::new();
     init.set_method("GET");
     init.set_headers(&headers);
-    let outbound = web_sys::Request::new_with_str_and_init(probe.as_str(), &init)?;
+    let outbound = web_sys::Request::new_with_str_and_init(&probe.href, &init)?;
     let response = match proxy::send(&outbound, origin, env).await? {
         Answer::Upstream(response) => response,
         unreachable @ Answer::Edge(..) => return Ok(Some(unreachable)),

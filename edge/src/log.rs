@@ -96,11 +96,9 @@ pub(crate) fn line(
     serde_json::to_string(&line).unwrap_or_default()
 }
 
-/// Writes the line for an edge answer; nothing for a forwarded one.
-pub(crate) fn emit(answer: &Answer, method: &str, trace: &Trace, ms: u64, ray: Option<&str>) {
-    if let Answer::Edge(_, refusal) = answer {
-        console_log!("{}", line(refusal, method, trace, ms, ray));
-    }
+/// Writes the line for an answer the edge made itself (a forwarded one has none).
+pub(crate) fn emit(refusal: &Refusal, method: &str, trace: &Trace, ms: u64, ray: Option<&str>) {
+    console_log!("{}", line(refusal, method, trace, ms, ray));
 }
 
 #[cfg(test)]

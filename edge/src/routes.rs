@@ -33,6 +33,8 @@
 
 use serde::Deserialize;
 
+use crate::weburl::{self, WebUrl};
+
 /// How a route is guarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,8 +47,28 @@ pub(crate) enum Access {
 /// Where an upstream is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
-    Url(worker::Url),
+    Url(BaseUrl),
     Service(String),
+}
+
+/// An upstream's URL, validated and split once when the table is read, so that a request's
+/// target is two string copies ([`crate::proxy::target_url`]) instead of a URL parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BaseUrl {
+    /// `scheme://authority` as the URL parser serialised it (userinfo and port included).
+    pub origin: String,
+    /// The path the request's path is appended to, without its trailing `/` (often empty).
+    pub path: String,
+}
+
+impl BaseUrl {
+    /// Splits a parsed URL (the route table refuses one with a query or fragment).
+    pub fn new(url: &WebUrl) -> Self {
+        Self {
+            origin: url.origin().to_owned(),
+            path: url.path.trim_end_matches('/').to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,8 +168,8 @@ impl RouteTable {
             }
             let target = match (up.url, up.service) {
                 (Some(raw), None) => {
-                    let url = worker::Url::parse(&raw).map_err(|e| err(&format!("url: {e}")))?;
-                    match url.scheme() {
+                    let url = weburl::parse(&raw).map_err(|e| err(&format!("url: {e}")))?;
+                    match url.scheme.as_str() {
                         "https" => {}
                         "http" if allow_http => {}
                         "http" => {
@@ -157,11 +179,10 @@ impl RouteTable {
                         }
                         _ => return Err(err("url must be https://")),
                     }
-                    if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some()
-                    {
+                    if url.host.is_empty() || url.has_query || url.has_fragment {
                         return Err(err("url needs a host and no query or fragment"));
                     }
-                    Target::Url(url)
+                    Target::Url(BaseUrl::new(&url))
                 }
                 (None, Some(binding)) if !binding.trim().is_empty() => Target::Service(binding),
                 _ => return Err(err("give exactly one of url or service")),

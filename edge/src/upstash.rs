@@ -15,9 +15,10 @@ use futures_util::future::{select, Either};
 use tollgate_shared::upstash::{self, Command, ValidationLookup};
 use tollgate_shared::AccessClaims;
 use worker::wasm_bindgen::JsValue;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Url};
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::config::Settings;
+use crate::weburl::WebUrl;
 
 /// Why the lookup could not be used. Only for logs: the client always sees 503 `unavailable`.
 #[derive(Debug)]
@@ -58,7 +59,7 @@ impl<'a> Upstash<'a> {
 
     /// The REST endpoint and token this request reads: the strict database for a strict route
     /// (configuration guarantees it exists), else the default, possibly a read region.
-    fn endpoint(&self) -> (&'a Url, &'a str) {
+    fn endpoint(&self) -> (&'a WebUrl, &'a str) {
         match (&self.settings.upstash_strict, self.strict) {
             (Some((url, token)), true) => (url, token.expose()),
             _ => (
@@ -122,18 +123,18 @@ impl<'a> Upstash<'a> {
         init.with_method(Method::Post)
             .with_headers(headers)
             .with_body(Some(JsValue::from_str(&body)));
-        Request::new_with_init(pipeline_url(url).as_str(), &init)
+        Request::new_with_init(&pipeline_url(url), &init)
             .map_err(|e| UpstashFailure::Unreachable(e.to_string()))
     }
 }
 
 /// `{base}/pipeline`, keeping any path the base URL has (a proxy may mount Upstash under one).
-fn pipeline_url(base: &Url) -> Url {
-    let mut url = base.clone();
-    let path = format!("{}/pipeline", base.path().trim_end_matches('/'));
-    url.set_path(&path);
-    url.set_query(None);
-    url
+fn pipeline_url(base: &WebUrl) -> String {
+    format!(
+        "{}{}/pipeline",
+        base.origin(),
+        base.path.trim_end_matches('/')
+    )
 }
 
 #[cfg(test)]
@@ -142,17 +143,17 @@ mod tests {
 
     #[test]
     fn pipeline_url_appends_to_any_base_path() {
-        let u = |s: &str| Url::parse(s).expect("url");
+        let u = |s: &str| crate::weburl::parse(s).expect("url");
         assert_eq!(
-            pipeline_url(&u("https://eu1.upstash.io")).as_str(),
+            pipeline_url(&u("https://eu1.upstash.io")),
             "https://eu1.upstash.io/pipeline"
         );
         assert_eq!(
-            pipeline_url(&u("http://127.0.0.1:8079/")).as_str(),
+            pipeline_url(&u("http://127.0.0.1:8079/")),
             "http://127.0.0.1:8079/pipeline"
         );
         assert_eq!(
-            pipeline_url(&u("http://h/redis/?x=1")).as_str(),
+            pipeline_url(&u("http://h/redis/?x=1#f")),
             "http://h/redis/pipeline"
         );
     }

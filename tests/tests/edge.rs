@@ -701,3 +701,62 @@ async fn an_unreachable_origin_answers_502_with_the_error_body() {
         assert_eq!(body.error.code, tollgate_shared::ErrorCode::Unavailable);
     }
 }
+
+/// With `JWKS_URL` set and the JWKS unreachable, a request with no token or a malformed one is
+/// still the 401 it always was and costs no fetch: no key could verify it, so the edge does not
+/// wait on (or fail on) the origin's JWKS. Only a token naming a key the edge does not know
+/// makes it ask, and then it fails closed with 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_malformed_token_is_refused_without_fetching_the_jwks() {
+    let closed = tollgate_tests::free_port().expect("port");
+    // A recording tap in front of a closed port: every JWKS fetch is counted, and answered 502.
+    let jwks = tollgate_tests::Tap::start(&format!("http://127.0.0.1:{closed}"))
+        .await
+        .expect("tap");
+    let jwks_url = format!("{}/.well-known/jwks.json", jwks.url());
+    let stack = Stack::start_with(StackOptions::default(), |edge| {
+        edge.without_secret("TOLLGATE_JWKS")
+            .var("JWKS_URL", jwks_url)
+            .var("JWKS_MIN_REFETCH_SECS", "1");
+    })
+    .await;
+    let email = stack.new_user().await;
+    let tokens = stack.login(&email, "laptop").await;
+
+    let refused = |authorization: Option<&'static str>, rejection| {
+        let stack = &stack;
+        async move {
+            let mut request = stack.client.get(stack.url("/api/users/me"));
+            if let Some(value) = authorization {
+                request = request.header("authorization", value);
+            }
+            assert_rejected(request.send().await.expect("get"), rejection).await;
+        }
+    };
+    let local = [
+        (None, Rejection::Missing),
+        (Some("Basic dXNlcjpwYXNz"), Rejection::Missing),
+        (Some("Bearer not-a.jwt"), Rejection::Malformed),
+        (Some("Bearer a.b.c"), Rejection::Malformed),
+    ];
+    for (authorization, rejection) in local {
+        refused(authorization, rejection).await;
+    }
+    assert_eq!(
+        jwks.count(),
+        0,
+        "a token no key can verify fetched the JWKS"
+    );
+
+    // A real token names the origin's key, which only the JWKS could tell the edge: it asks,
+    // gets nothing usable, and fails closed.
+    assert_unavailable(stack.get_auth("/api/users/me", &tokens.access).await).await;
+    assert!(jwks.count() >= 1, "the edge never asked for the JWKS");
+
+    // After the failed fetch the local refusals are unchanged (401, not 503) and still free.
+    let asked = jwks.count();
+    for (authorization, rejection) in local {
+        refused(authorization, rejection).await;
+    }
+    assert_eq!(jwks.count(), asked);
+}

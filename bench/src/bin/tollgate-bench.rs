@@ -62,6 +62,14 @@ enum Command {
         /// `LABEL=DIR` of a worker-build bundle; repeat for before/after.
         #[arg(long = "rust", required = true, value_parser = label_dir)]
         rust: Vec<(String, PathBuf)>,
+        /// `LABEL=DIR` of a pass-through bundle measured like the floor (every route passes, a
+        /// forged token too): the bare workers-rs Worker (`bench/wasm-bare/build`), or a variant
+        /// of it. Repeatable.
+        #[arg(long = "bare", value_parser = label_dir)]
+        bare: Vec<(String, PathBuf)>,
+        /// Only these routes (`health`, `protected`, `forged`); all by default.
+        #[arg(long, value_delimiter = ',')]
+        routes: Vec<String>,
         #[arg(long, default_value_t = 5)]
         seconds: u64,
         #[arg(long, default_value_t = 3)]
@@ -138,6 +146,8 @@ fn main() -> anyhow::Result<()> {
             workerd,
             esbuild,
             rust,
+            bare,
+            routes,
             seconds,
             rounds,
             levels,
@@ -153,6 +163,8 @@ fn main() -> anyhow::Result<()> {
                     workdir: std::env::temp_dir(),
                 },
                 rust,
+                bare,
+                routes,
                 wrangler: !no_wrangler,
                 workerd,
                 esbuild,
