@@ -600,7 +600,7 @@ impl RedisStore {
     pub async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
         let mut inv = DELETE_USER.prepare_invoke();
         inv.key(self.keys.user(user_id))
-            .arg(self.keys.grace(user_id, ""));
+            .arg(self.keys.grace_prefix(user_id));
         self.revoke("EVALSHA delete_user", inv).await
     }
 

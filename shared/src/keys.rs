@@ -142,7 +142,13 @@ impl KeySchema {
     /// rotated away, kept for the grace window so a repeated refresh gets the same answer. In
     /// the user's slot, so the script that writes the hash writes it too.
     pub fn grace(&self, user_id: &str, secret_hash: &str) -> String {
-        format!("{}{}{secret_hash}", self.user(user_id), GRACE_SUFFIX)
+        format!("{}{secret_hash}", self.grace_prefix(user_id))
+    }
+
+    /// What every grace answer of the user starts with (`tg:{userId}:g:`): the account deletion
+    /// script appends the hashes its `g:` fields name.
+    pub fn grace_prefix(&self, user_id: &str) -> String {
+        format!("{}{GRACE_SUFFIX}", self.user(user_id))
     }
 
     /// `SCAN` pattern matching every user hash of this deployment (and their grace answers:
@@ -153,7 +159,12 @@ impl KeySchema {
 
     /// `rl:{scope}:{subject}`: a fixed-window counter.
     pub fn rate_limit(&self, scope: &str, subject: &str) -> String {
-        format!("{}rl:{scope}:{subject}", self.prefix)
+        format!("{}{scope}:{subject}", self.rate_limit_prefix())
+    }
+
+    /// What every rate-limit counter of this deployment starts with (`rl:`).
+    pub fn rate_limit_prefix(&self) -> String {
+        format!("{}rl:", self.prefix)
     }
 }
 
@@ -189,6 +200,8 @@ mod tests {
         assert_eq!(field::session("s"), "s:s");
         assert_eq!(field::grace("h"), "g:h");
         assert_eq!(k.grace("u", "ab12"), "t1:tg:{u}:g:ab12");
+        assert_eq!(k.grace_prefix("u"), "t1:tg:{u}:g:");
+        assert_eq!(k.rate_limit_prefix(), "t1:rl:");
     }
 
     #[test]

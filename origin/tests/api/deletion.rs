@@ -56,11 +56,10 @@ async fn remains(app: &TestApp, user_id: &str, token_ids: &[&str]) -> (i64, Vec<
         .query_async(&mut redis)
         .await
         .expect("keys");
-    let ratelimits = app.state.redis.keys().rate_limit("", "");
-    let ratelimits = ratelimits.trim_end_matches(':');
+    let ratelimits = app.state.redis.keys().rate_limit_prefix();
     let keys = keys
         .into_iter()
-        .filter(|k| !k.starts_with(ratelimits))
+        .filter(|k| !k.starts_with(&ratelimits))
         .collect();
     (rows, keys)
 }

@@ -76,8 +76,7 @@ impl Probe {
     async fn kinds(&mut self) -> BTreeMap<&'static str, u64> {
         let users = self.schema.user_pattern();
         let users = users.trim_end_matches('*').to_owned();
-        let limits = self.schema.rate_limit("", "");
-        let limits = limits.trim_end_matches(':').to_owned();
+        let limits = self.schema.rate_limit_prefix();
         let now = tollgate_origin::domain::now();
         let mut counts: BTreeMap<&'static str, u64> = [
             "user",
