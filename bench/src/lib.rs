@@ -7,8 +7,8 @@
 //! # Layout
 //! - `benches/core.rs`: criterion micro-benchmarks of `tollgate-shared` (verify, decide, sign)
 //!   and of Argon2id with the origin's parameters.
-//! - `src/bin/tollgate-bench.rs`: the command line of every suite below (`origin`, `edge`,
-//!   `workerd`, `report`, `render`); `src/bin/tollgate-replica-window.rs`: the revocation window
+//! - `src/bin/tollgate-bench.rs`: the command line of every suite below (`origin`, `workerd`,
+//!   `report`, `render`); `src/bin/tollgate-replica-window.rs`: the revocation window
 //!   with read replicas (`scripts/bench-replicas.sh`).
 //! - [`target`]: the real origin (release build, SQLite by default) started in-process with the
 //!   two limit routes merged into its router, plus fast ways to create users and sessions (the
@@ -19,9 +19,9 @@
 //!   `INFO`/`MEMORY USAGE` readings.
 //! - [`origin_suite`]: the origin figures — throughput and latency per route and concurrency,
 //!   Redis round trips, bytes per session, device scaling, Argon2id and the async workers.
-//! - [`edge_suite`]: the Worker in `wrangler dev` — protected vs pass-through, wasm size.
 //! - [`workerd_suite`]: the Worker under raw workerd beside a bare pass-through Worker and a
-//!   JavaScript one, CPU per request above that floor (`scripts/bench-edge.sh`).
+//!   JavaScript one, CPU per request above that floor, and under `wrangler dev`; wasm sizes
+//!   (`scripts/bench-edge.sh`).
 //! - [`report`]: merges the parts into `bench/results/latest.json`, judges the targets, and
 //!   writes every table the same way ([`report::Table`]).
 //! - [`machine`]: what the figures were measured on, the load while they were, and CPU time
@@ -39,7 +39,6 @@
 //!
 //! `tollgate-bench render` re-prints a stored run, to check a change of the report.
 
-pub mod edge_suite;
 pub mod machine;
 pub mod origin_suite;
 pub mod redis_probe;
