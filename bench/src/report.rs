@@ -228,10 +228,14 @@ fn edge_targets(w: Option<&workerd_suite::Report>) -> [Target; 2] {
             parts.push(format!("c={c}: {p:.2} / {h:.2} ms = {:.2}×", p / h));
         }
     }
-    let p50 = Target {
-        target: P50.into(),
-        met: (!parts.is_empty()).then_some(all),
-        figures: format!("wrangler dev, medians: {}", parts.join("; ")),
+    let p50 = if parts.is_empty() {
+        not_measured(P50)
+    } else {
+        Target {
+            target: P50.into(),
+            met: Some(all),
+            figures: format!("wrangler dev, medians: {}", parts.join("; ")),
+        }
     };
     let wasm = w
         .sizes
