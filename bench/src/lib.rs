@@ -30,12 +30,13 @@
 //! # Adding a suite
 //! 1. Measure in a module of its own that writes a JSON part; run wrk by a [`wrk::Plan`] and
 //!    give each run its `route` and the `label` the report shows (see `origin_suite::LoadRow`).
-//! 2. Add the part as an `Option` field of [`report::Latest`] and a `--part` flag of the
-//!    `report` command (and a step in `scripts/bench.sh`).
-//! 3. In [`report::render`], push the suite's tables: implement [`report::LoadRun`] for its
-//!    rows, then [`report::medians`] picks the median round per route and concurrency and
-//!    [`report::load_cells`] fills the common columns; add the suite's own columns after them.
-//!    Targets it can judge go in [`report::judge`] as [`report::Target`]s.
+//! 2. Add the part as an `Option` field of [`report::Latest`] and a flag of the `report`
+//!    command (like `--workerd`), and a step in `scripts/bench.sh`.
+//! 3. In [`report::render`], push the suite's [`report::Table`]s: for wrk rows,
+//!    [`report::medians`] picks the median round per route and concurrency and
+//!    [`report::load_cells`] fills the common columns (of `origin_suite::LoadRow`s); the workerd
+//!    suite writes its own ([`workerd_suite::markdown`]). Targets it can judge go in
+//!    [`report::judge`] as [`report::Target`]s.
 //!
 //! `tollgate-bench render` re-prints a stored run, to check a change of the report.
 

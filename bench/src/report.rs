@@ -87,39 +87,19 @@ pub fn read_part<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T>
     serde_json::from_str(&text).with_context(|| format!("Failed to parse {}", path.display()))
 }
 
-/// A wrk run as the report reads it, whichever suite measured it.
-pub trait LoadRun {
-    fn route(&self) -> &str;
-    /// What the report calls the route (empty: its name).
-    fn label(&self) -> &str;
-    fn outcome(&self) -> &Outcome;
-}
-
-impl LoadRun for LoadRow {
-    fn route(&self) -> &str {
-        &self.route
-    }
-    fn label(&self) -> &str {
-        &self.label
-    }
-    fn outcome(&self) -> &Outcome {
-        &self.outcome
-    }
-}
-
 /// The run of `route` at `c` connections with the median throughput over its rounds.
-pub fn pick<'a, R: LoadRun>(rows: &'a [R], route: &str, c: u32) -> Option<&'a R> {
-    let mut runs: Vec<&R> = rows
+pub fn pick<'a>(rows: &'a [LoadRow], route: &str, c: u32) -> Option<&'a LoadRow> {
+    let mut runs: Vec<&LoadRow> = rows
         .iter()
-        .filter(|r| r.route() == route && r.outcome().connections == c)
+        .filter(|r| r.route == route && r.outcome.connections == c)
         .collect();
-    runs.sort_by(|a, b| a.outcome().rps.total_cmp(&b.outcome().rps));
+    runs.sort_by(|a, b| a.outcome.rps.total_cmp(&b.outcome.rps));
     runs.get(runs.len() / 2).copied()
 }
 
 /// [`pick`]'s outcome.
-fn picked<'a, R: LoadRun>(rows: &'a [R], route: &str, c: u32) -> Option<&'a Outcome> {
-    pick(rows, route, c).map(LoadRun::outcome)
+fn picked<'a>(rows: &'a [LoadRow], route: &str, c: u32) -> Option<&'a Outcome> {
+    pick(rows, route, c).map(|r| &r.outcome)
 }
 
 fn micro(l: &Latest, name: &str) -> Option<f64> {
@@ -422,19 +402,19 @@ pub const LOAD_COLUMNS: [&str; 8] = [
 
 /// For each route, in the order the suite ran them, and each connection count, ascending: the
 /// run [`pick`] picks.
-pub fn medians<R: LoadRun>(rows: &[R]) -> Vec<&R> {
+pub fn medians(rows: &[LoadRow]) -> Vec<&LoadRow> {
     let mut routes: Vec<&str> = Vec::new();
     for r in rows {
-        if !routes.contains(&r.route()) {
-            routes.push(r.route());
+        if !routes.contains(&r.route.as_str()) {
+            routes.push(&r.route);
         }
     }
     let mut out = Vec::new();
     for route in routes {
         let mut levels: Vec<u32> = rows
             .iter()
-            .filter(|r| r.route() == route)
-            .map(|r| r.outcome().connections)
+            .filter(|r| r.route == route)
+            .map(|r| r.outcome.connections)
             .collect();
         levels.sort_unstable();
         levels.dedup();
@@ -444,12 +424,12 @@ pub fn medians<R: LoadRun>(rows: &[R]) -> Vec<&R> {
 }
 
 /// The [`LOAD_COLUMNS`] cells of one run.
-pub fn load_cells(r: &impl LoadRun) -> Vec<String> {
-    let o = r.outcome();
-    let label = if r.label().is_empty() {
-        r.route()
+pub fn load_cells(r: &LoadRow) -> Vec<String> {
+    let o = &r.outcome;
+    let label = if r.label.is_empty() {
+        &r.route
     } else {
-        r.label()
+        &r.label
     };
     vec![
         label.to_owned(),

@@ -344,7 +344,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                 .first()
                 .map_or_else(String::new, |(l, _)| l.clone()),
             base: stack.edge.base.clone(),
-            cpu: Box::new(move || machine::group_cpu_secs(pgid).values().sum()),
+            cpu: Box::new(move || machine::group_cpu_secs(pgid)),
         });
     }
 
