@@ -639,7 +639,8 @@ fn origin_tables(o: &OriginReport) -> Vec<Table> {
 fn edge_table(l: &Latest) -> Table {
     let mut t = Table::new("Edge Worker (raw workerd and wrangler dev)", &[]);
     if let Some(w) = &l.workerd {
-        t.after.push(workerd_suite::markdown(w).trim_end().to_owned());
+        t.after
+            .push(workerd_suite::markdown(w).trim_end().to_owned());
     }
     if let Some(v) = &l.v8_verify {
         let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN) / 1e3;
@@ -656,4 +657,18 @@ fn edge_table(l: &Latest) -> Table {
 
 fn joined(items: impl Iterator<Item = String>, sep: &str) -> String {
     items.collect::<Vec<_>>().join(sep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bench/results/latest.md` is what `tollgate-bench render` prints of `latest.json`.
+    #[test]
+    fn the_stored_run_renders_as_its_markdown() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let latest: Latest = read_part(&dir.join("latest.json")).unwrap();
+        let md = std::fs::read_to_string(dir.join("latest.md")).unwrap();
+        assert_eq!(render(&latest), md);
+    }
 }
