@@ -667,8 +667,8 @@ mod tests {
     #[test]
     fn the_stored_run_renders_as_its_markdown() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
-        let latest: Latest = read_part(&dir.join("latest.json")).unwrap();
-        let md = std::fs::read_to_string(dir.join("latest.md")).unwrap();
+        let latest: Latest = read_part(&dir.join("latest.json")).expect("latest.json");
+        let md = std::fs::read_to_string(dir.join("latest.md")).expect("latest.md");
         assert_eq!(render(&latest), md);
     }
 }
