@@ -38,7 +38,9 @@
 //!    suite writes its own ([`workerd_suite::markdown`]). Targets it can judge go in
 //!    [`report::judge`] as [`report::Target`]s.
 //!
-//! `tollgate-bench render` re-prints a stored run, to check a change of the report.
+//! `tollgate-bench render [LATEST_JSON]` re-prints a stored run, to check a change of the report
+//! (`cargo run -q -p tollgate-bench -- render | diff - bench/results/latest.md`; a test checks
+//! the committed pair).
 
 pub mod machine;
 pub mod origin_suite;

@@ -59,7 +59,7 @@ enum Command {
     },
     /// Print the tables of a stored run (`bench/results/latest.json`) without measuring.
     Render {
-        #[arg(long, default_value = "bench/results/latest.json")]
+        #[arg(default_value = "bench/results/latest.json")]
         latest: PathBuf,
     },
     /// Merge the parts, judge the targets, print the tables, write the JSON.
