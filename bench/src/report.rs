@@ -671,4 +671,44 @@ mod tests {
         let md = std::fs::read_to_string(dir.join("latest.md")).expect("latest.md");
         assert_eq!(render(&latest), md);
     }
+
+    /// The edge targets come from the workerd suite's `wrangler dev` rows and its wasm size.
+    #[test]
+    fn edge_targets_read_the_workerd_part() {
+        let row = |runtime: &str, route: &str, c: u32, p50: f64| {
+            serde_json::json!({
+                "runtime": runtime, "worker": "rust", "route": route, "round": 0,
+                "outcome": {"connections": c, "requests": 1, "rps": 1.0, "p50_ms": p50,
+                    "p99_ms": p50, "status_errors": 0, "socket_errors": 0, "load1": 0.0},
+                "cpu_us_per_request": 1.0, "above_floor_us": null
+            })
+        };
+        let w: workerd_suite::Report = serde_json::from_value(serde_json::json!({
+            "rows": [
+                row("wrangler dev", "health", 1, 2.0), row("wrangler dev", "protected", 1, 2.8),
+                row("wrangler dev", "health", 16, 20.0), row("wrangler dev", "protected", 16, 40.0),
+                row("workerd", "protected", 1, 100.0),
+            ],
+            "sizes": {"js (worker.js, bundled)": [1, 1], "rust (index_bg.wasm)": [600000, 240000]},
+            "load_before": [0.0, 0.0, 0.0], "load_after": [0.0, 0.0, 0.0]
+        }))
+        .expect("a workerd part");
+        let [p50, wasm] = edge_targets(Some(&w));
+        assert_eq!(p50.met, Some(false), "{}", p50.figures);
+        assert!(
+            p50.figures.contains("c=1: 2.80 / 2.00 ms = 1.40×"),
+            "{}",
+            p50.figures
+        );
+        assert!(
+            p50.figures.contains("c=16: 40.00 / 20.00 ms = 2.00×"),
+            "{}",
+            p50.figures
+        );
+        assert_eq!(wasm.met, Some(true));
+        assert!(wasm
+            .figures
+            .starts_with("rust (index_bg.wasm) raw 600000 B"));
+        assert!(edge_targets(None).iter().all(|t| t.met.is_none()));
+    }
 }
