@@ -4,8 +4,8 @@
 #   1. micro:  criterion on tollgate-shared (verify, decide, sign) and Argon2id
 #   2. origin: the real origin in-process under wrk, with Redis accounting on a private
 #              redis-server (round trips, bytes per session, device scaling)
-#   3. edge:   the Worker in wrangler dev on the tollgate-tests harness, wasm size, and the
-#              Worker's verify timed in V8
+#   3. edge:   the Worker's verify timed in V8, then scripts/bench-edge.sh (the Worker under raw
+#              workerd and under wrangler dev, wasm sizes)
 # then prints the tables and writes bench/results/latest.json (+ latest.md).
 #
 # Usage: scripts/bench.sh [--quick] [--no-micro] [--no-origin] [--no-edge]
@@ -61,7 +61,6 @@ if [ "$ORIGIN" = 1 ]; then
 fi
 
 if [ "$EDGE" = 1 ]; then
-  V8=()
   if scripts/build-edge.sh >&2; then
     log "edge: the Worker's verify in V8"
     [ -f bench/wasm-verify/Cargo.lock ] || cp Cargo.lock bench/wasm-verify/Cargo.lock
@@ -70,19 +69,15 @@ if [ "$EDGE" = 1 ]; then
     node bench/wasm-verify/run.mjs \
       "$TARGET/wasm-verify/wasm32-unknown-unknown/release/tollgate_bench_wasm.wasm" \
       > "$RESULTS/v8-verify.json.tmp"
-    V8=(--v8-verify "$RESULTS/v8-verify.json.tmp")
-    log "edge: wrangler dev"
-    if "$BENCH" edge "${QUICK[@]}" --root "$ROOT" --out "$RESULTS/edge.json.tmp" "${V8[@]}"; then
-      PARTS+=(--edge "$RESULTS/edge.json.tmp")
+    PARTS+=(--v8-verify "$RESULTS/v8-verify.json.tmp")
+    log "edge: raw workerd and wrangler dev (scripts/bench-edge.sh)"
+    if scripts/bench-edge.sh "${QUICK[@]}" >&2; then
+      PARTS+=(--workerd "$RESULTS/edge-workerd.json.tmp")
     else
-      "$BENCH" edge --root "$ROOT" --out "$RESULTS/edge.json.tmp" "${V8[@]}" \
-        --pending "the edge stack did not start; rerun: scripts/bench.sh --no-micro --no-origin"
-      PARTS+=(--edge "$RESULTS/edge.json.tmp")
+      log "edge: scripts/bench-edge.sh failed; the edge targets stay unmeasured"
     fi
   else
-    "$BENCH" edge --root "$ROOT" --out "$RESULTS/edge.json.tmp" \
-      --pending "scripts/build-edge.sh failed; rerun: scripts/bench.sh --no-micro --no-origin"
-    PARTS+=(--edge "$RESULTS/edge.json.tmp")
+    log "edge: scripts/build-edge.sh failed; the edge targets stay unmeasured"
   fi
 fi
 

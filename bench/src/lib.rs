@@ -7,8 +7,8 @@
 //! # Layout
 //! - `benches/core.rs`: criterion micro-benchmarks of `tollgate-shared` (verify, decide, sign)
 //!   and of Argon2id with the origin's parameters.
-//! - `src/bin/tollgate-bench.rs`: the command line of every suite below (`origin`, `edge`,
-//!   `workerd`, `report`, `render`); `src/bin/tollgate-replica-window.rs`: the revocation window
+//! - `src/bin/tollgate-bench.rs`: the command line of every suite below (`origin`, `workerd`,
+//!   `report`, `render`); `src/bin/tollgate-replica-window.rs`: the revocation window
 //!   with read replicas (`scripts/bench-replicas.sh`).
 //! - [`target`]: the real origin (release build, SQLite by default) started in-process with the
 //!   two limit routes merged into its router, plus fast ways to create users and sessions (the
@@ -19,9 +19,9 @@
 //!   `INFO`/`MEMORY USAGE` readings.
 //! - [`origin_suite`]: the origin figures — throughput and latency per route and concurrency,
 //!   Redis round trips, bytes per session, device scaling, Argon2id and the async workers.
-//! - [`edge_suite`]: the Worker in `wrangler dev` — protected vs pass-through, wasm size.
 //! - [`workerd_suite`]: the Worker under raw workerd beside a bare pass-through Worker and a
-//!   JavaScript one, CPU per request above that floor (`scripts/bench-edge.sh`).
+//!   JavaScript one, CPU per request above that floor, and under `wrangler dev`; wasm sizes
+//!   (`scripts/bench-edge.sh`).
 //! - [`report`]: merges the parts into `bench/results/latest.json`, judges the targets, and
 //!   writes every table the same way ([`report::Table`]).
 //! - [`machine`]: what the figures were measured on, the load while they were, and CPU time
@@ -30,16 +30,18 @@
 //! # Adding a suite
 //! 1. Measure in a module of its own that writes a JSON part; run wrk by a [`wrk::Plan`] and
 //!    give each run its `route` and the `label` the report shows (see `origin_suite::LoadRow`).
-//! 2. Add the part as an `Option` field of [`report::Latest`] and a `--part` flag of the
-//!    `report` command (and a step in `scripts/bench.sh`).
-//! 3. In [`report::render`], push the suite's tables: implement [`report::LoadRun`] for its
-//!    rows, then [`report::medians`] picks the median round per route and concurrency and
-//!    [`report::load_cells`] fills the common columns; add the suite's own columns after them.
-//!    Targets it can judge go in [`report::judge`] as [`report::Target`]s.
+//! 2. Add the part as an `Option` field of [`report::Latest`] and a flag of the `report`
+//!    command (like `--workerd`), and a step in `scripts/bench.sh`.
+//! 3. In [`report::render`], push the suite's [`report::Table`]s: for wrk rows,
+//!    [`report::medians`] picks the median round per route and concurrency and
+//!    [`report::load_cells`] fills the common columns (of `origin_suite::LoadRow`s); the workerd
+//!    suite writes its own ([`workerd_suite::markdown`]). Targets it can judge go in
+//!    [`report::judge`] as [`report::Target`]s.
 //!
-//! `tollgate-bench render` re-prints a stored run, to check a change of the report.
+//! `tollgate-bench render [LATEST_JSON]` re-prints a stored run, to check a change of the report
+//! (`cargo run -q -p tollgate-bench -- render | diff - bench/results/latest.md`; a test checks
+//! the committed pair).
 
-pub mod edge_suite;
 pub mod machine;
 pub mod origin_suite;
 pub mod redis_probe;

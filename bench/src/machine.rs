@@ -97,27 +97,23 @@ pub fn cpu_secs_of(pid: u32) -> f64 {
     stat_cpu(&format!("/proc/{pid}/stat"))
 }
 
-/// CPU seconds used so far by the live processes of process group `pgid`, by command name
-/// (for `wrangler dev`: `node` for wrangler itself, `workerd` for the runtime).
-pub fn group_cpu_secs(pgid: u32) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
+/// CPU seconds used so far by the live processes of process group `pgid` (for `wrangler dev`:
+/// node, esbuild and workerd).
+pub fn group_cpu_secs(pgid: u32) -> f64 {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
+        return 0.0;
     };
-    for pid in dir
-        .flatten()
+    dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-    {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let group = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(2));
-        if group.and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            *out.entry(comm.trim().to_owned()).or_insert(0.0) += cpu_secs_of(pid);
-        }
-    }
-    out
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let group = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2));
+            group.and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
+        })
+        .map(cpu_secs_of)
+        .sum()
 }
 
 /// Thread ids of the async runtime's workers, registered by [`register_worker_thread`].

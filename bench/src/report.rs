@@ -1,4 +1,4 @@
-//! Merges the parts of a run (criterion's estimates, the origin and edge reports) into one
+//! Merges the parts of a run (criterion's estimates, the origin and workerd reports) into one
 //! JSON document, judges the targets of issue 5 from it, and renders it as Markdown tables.
 
 use std::fmt::Write as _;
@@ -7,9 +7,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::edge_suite::{EdgeReport, EdgeRow};
 use crate::machine::Machine;
 use crate::origin_suite::{LoadRow, OriginReport};
+use crate::workerd_suite;
 use crate::wrk::Outcome;
 
 /// Everything one run of `scripts/bench.sh` produced.
@@ -24,7 +24,12 @@ pub struct Latest {
     pub machine: Machine,
     pub micro: Vec<Micro>,
     pub origin: Option<OriginReport>,
-    pub edge: Option<EdgeReport>,
+    /// The edge Worker under raw workerd and `wrangler dev` (`scripts/bench-edge.sh`).
+    #[serde(default)]
+    pub workerd: Option<workerd_suite::Report>,
+    /// The Worker's verify + decide timed in V8 (`bench/wasm-verify/run.mjs`).
+    #[serde(default)]
+    pub v8_verify: Option<serde_json::Value>,
     pub targets: Vec<Target>,
 }
 
@@ -75,58 +80,26 @@ pub fn read_criterion(dir: &Path) -> anyhow::Result<Vec<Micro>> {
     Ok(out)
 }
 
-/// Reads a part written by `tollgate-bench origin|edge`.
+/// Reads a part written by `tollgate-bench origin|workerd`.
 pub fn read_part<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("Failed to read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("Failed to parse {}", path.display()))
 }
 
-/// A wrk run as the report reads it, whichever suite measured it.
-pub trait LoadRun {
-    fn route(&self) -> &str;
-    /// What the report calls the route (empty: its name).
-    fn label(&self) -> &str;
-    fn outcome(&self) -> &Outcome;
-}
-
-impl LoadRun for LoadRow {
-    fn route(&self) -> &str {
-        &self.route
-    }
-    fn label(&self) -> &str {
-        &self.label
-    }
-    fn outcome(&self) -> &Outcome {
-        &self.outcome
-    }
-}
-
-impl LoadRun for EdgeRow {
-    fn route(&self) -> &str {
-        &self.route
-    }
-    fn label(&self) -> &str {
-        &self.label
-    }
-    fn outcome(&self) -> &Outcome {
-        &self.outcome
-    }
-}
-
 /// The run of `route` at `c` connections with the median throughput over its rounds.
-pub fn pick<'a, R: LoadRun>(rows: &'a [R], route: &str, c: u32) -> Option<&'a R> {
-    let mut runs: Vec<&R> = rows
+pub fn pick<'a>(rows: &'a [LoadRow], route: &str, c: u32) -> Option<&'a LoadRow> {
+    let mut runs: Vec<&LoadRow> = rows
         .iter()
-        .filter(|r| r.route() == route && r.outcome().connections == c)
+        .filter(|r| r.route == route && r.outcome.connections == c)
         .collect();
-    runs.sort_by(|a, b| a.outcome().rps.total_cmp(&b.outcome().rps));
+    runs.sort_by(|a, b| a.outcome.rps.total_cmp(&b.outcome.rps));
     runs.get(runs.len() / 2).copied()
 }
 
 /// [`pick`]'s outcome.
-fn picked<'a, R: LoadRun>(rows: &'a [R], route: &str, c: u32) -> Option<&'a Outcome> {
-    pick(rows, route, c).map(LoadRun::outcome)
+fn picked<'a>(rows: &'a [LoadRow], route: &str, c: u32) -> Option<&'a Outcome> {
+    pick(rows, route, c).map(|r| &r.outcome)
 }
 
 fn micro(l: &Latest, name: &str) -> Option<f64> {
@@ -194,52 +167,7 @@ pub fn judge(l: &Latest) -> Vec<Target> {
         t.push(scaling_target(o));
         t.push(argon2_target(l, o));
     }
-    match l.edge.as_ref().filter(|e| e.status == "measured") {
-        Some(e) => {
-            let mut parts = Vec::new();
-            let mut all = true;
-            let mut levels: Vec<u32> = e.rows.iter().map(|r| r.outcome.connections).collect();
-            levels.sort_unstable();
-            levels.dedup();
-            for c in levels {
-                if let (Some(p), Some(h)) = (
-                    picked(&e.rows, "edge-me", c),
-                    picked(&e.rows, "edge-health", c),
-                ) {
-                    let ratio = p.p50_ms / h.p50_ms;
-                    all &= ratio <= 1.5;
-                    parts.push(format!(
-                        "c={c}: {:.2} / {:.2} ms = {ratio:.2}×",
-                        p.p50_ms, h.p50_ms
-                    ));
-                }
-            }
-            t.push(Target {
-                target: "edge protected p50 within 1.5× the pass-through p50".into(),
-                met: (!parts.is_empty()).then_some(all),
-                figures: parts.join("; "),
-            });
-        }
-        None => t.push(not_measured(
-            "edge protected p50 within 1.5× the pass-through p50",
-        )),
-    }
-    let wasm = l.edge.as_ref().and_then(|e| e.wasm.as_ref());
-    t.push(match wasm {
-        Some(w) => Target {
-            target: "gzipped wasm < 250 KB".into(),
-            met: Some(w.gzip6_bytes < 250_000 && w.gzip9_bytes < 250_000),
-            figures: format!(
-                "{} raw {} B; gzip -6 {} B, gzip -9 {} B ({:.1} KiB)",
-                w.path,
-                w.raw_bytes,
-                w.gzip6_bytes,
-                w.gzip9_bytes,
-                w.gzip9_bytes as f64 / 1024.0
-            ),
-        },
-        None => not_measured("gzipped wasm < 250 KB"),
-    });
+    t.extend(edge_targets(l.workerd.as_ref()));
     t
 }
 
@@ -249,6 +177,62 @@ fn not_measured(target: &str) -> Target {
         met: None,
         figures: "not measured in this run".into(),
     }
+}
+
+/// The edge targets of issue 5, from the workerd suite: the protected route's p50 against the
+/// pass-through's under `wrangler dev` at each concurrency, and the Rust bundle's gzipped size.
+fn edge_targets(w: Option<&workerd_suite::Report>) -> [Target; 2] {
+    const P50: &str = "edge protected p50 within 1.5× the pass-through p50";
+    const WASM: &str = "gzipped wasm < 250 KB";
+    let Some(w) = w else {
+        return [not_measured(P50), not_measured(WASM)];
+    };
+    let p50 = |route: &str, c: u32| {
+        let mut v: Vec<f64> = w
+            .rows
+            .iter()
+            .filter(|r| r.runtime == "wrangler dev" && r.route == route)
+            .filter(|r| r.outcome.connections == c)
+            .map(|r| r.outcome.p50_ms)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let mut levels: Vec<u32> = w.rows.iter().map(|r| r.outcome.connections).collect();
+    levels.sort_unstable();
+    levels.dedup();
+    let (mut parts, mut all) = (Vec::new(), true);
+    for c in levels {
+        if let (Some(p), Some(h)) = (p50("protected", c), p50("health", c)) {
+            all &= p / h <= 1.5;
+            parts.push(format!("c={c}: {p:.2} / {h:.2} ms = {:.2}×", p / h));
+        }
+    }
+    let p50 = if parts.is_empty() {
+        not_measured(P50)
+    } else {
+        Target {
+            target: P50.into(),
+            met: Some(all),
+            figures: format!("wrangler dev, medians: {}", parts.join("; ")),
+        }
+    };
+    let wasm = w
+        .sizes
+        .iter()
+        .find(|(label, _)| label.ends_with("(index_bg.wasm)"))
+        .map_or_else(
+            || not_measured(WASM),
+            |(label, (raw, gz))| Target {
+                target: WASM.into(),
+                met: Some(*gz < 250_000),
+                figures: format!(
+                    "{label} raw {raw} B; gzip -9 {gz} B ({:.1} KiB)",
+                    *gz as f64 / 1024.0
+                ),
+            },
+        );
+    [p50, wasm]
 }
 
 fn total(c: &crate::redis_probe::CommandCount) -> u64 {
@@ -418,19 +402,19 @@ pub const LOAD_COLUMNS: [&str; 8] = [
 
 /// For each route, in the order the suite ran them, and each connection count, ascending: the
 /// run [`pick`] picks.
-pub fn medians<R: LoadRun>(rows: &[R]) -> Vec<&R> {
+pub fn medians(rows: &[LoadRow]) -> Vec<&LoadRow> {
     let mut routes: Vec<&str> = Vec::new();
     for r in rows {
-        if !routes.contains(&r.route()) {
-            routes.push(r.route());
+        if !routes.contains(&r.route.as_str()) {
+            routes.push(&r.route);
         }
     }
     let mut out = Vec::new();
     for route in routes {
         let mut levels: Vec<u32> = rows
             .iter()
-            .filter(|r| r.route() == route)
-            .map(|r| r.outcome().connections)
+            .filter(|r| r.route == route)
+            .map(|r| r.outcome.connections)
             .collect();
         levels.sort_unstable();
         levels.dedup();
@@ -440,12 +424,12 @@ pub fn medians<R: LoadRun>(rows: &[R]) -> Vec<&R> {
 }
 
 /// The [`LOAD_COLUMNS`] cells of one run.
-pub fn load_cells(r: &impl LoadRun) -> Vec<String> {
-    let o = r.outcome();
-    let label = if r.label().is_empty() {
-        r.route()
+pub fn load_cells(r: &LoadRow) -> Vec<String> {
+    let o = &r.outcome;
+    let label = if r.label.is_empty() {
+        &r.route
     } else {
-        r.label()
+        &r.label
     };
     vec![
         label.to_owned(),
@@ -484,8 +468,8 @@ pub fn render(l: &Latest) -> String {
     if let Some(o) = &l.origin {
         tables.extend(origin_tables(o));
     }
-    if let Some(e) = &l.edge {
-        tables.push(edge_table(e));
+    if l.workerd.is_some() || l.v8_verify.is_some() {
+        tables.push(edge_table(l));
     }
     let mut t = Table::new("Targets (issue 5)", &["target", "met", "figures"]);
     t.rows = l
@@ -652,34 +636,13 @@ fn origin_tables(o: &OriginReport) -> Vec<Table> {
     vec![load, trips, scaling]
 }
 
-fn edge_table(e: &EdgeReport) -> Table {
-    let mut t = Table::new("Edge (wrangler dev / workerd)", &[]);
-    if e.status != "measured" {
-        t.after.push(format!("Pending: {}", e.note));
-    } else {
-        t.columns = LOAD_COLUMNS.map(String::from).to_vec();
-        t.columns.push("note".into());
-        for run in medians(&e.rows) {
-            let mut note = run.edge_cpu_ms_per_request.map_or(String::new(), |v| {
-                let by_process = run
-                    .edge_cpu_ms_by_process
-                    .iter()
-                    .filter(|(_, ms)| **ms >= 0.005)
-                    .map(|(k, ms)| format!("{k} {ms:.2}"));
-                format!("wrangler CPU {v:.2} ms/req ({})", joined(by_process, ", "))
-            });
-            if run.route == "edge-me" {
-                if let Some(h) = picked(&e.rows, "edge-health", run.outcome.connections) {
-                    let ratio = run.outcome.p50_ms / h.p50_ms;
-                    let _ = write!(note, "; p50 {ratio:.2}× pass-through");
-                }
-            }
-            let mut cells = load_cells(run);
-            cells.push(note);
-            t.rows.push(cells);
-        }
+fn edge_table(l: &Latest) -> Table {
+    let mut t = Table::new("Edge Worker (raw workerd and wrangler dev)", &[]);
+    if let Some(w) = &l.workerd {
+        t.after
+            .push(workerd_suite::markdown(w).trim_end().to_owned());
     }
-    if let Some(v) = &e.v8_verify {
+    if let Some(v) = &l.v8_verify {
         let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN) / 1e3;
         t.after.push(format!(
             "The Worker's verify + decide in V8 ({}; `tollgate-shared` built like the Worker): \
@@ -689,15 +652,63 @@ fn edge_table(e: &EdgeReport) -> Table {
             f("HS256_verify_decide_ns")
         ));
     }
-    if let Some(w) = &e.wasm {
-        t.after.push(format!(
-            "Worker size: `{}` {} B raw, {} B gzip -6, {} B gzip -9; index.js {} B.",
-            w.path, w.raw_bytes, w.gzip6_bytes, w.gzip9_bytes, w.js_raw_bytes
-        ));
-    }
     t
 }
 
 fn joined(items: impl Iterator<Item = String>, sep: &str) -> String {
     items.collect::<Vec<_>>().join(sep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bench/results/latest.md` is what `tollgate-bench render` prints of `latest.json`.
+    #[test]
+    fn the_stored_run_renders_as_its_markdown() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let latest: Latest = read_part(&dir.join("latest.json")).expect("latest.json");
+        let md = std::fs::read_to_string(dir.join("latest.md")).expect("latest.md");
+        assert_eq!(render(&latest), md);
+    }
+
+    /// The edge targets come from the workerd suite's `wrangler dev` rows and its wasm size.
+    #[test]
+    fn edge_targets_read_the_workerd_part() {
+        let row = |runtime: &str, route: &str, c: u32, p50: f64| {
+            serde_json::json!({
+                "runtime": runtime, "worker": "rust", "route": route, "round": 0,
+                "outcome": {"connections": c, "requests": 1, "rps": 1.0, "p50_ms": p50,
+                    "p99_ms": p50, "status_errors": 0, "socket_errors": 0, "load1": 0.0},
+                "cpu_us_per_request": 1.0, "above_floor_us": null
+            })
+        };
+        let w: workerd_suite::Report = serde_json::from_value(serde_json::json!({
+            "rows": [
+                row("wrangler dev", "health", 1, 2.0), row("wrangler dev", "protected", 1, 2.8),
+                row("wrangler dev", "health", 16, 20.0), row("wrangler dev", "protected", 16, 40.0),
+                row("workerd", "protected", 1, 100.0),
+            ],
+            "sizes": {"js (worker.js, bundled)": [1, 1], "rust (index_bg.wasm)": [600000, 240000]},
+            "load_before": [0.0, 0.0, 0.0], "load_after": [0.0, 0.0, 0.0]
+        }))
+        .expect("a workerd part");
+        let [p50, wasm] = edge_targets(Some(&w));
+        assert_eq!(p50.met, Some(false), "{}", p50.figures);
+        assert!(
+            p50.figures.contains("c=1: 2.80 / 2.00 ms = 1.40×"),
+            "{}",
+            p50.figures
+        );
+        assert!(
+            p50.figures.contains("c=16: 40.00 / 20.00 ms = 2.00×"),
+            "{}",
+            p50.figures
+        );
+        assert_eq!(wasm.met, Some(true));
+        assert!(wasm
+            .figures
+            .starts_with("rust (index_bg.wasm) raw 600000 B"));
+        assert!(edge_targets(None).iter().all(|t| t.met.is_none()));
+    }
 }

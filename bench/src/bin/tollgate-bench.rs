@@ -1,11 +1,11 @@
-//! `tollgate-bench origin | edge | report`: the parts `scripts/bench.sh` runs in turn;
-//! `tollgate-bench workerd`: the edge under raw workerd (`scripts/bench-edge.sh`).
+//! `tollgate-bench origin | workerd | report`: the parts `scripts/bench.sh` runs in turn (the
+//! edge Worker under raw workerd and `wrangler dev` through `scripts/bench-edge.sh`).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tollgate_bench::{edge_suite, machine, origin_suite, report, workerd_suite, wrk};
+use tollgate_bench::{machine, origin_suite, report, workerd_suite, wrk};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,22 +33,6 @@ enum Command {
         /// The origin's log (production filter, `info`).
         #[arg(long)]
         log: Option<PathBuf>,
-    },
-    /// The edge Worker in wrangler dev, on the end-to-end harness.
-    Edge {
-        #[arg(long)]
-        quick: bool,
-        #[arg(long)]
-        out: PathBuf,
-        /// The workspace root (for edge/build and wrangler.toml).
-        #[arg(long, default_value = ".")]
-        root: PathBuf,
-        /// JSON from `node bench/wasm-verify/run.mjs`, to include.
-        #[arg(long)]
-        v8_verify: Option<PathBuf>,
-        /// Measure nothing but the wasm size, and say why (when the edge cannot run).
-        #[arg(long)]
-        pending: Option<String>,
     },
     /// The Worker under raw workerd beside a bare and a JavaScript Worker, and under
     /// `wrangler dev`: prints a Markdown table (medians over rounds), writes every run as JSON.
@@ -83,7 +67,7 @@ enum Command {
     },
     /// Print the tables of a stored run (`bench/results/latest.json`) without measuring.
     Render {
-        #[arg(long, default_value = "bench/results/latest.json")]
+        #[arg(default_value = "bench/results/latest.json")]
         latest: PathBuf,
     },
     /// Merge the parts, judge the targets, print the tables, write the JSON.
@@ -92,8 +76,12 @@ enum Command {
         criterion: PathBuf,
         #[arg(long)]
         origin: Option<PathBuf>,
+        /// The part `tollgate-bench workerd` wrote.
         #[arg(long)]
-        edge: Option<PathBuf>,
+        workerd: Option<PathBuf>,
+        /// JSON from `node bench/wasm-verify/run.mjs`.
+        #[arg(long)]
+        v8_verify: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
         /// Also write the tables here.
@@ -122,23 +110,6 @@ fn main() -> anyhow::Result<()> {
                 ..origin_suite::Config::new(quick)
             };
             let report = runtime()?.block_on(origin_suite::run(&cfg))?;
-            write_json(&out, &report)
-        }
-        Command::Edge {
-            quick,
-            out,
-            root,
-            v8_verify,
-            pending,
-        } => {
-            let mut report = match pending {
-                Some(note) => edge_suite::EdgeReport::pending(note, &root),
-                None => {
-                    let root = root.canonicalize().context("workspace root")?;
-                    runtime()?.block_on(edge_suite::run(&wrk::Plan::new(quick), &root))?
-                }
-            };
-            report.v8_verify = v8_verify.map(|p| report::read_part(&p)).transpose()?;
             write_json(&out, &report)
         }
         Command::Workerd {
@@ -176,13 +147,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Render { latest } => {
             let latest: report::Latest = report::read_part(&latest)?;
-            println!("{}", report::render(&latest));
+            print!("{}", report::render(&latest));
             Ok(())
         }
         Command::Report {
             criterion,
             origin,
-            edge,
+            workerd,
+            v8_verify,
             out,
             markdown,
             quick,
@@ -198,7 +170,8 @@ fn main() -> anyhow::Result<()> {
                 machine: machine::describe(),
                 micro: report::read_criterion(&criterion)?,
                 origin: origin.map(|p| report::read_part(&p)).transpose()?,
-                edge: edge.map(|p| report::read_part(&p)).transpose()?,
+                workerd: workerd.map(|p| report::read_part(&p)).transpose()?,
+                v8_verify: v8_verify.map(|p| report::read_part(&p)).transpose()?,
                 targets: Vec::new(),
             };
             latest.targets = report::judge(&latest);
@@ -208,7 +181,7 @@ fn main() -> anyhow::Result<()> {
                 std::fs::write(&md, &text)
                     .with_context(|| format!("Failed to write {}", md.display()))?;
             }
-            println!("{text}");
+            print!("{text}");
             Ok(())
         }
     }
