@@ -40,6 +40,27 @@ async fn users_on_every_master(app: &TestApp, cluster: &RedisCluster) -> Vec<(us
     users
 }
 
+/// A second device of `t`'s user, logged out: a revoked token that must stay refused.
+async fn revoked_device_of(app: &TestApp, t: &Tokens) -> Tokens {
+    let user = app.state.db.user_by_id(&t.user_id()).await.expect("db");
+    let revoked = app.login(&user.expect("user").email, "revoked").await;
+    let r = app.post_auth("/api/users/logout", &revoked.access).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    revoked
+}
+
+/// `/me` for `t` once its slot answers again (503 while its master is down or failing over).
+async fn me_once_the_slot_is_back(app: &TestApp, t: &Tokens) -> (StatusCode, String) {
+    for _ in 0..50 {
+        let status = app.me_status(&t.access).await;
+        if status.0 != StatusCode::SERVICE_UNAVAILABLE {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.me_status(&t.access).await
+}
+
 /// A user's hash, read through a cluster client (it follows the slot to its master).
 async fn hash_of(cluster: &RedisCluster, app: &TestApp, t: &Tokens) -> Vec<(String, String)> {
     let client = redis::cluster::ClusterClient::new(cluster.urls()).expect("cluster client");
@@ -203,21 +224,7 @@ async fn a_dead_master_fails_its_users_closed_and_comes_back_without_their_token
         .map(|(_, t)| t.clone())
         .expect("a user elsewhere");
     // A revoked token on the master that will die: it must stay refused through it all.
-    let email = app
-        .state
-        .db
-        .user_by_id(&victim.user_id())
-        .await
-        .expect("db")
-        .expect("user")
-        .email;
-    let revoked = app.login(&email, "revoked").await;
-    assert_eq!(
-        app.post_auth("/api/users/logout", &revoked.access)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    let revoked = revoked_device_of(&app, &victim).await;
 
     cluster.kill_master(down);
     // Fail closed for the dead master's users, every answer a documented 503 (never a 200 for
@@ -239,14 +246,7 @@ async fn a_dead_master_fails_its_users_closed_and_comes_back_without_their_token
     // Back, empty (no persistence): what it held is gone, so its tokens are refused as
     // revoked — never accepted — and a refresh (its state is in SQL) mints anew.
     cluster.restart_master(down).await.expect("restart");
-    let mut status = app.me_status(&victim.access).await;
-    for _ in 0..50 {
-        if status.0 != StatusCode::SERVICE_UNAVAILABLE {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        status = app.me_status(&victim.access).await;
-    }
+    let status = me_once_the_slot_is_back(&app, &victim).await;
     assert_eq!(status, (StatusCode::UNAUTHORIZED, "token_revoked".into()));
     assert_eq!(app.me_status(&revoked.access).await.1, "token_revoked");
     let r = app.refresh(&revoked.refresh).await;
@@ -267,33 +267,12 @@ async fn a_failover_keeps_revocations_that_reached_the_replica() {
     let app = app_on(&cluster, &[("REDIS_TIMEOUT_MS", "300")]).await;
     let users = users_on_every_master(&app, &cluster).await;
     let (down, live) = users.first().map(|(m, t)| (*m, t.clone())).expect("a user");
-    let email = app
-        .state
-        .db
-        .user_by_id(&live.user_id())
-        .await
-        .expect("db")
-        .expect("user")
-        .email;
-    let revoked = app.login(&email, "revoked").await;
-    assert_eq!(
-        app.post_auth("/api/users/logout", &revoked.access)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    let revoked = revoked_device_of(&app, &live).await;
     // Replication is asynchronous (and `WAIT` is refused on a cluster): give the logout the
     // loopback's few milliseconds to reach the replica before its master dies.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     cluster.failover(down).await.expect("failover");
-    let mut status = app.me_status(&live.access).await;
-    for _ in 0..50 {
-        if status.0 != StatusCode::SERVICE_UNAVAILABLE {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        status = app.me_status(&live.access).await;
-    }
+    let status = me_once_the_slot_is_back(&app, &live).await;
     assert_eq!(
         status.0,
         StatusCode::OK,
