@@ -170,6 +170,47 @@ impl RedisCluster {
         Ok(node_url(self.nodes[self.masters[i]].port))
     }
 
+    /// Waits until the replicas of the master serving `key` hold every write that master took
+    /// so far, whoever made it. `WAIT` counts only the calling connection's own writes, so this
+    /// writes a marker in `key`'s slot on a connection of its own, waits for that (the
+    /// replication stream is in order, so everything before the marker arrived too), and
+    /// deletes it.
+    pub async fn replicated(&self, key: &str) -> anyhow::Result<()> {
+        let shard = self.master_for_key(key).await?;
+        let replicas = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(n, node)| node.shard == shard && *n != self.masters[shard])
+            .filter(|(_, node)| node.child.is_some())
+            .count();
+        let tag = hash_tag(key);
+        let mut conn = redis::Client::open(node_url(self.nodes[self.masters[shard]].port))?
+            .get_multiplexed_async_connection()
+            .await?;
+        let marker = format!("{{{tag}}}:testkit-replicated");
+        let _: () = redis::cmd("SET")
+            .arg(&marker)
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        let acked: usize = redis::cmd("WAIT")
+            .arg(replicas)
+            .arg(2000)
+            .query_async(&mut conn)
+            .await?;
+        // Gone again, so key counts the caller takes are its own.
+        let _: () = redis::cmd("DEL")
+            .arg(&marker)
+            .query_async(&mut conn)
+            .await?;
+        anyhow::ensure!(
+            acked >= replicas,
+            "{acked} of shard {shard}'s {replicas} replicas caught up within 2 s"
+        );
+        Ok(())
+    }
+
     /// Empties every master (replicas follow).
     pub async fn flushall(&self) -> anyhow::Result<()> {
         for &n in &self.masters {
@@ -459,6 +500,16 @@ fn slot_owner(ranges: &Value, slot: i64) -> Option<u16> {
     })
 }
 
+/// The part of `key` Redis Cluster hashes: the text between the first `{` and the next `}` when
+/// that is not empty, else the whole key.
+fn hash_tag(key: &str) -> &str {
+    key.split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map(|(tag, _)| tag)
+        .filter(|tag| !tag.is_empty())
+        .unwrap_or(key)
+}
+
 fn node_url(port: u16) -> String {
     format!("redis://127.0.0.1:{port}")
 }
@@ -504,6 +555,15 @@ async fn ask<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hash_tag_is_what_redis_hashes() {
+        assert_eq!(hash_tag("tg:{u1}"), "u1");
+        assert_eq!(hash_tag("tg:{u1}:g:ab"), "u1");
+        assert_eq!(hash_tag("{}x"), "{}x");
+        assert_eq!(hash_tag("plain"), "plain");
+        assert_eq!(hash_tag("a{b"), "a{b");
+    }
 
     #[test]
     fn node_lines_give_id_port_role_and_first_slot() {

@@ -268,9 +268,10 @@ async fn a_failover_keeps_revocations_that_reached_the_replica() {
     let users = users_on_every_master(&app, &cluster).await;
     let (down, live) = users.first().map(|(m, t)| (*m, t.clone())).expect("a user");
     let revoked = revoked_device_of(&app, &live).await;
-    // Replication is asynchronous (and `WAIT` is refused on a cluster): give the logout the
-    // loopback's few milliseconds to reach the replica before its master dies.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Replication is asynchronous (and the origin refuses `WAIT` on a cluster): the logout must
+    // have reached the replica before its master dies for the promoted one to know it.
+    let user = app.state.redis.keys().user(&live.user_id());
+    cluster.replicated(&user).await.expect("replicated");
     cluster.failover(down).await.expect("failover");
     let status = me_once_the_slot_is_back(&app, &live).await;
     assert_eq!(
