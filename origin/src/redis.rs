@@ -749,24 +749,33 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let mut cursor: u64 = 0;
         loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
+            let mut scan = redis::pipe();
+            scan.cmd("SCAN")
+                .arg(cursor)
                 .arg("MATCH")
                 .arg(self.keys.user_pattern())
                 .arg("COUNT")
                 .arg(1000)
                 .arg("TYPE")
                 .arg("hash");
+            let reply = self.on_node(node, scan).await?.into_iter().next();
             let (next, batch): (u64, Vec<String>) =
-                redis::from_owned_redis_value(self.on_node(node, scan).await?)
+                redis::from_owned_redis_value(reply.unwrap_or(Value::Nil))
                     .map_err(|e| StoreError::Redis("SCAN", e))?;
-            for key in batch {
-                let mut hgetall = redis::cmd("HGETALL");
-                hgetall.arg(&key);
+            // One round trip for the whole batch's hashes.
+            let mut hgetall = redis::pipe();
+            for key in &batch {
+                hgetall.hgetall(key);
+            }
+            let hashes = if batch.is_empty() {
+                Vec::new()
+            } else {
+                self.on_node(node, hgetall).await?
+            };
+            for hash in hashes {
                 // A key that expired or went since the SCAN reads as no fields.
                 let fields: Vec<(String, String)> =
-                    redis::from_owned_redis_value(self.on_node(node, hgetall).await?)
-                        .unwrap_or_default();
+                    redis::from_owned_redis_value(hash).unwrap_or_default();
                 for (f, value) in fields {
                     // Fields past due wait for the user's next write to be pruned: not live.
                     let due = value.split('.').next().and_then(|d| d.parse::<i64>().ok());
@@ -787,19 +796,19 @@ impl RedisStore {
         }
     }
 
-    /// Runs `cmd` on one node: the single one, or a cluster master by address.
-    async fn on_node(&self, node: &Node, cmd: Cmd) -> Result<Value, StoreError> {
+    /// Runs `pipe` on one node: the single one, or a cluster master by address (plain keys of
+    /// several slots are fine there: no slot routing, the node holds them all).
+    async fn on_node(&self, node: &Node, pipe: Pipeline) -> Result<Vec<Value>, StoreError> {
         let mut c = self.conn.clone();
         let node = node.clone();
         self.run("stats", async move {
             match (&mut c, node) {
                 (Conn::Cluster(cluster), Node::Master { host, port }) => {
-                    let route = redis::cluster_routing::RoutingInfo::SingleNode(
-                        redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host, port },
-                    );
-                    cluster.route_command(&cmd, route).await
+                    let route =
+                        redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host, port };
+                    cluster.route_pipeline(&pipe, 0, pipe.len(), route).await
                 }
-                (c, _) => cmd.query_async(c).await,
+                (c, _) => pipe.query_async(c).await,
             }
         })
         .await
