@@ -34,7 +34,7 @@ pub use http::{claims_of, ApiClient, Tokens, PASSWORD};
 #[cfg(feature = "services")]
 pub use ports::{child_port, free_port};
 #[cfg(feature = "services")]
-pub use redis_cluster::RedisCluster;
+pub use redis_cluster::{node_client, RedisCluster};
 #[cfg(feature = "services")]
 pub use redis_server::RedisServer;
 #[cfg(feature = "services")]

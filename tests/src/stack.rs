@@ -150,11 +150,7 @@ impl Stack {
         let edge = Edge::start(&config)
             .await
             .unwrap_or_else(|e| panic!("edge (wrangler dev) did not start: {e:#}"));
-        // On a cluster, its first node (tests that inspect a cluster bring a cluster client).
-        let node = tollgate_shared::config::redis_cluster_nodes(&redis_url)
-            .and_then(|nodes| nodes.into_iter().next())
-            .unwrap_or_else(|| redis_url.clone());
-        let redis = redis::Client::open(node).expect("redis client");
+        let redis = tollgate_testkit::node_client(&redis_url);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

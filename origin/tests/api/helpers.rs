@@ -84,11 +84,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         env.insert((*k).to_owned(), (*v).to_owned());
     }
     let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
-    // On a cluster, the first node: tests that inspect a cluster use a cluster client of their own.
-    let node = tollgate_shared::config::redis_cluster_nodes(&settings.redis_url)
-        .and_then(|nodes| nodes.into_iter().next())
-        .unwrap_or_else(|| settings.redis_url.0.clone());
-    let redis = redis::Client::open(node).expect("redis client");
+    let redis = tollgate_testkit::node_client(&settings.redis_url);
     let app = Application::build(settings).await.expect("origin builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
