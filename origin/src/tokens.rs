@@ -4,7 +4,7 @@
 use tollgate_shared::records::JtiRecord;
 use tollgate_shared::AccessClaims;
 
-use crate::db::Db;
+use crate::db::{Db, NewSession, UserRow};
 use crate::redis::{Issue, NewToken, RedisStore};
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +121,79 @@ pub async fn mint(state: &AppState, grant: Grant<'_>) -> ApiResult<Option<Minted
     Err(ApiError::Unavailable(anyhow::anyhow!(
         "token version kept moving while minting"
     )))
+}
+
+/// Where a new device session is opened from, as its session row records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Device<'a> {
+    pub name: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// A device session just opened: its id, its first access token and its refresh secret (the
+/// database holds only the secret's hash).
+#[derive(Debug)]
+pub struct Opened {
+    pub token_id: String,
+    pub minted: Minted,
+    pub refresh: RefreshSecret,
+}
+
+/// Opens a device session for a user whose credentials were checked: the session row, then its
+/// first access token ([`mint`]). Login and the bench's session factory both come through
+/// here, so a bench session is written exactly as a login writes it.
+///
+/// If the mint does not complete (an error, or the session revoked meanwhile), the row is
+/// revoked: a login that failed never leaves a usable refresh token behind.
+pub async fn open_session(
+    state: &AppState,
+    user: &UserRow,
+    device: Device<'_>,
+) -> ApiResult<Opened> {
+    let now = domain::now();
+    let token_id = domain::new_id();
+    let jti = domain::new_id();
+    let (refresh, refresh_hash) = domain::new_refresh_secret();
+    state
+        .db
+        .insert_session(&NewSession {
+            token_id: &token_id,
+            user_id: &user.id,
+            refresh_hash: &refresh_hash,
+            jti: &jti,
+            device_name: device.name,
+            ip: device.ip,
+            user_agent: device.user_agent,
+            now,
+            expires_at: now + state.settings.refresh_ttl as i64,
+        })
+        .await?;
+    let grant = Grant {
+        user_id: &user.id,
+        token_id: &token_id,
+        jti: &jti,
+        version: u64::try_from(user.token_version).unwrap_or(0),
+        replaces_jti: None,
+        grace: None,
+        now,
+    };
+    match mint(state, grant).await {
+        Ok(Some(minted)) => Ok(Opened {
+            token_id,
+            minted,
+            refresh,
+        }),
+        outcome => {
+            let _ = state
+                .db
+                .revoke_session(&token_id, &user.id, "login_incomplete", now)
+                .await;
+            Err(outcome.err().unwrap_or_else(|| {
+                ApiError::Unavailable(anyhow::anyhow!("session revoked while it was opened"))
+            }))
+        }
+    }
 }
 
 /// What a refresh answered, kept (sealed) for the grace window so a repeat of the same request

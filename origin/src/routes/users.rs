@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{AuthUser, ClientInfo};
-use crate::db::{CreateUser, NewSession, NewUser};
+use crate::db::{CreateUser, NewUser};
 use crate::domain::{
     self, Presented, RefreshSecret, MAX_DEVICE_NAME_CHARS, MAX_NAME_CHARS, MAX_REFRESH_TOKEN_BYTES,
 };
@@ -19,7 +19,7 @@ use crate::limits::{self, LoginAttempt};
 use crate::monitoring::{self, Refresh};
 use crate::routes::json::ApiJson;
 use crate::state::{AppState, Profile};
-use crate::tokens::{self, Grace, Grant};
+use crate::tokens::{self, Device, Grace, Grant, Opened};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -210,52 +210,22 @@ pub(crate) async fn login_device(
         }
     };
 
-    let now = domain::now();
-    let token_id = domain::new_id();
-    let jti = domain::new_id();
-    let (refresh_token, refresh_hash) = domain::new_refresh_secret();
-    state
-        .db
-        .insert_session(&NewSession {
-            token_id: &token_id,
-            user_id: &user.id,
-            refresh_hash: &refresh_hash,
-            jti: &jti,
-            device_name: device_name.as_deref(),
-            ip: client.ip.as_deref(),
-            user_agent: client.user_agent.as_deref(),
-            now,
-            expires_at: now + state.settings.refresh_ttl as i64,
-        })
-        .await?;
-    let grant = Grant {
-        user_id: &user.id,
-        token_id: &token_id,
-        jti: &jti,
-        version: u64::try_from(user.token_version).unwrap_or(0),
-        replaces_jti: None,
-        grace: None,
-        now,
+    let device = Device {
+        name: device_name.as_deref(),
+        ip: client.ip.as_deref(),
+        user_agent: client.user_agent.as_deref(),
     };
-    let minted = match tokens::mint(state, grant).await {
-        Ok(Some(minted)) => minted,
-        outcome => {
-            // Never leave a usable refresh token behind a login that did not complete.
-            let _ = state
-                .db
-                .revoke_session(&token_id, &user.id, "login_incomplete", now)
-                .await;
-            return Err(outcome.err().unwrap_or_else(|| {
-                ApiError::Unavailable(anyhow::anyhow!("session revoked during login"))
-            }));
-        }
-    };
+    let Opened {
+        token_id,
+        minted,
+        refresh,
+    } = tokens::open_session(state, &user, device).await?;
     tracing::info!(user_id = %user.id, token_id, "login");
     monitoring::login(true);
     Ok(Issued {
         user_id: user.id,
         minted,
-        refresh_token: refresh_token.into_exposed(),
+        refresh_token: refresh.into_exposed(),
         token_id,
     })
 }
