@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tollgate_shared::config::ConfigError;
+use tollgate_shared::config::{self, cluster_seed_list, ConfigError};
 use tollgate_shared::redact::redact_url;
 
 /// Everything the bridge needs to start. `main` fills it with [`Config::from_env_and_args`];
@@ -224,55 +224,32 @@ impl std::fmt::Debug for RedisTarget {
     }
 }
 
-/// `REDIS_CLUSTER_URLS`: one `redis://` or `rediss://` URL per seed node, comma-separated.
+/// `REDIS_CLUSTER_URLS` in the shared grammar, each seed then checked by the Redis client.
 fn seed_list(list: &str) -> Result<Vec<String>, String> {
-    list.split(',')
-        .map(str::trim)
-        .enumerate()
-        .map(|(i, seed)| match check_seed(seed) {
-            _ if seed.is_empty() => Err(format!("entry {} is empty", i + 1)),
-            Err(why) => Err(format!("entry {} {why}", i + 1)),
-            Ok(()) => Ok(seed.to_owned()),
-        })
-        .collect()
+    cluster_seed_list(list).and_then(|seeds| checked(seeds, "entry"))
 }
 
-/// The seeds of a `redis+cluster://[user:password@]host:port,host:port[/0][?query]` URL, as one
-/// `redis://` URL each carrying the same credentials and query; `None` if `url` is not of that
-/// scheme (`rediss+cluster://` for TLS).
+/// A `redis+cluster://` URL's seeds in the shared grammar, each then checked by the Redis
+/// client; `None` if `url` is not of that scheme.
 fn cluster_url_seeds(url: &str) -> Option<Result<Vec<String>, String>> {
-    let (scheme, rest) = url.split_once("://")?;
-    let base = match scheme.to_ascii_lowercase().as_str() {
-        "redis+cluster" => "redis",
-        "rediss+cluster" => "rediss",
-        _ => return None,
-    };
-    Some(split_cluster_url(base, rest))
+    config::cluster_url_seeds(url).map(|seeds| seeds.and_then(|s| checked(s, "node")))
 }
 
-fn split_cluster_url(base: &str, rest: &str) -> Result<Vec<String>, String> {
-    // Credentials end at the last `@`: an unencoded password may hold `@`, `,` or `/`.
-    let (credentials, location) = match rest.rfind('@') {
-        Some(at) => (&rest[..=at], &rest[at + 1..]),
-        None => ("", rest),
-    };
-    let (hosts, tail) = location.split_at(location.find(['/', '?']).unwrap_or(location.len()));
-    let (path, query) = tail.split_at(tail.find('?').unwrap_or(tail.len()));
-    if !matches!(path, "" | "/" | "/0") {
-        return Err("a Redis Cluster has only database 0".to_owned());
+/// Each seed as the Redis client reads it: a valid URL of a TCP address. The error names the
+/// seed by position (`entry 2`, `node 1`), never by its value.
+fn checked(seeds: Vec<String>, what: &str) -> Result<Vec<String>, String> {
+    use redis::IntoConnectionInfo as _;
+    for (i, seed) in seeds.iter().enumerate() {
+        let why = match seed.as_str().into_connection_info() {
+            Ok(info) => match info.addr {
+                redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. } => continue,
+                _ => "is not a TCP address",
+            },
+            Err(_) => "is not a valid Redis URL",
+        };
+        return Err(format!("{what} {} {why}", i + 1));
     }
-    hosts
-        .split(',')
-        .enumerate()
-        .map(|(i, host)| {
-            let seed = format!("{base}://{credentials}{}{query}", host.trim());
-            match check_seed(&seed) {
-                _ if host.trim().is_empty() => Err(format!("node {} is empty", i + 1)),
-                Err(why) => Err(format!("node {} {why}", i + 1)),
-                Ok(()) => Ok(seed),
-            }
-        })
-        .collect()
+    Ok(seeds)
 }
 
 /// The cluster client takes one password and one TLS mode for every node; seeds that differ
@@ -282,22 +259,6 @@ fn same_credentials(seeds: Vec<String>) -> Result<Vec<String>, String> {
         .build()
         .map(|_| seeds)
         .map_err(|_| "the nodes must share one user, password, protocol and TLS mode".to_owned())
-}
-
-/// One seed node: a `redis://` or `rediss://` URL of a TCP address. Reasons never quote it.
-fn check_seed(seed: &str) -> Result<(), &'static str> {
-    use redis::IntoConnectionInfo as _;
-    let scheme = seed.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    if !matches!(scheme.as_deref(), Some("redis" | "rediss")) {
-        return Err("is not a redis:// or rediss:// URL");
-    }
-    match seed.into_connection_info() {
-        Ok(info) => match info.addr {
-            redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. } => Ok(()),
-            _ => Err("is not a TCP address"),
-        },
-        Err(_) => Err("is not a valid Redis URL"),
-    }
 }
 
 /// Each URL of a comma-separated list redacted on its own.

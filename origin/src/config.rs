@@ -225,7 +225,11 @@ impl Settings {
                 }
             }
         };
-        let on_cluster = tollgate_shared::config::redis_cluster_nodes(&redis_url).is_some();
+        let on_cluster = match tollgate_shared::config::cluster_url_seeds(&redis_url) {
+            Some(Err(reason)) => return Err(ConfigError::new("REDIS_URL", reason)),
+            Some(Ok(_)) => true,
+            None => false,
+        };
         if !(on_cluster || redis_url.starts_with("redis://") || redis_url.starts_with("rediss://"))
         {
             return Err(ConfigError::new(
@@ -622,5 +626,21 @@ mod tests {
         })
         .expect_err("no node");
         assert_eq!(err.var, "REDIS_URL");
+        // The bridge's grammar, word for word: one database, no empty node.
+        for (url, reason) in [
+            (
+                "redis+cluster://:pw@a:7000/2",
+                "a Redis Cluster has only database 0",
+            ),
+            ("redis+cluster://:pw@a:7000,,b:1", "node 2 is empty"),
+        ] {
+            let err = Settings::from_lookup(|k| (k == "REDIS_URL").then(|| url.to_owned()))
+                .expect_err(url);
+            assert_eq!(
+                (err.var.as_str(), err.reason.as_str()),
+                ("REDIS_URL", reason)
+            );
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
     }
 }

@@ -310,7 +310,7 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Connects to `url` — one node (`redis://`, `rediss://`) or a cluster
-    /// (`redis+cluster://h1:p1,h2:p2`, see [`tollgate_shared::config::redis_cluster_nodes`]);
+    /// (`redis+cluster://h1:p1,h2:p2`, see [`tollgate_shared::config::cluster_url_seeds`]);
     /// the connection re-establishes itself after Redis restarts or the cluster's slots move.
     pub async fn connect(
         url: &str,
@@ -318,8 +318,13 @@ impl RedisStore {
         timeout: Duration,
         refresh_ttl: u64,
     ) -> Result<Self, StoreError> {
-        let (conn, client) = match tollgate_shared::config::redis_cluster_nodes(url) {
-            Some(nodes) => {
+        let (conn, client) = match tollgate_shared::config::cluster_url_seeds(url) {
+            Some(Err(reason)) => {
+                let kind = redis::ErrorKind::InvalidClientConfig;
+                let e = redis::RedisError::from((kind, "not a Redis Cluster URL", reason));
+                return Err(StoreError::Redis("open", e));
+            }
+            Some(Ok(nodes)) => {
                 let client = redis::cluster::ClusterClientBuilder::new(nodes)
                     .connection_timeout(timeout)
                     .response_timeout(timeout)

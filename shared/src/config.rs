@@ -101,10 +101,10 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             .map_err(|e| ConfigError::new("REDIS_KEY_PREFIX", e.to_string()))
     }
 
-    /// `REDIS_CLUSTER_URLS` (comma-separated node URLs, e.g.
-    /// `redis://10.0.0.1:6379,redis://10.0.0.2:6379`) as the one `redis+cluster://` URL both
-    /// services connect with ([`redis_cluster_nodes`]); `None` when unset. The nodes must share
-    /// a scheme and credentials, as a cluster's nodes do.
+    /// `REDIS_CLUSTER_URLS` ([`cluster_seed_list`], e.g.
+    /// `redis://10.0.0.1:6379,redis://10.0.0.2:6379`) as the one `redis+cluster://` URL the
+    /// origin connects with ([`cluster_url_seeds`]); `None` when unset. The nodes must be plain
+    /// `host:port`s sharing a scheme and credentials, as a cluster's nodes do.
     pub fn redis_cluster_urls(&self) -> Result<Option<String>, ConfigError> {
         const VAR: &str = "REDIS_CLUSTER_URLS";
         let Some(list) = self.get(VAR) else {
@@ -117,9 +117,10 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
                  sharing one scheme and one set of credentials",
             )
         };
+        let seeds = cluster_seed_list(&list).map_err(|reason| ConfigError::new(VAR, reason))?;
         let mut shared: Option<(&str, Option<&str>)> = None;
         let mut hosts = Vec::new();
-        for node in list.split(',').map(str::trim) {
+        for node in &seeds {
             let (scheme, rest) = node.split_once("://").ok_or_else(bad)?;
             let (auth, host) = match rest.rsplit_once('@') {
                 Some((auth, host)) => (Some(auth), host),
@@ -127,9 +128,9 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             };
             let host = host.trim_end_matches('/');
             let plain_host = host.rsplit_once(':').is_some_and(|(h, port)| {
-                !h.is_empty() && port.parse::<u16>().is_ok() && !h.contains(['/', ',', '@'])
+                !h.is_empty() && port.parse::<u16>().is_ok() && !h.contains(['/', ',', '@', '?'])
             });
-            if !matches!(scheme, "redis" | "rediss") || !plain_host {
+            if !plain_host {
                 return Err(bad());
             }
             match shared {
@@ -160,23 +161,62 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 }
 
-/// The node URLs of a Redis Cluster written as one URL, `redis+cluster://[auth@]h1:p1,h2:p2`
-/// (`rediss+cluster://` for TLS): `["redis://[auth@]h1:p1", …]`, the credentials applying to
-/// every node. `None` for a one-node URL (or a cluster URL naming no node).
-pub fn redis_cluster_nodes(url: &str) -> Option<Vec<String>> {
+/// `REDIS_CLUSTER_URLS`: a Redis Cluster's seed nodes as a comma-separated list of `redis://` or
+/// `rediss://` URLs, one node each. The one grammar both services read (the bridge checks each
+/// seed with its Redis client on top); an error names the entry, never its value.
+pub fn cluster_seed_list(list: &str) -> Result<Vec<String>, String> {
+    list.split(',')
+        .map(str::trim)
+        .enumerate()
+        .map(|(i, seed)| {
+            let scheme = seed.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if seed.is_empty() {
+                Err(format!("entry {} is empty", i + 1))
+            } else if !matches!(scheme.as_deref(), Some("redis" | "rediss")) {
+                Err(format!(
+                    "entry {} is not a redis:// or rediss:// URL",
+                    i + 1
+                ))
+            } else {
+                Ok(seed.to_owned())
+            }
+        })
+        .collect()
+}
+
+/// The seed nodes of a Redis Cluster written as one URL,
+/// `redis+cluster://[user:password@]h1:p1,h2:p2[/0][?query]` (`rediss+cluster://` for TLS):
+/// one `redis://` (`rediss://`) URL per node, each carrying the same credentials and query.
+/// `None` when `url` is not of that scheme (one Redis). The one grammar both services read; an
+/// error never repeats the URL, which may hold a password.
+pub fn cluster_url_seeds(url: &str) -> Option<Result<Vec<String>, String>> {
     let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.strip_suffix("+cluster")?;
-    let (auth, hosts) = match rest.rsplit_once('@') {
-        Some((auth, hosts)) => (format!("{auth}@"), hosts),
-        None => (String::new(), rest),
+    let base = match scheme.to_ascii_lowercase().as_str() {
+        "redis+cluster" => "redis",
+        "rediss+cluster" => "rediss",
+        _ => return None,
     };
-    let nodes: Vec<String> = hosts
-        .trim_end_matches('/')
-        .split(',')
-        .filter(|h| !h.is_empty())
-        .map(|h| format!("{scheme}://{auth}{h}"))
-        .collect();
-    (!nodes.is_empty()).then_some(nodes)
+    // Credentials end at the last `@`: an unencoded password may hold `@`, `,` or `/`.
+    let (credentials, location) = match rest.rfind('@') {
+        Some(at) => (&rest[..=at], &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let (hosts, tail) = location.split_at(location.find(['/', '?']).unwrap_or(location.len()));
+    let (path, query) = tail.split_at(tail.find('?').unwrap_or(tail.len()));
+    if !matches!(path, "" | "/" | "/0") {
+        return Some(Err("a Redis Cluster has only database 0".to_owned()));
+    }
+    Some(
+        hosts
+            .split(',')
+            .map(str::trim)
+            .enumerate()
+            .map(|(i, host)| match host {
+                "" => Err(format!("node {} is empty", i + 1)),
+                host => Ok(format!("{base}://{credentials}{host}{query}")),
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -237,18 +277,12 @@ mod tests {
         let url = v.redis_cluster_urls().expect("valid").expect("set");
         assert_eq!(url, "redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001");
         assert_eq!(
-            redis_cluster_nodes(&url),
-            Some(vec![
+            cluster_url_seeds(&url),
+            Some(Ok(vec![
                 "redis://:pw@10.0.0.1:7000".to_owned(),
                 "redis://:pw@10.0.0.2:7001".to_owned()
-            ])
+            ]))
         );
-        assert_eq!(
-            redis_cluster_nodes("rediss+cluster://a:1"),
-            Some(vec!["rediss://a:1".to_owned()])
-        );
-        assert_eq!(redis_cluster_nodes("redis://a:1"), None);
-        assert_eq!(redis_cluster_nodes("redis+cluster://"), None);
         assert_eq!(vars(&[]).redis_cluster_urls(), Ok(None));
         for bad in [
             "10.0.0.1:7000",
@@ -264,6 +298,56 @@ mod tests {
                 .expect_err(bad);
             assert_eq!(err.var, "REDIS_CLUSTER_URLS", "{bad}");
             assert!(!err.to_string().contains(":x@"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_url_names_its_seeds_with_one_set_of_credentials() {
+        let seeds = |url: &str| cluster_url_seeds(url).expect("a cluster URL");
+        assert_eq!(
+            seeds("REDISS+cluster://u:p@ss,w/rd@a:1, b:2/0?protocol=resp3"),
+            Ok(vec![
+                "rediss://u:p@ss,w/rd@a:1?protocol=resp3".to_owned(),
+                "rediss://u:p@ss,w/rd@b:2?protocol=resp3".to_owned(),
+            ])
+        );
+        assert_eq!(
+            seeds("redis+cluster://a:1/"),
+            Ok(vec!["redis://a:1".to_owned()])
+        );
+        assert_eq!(cluster_url_seeds("redis://a:1"), None);
+        assert_eq!(cluster_url_seeds("not a url"), None);
+        for (url, reason) in [
+            ("redis+cluster://:secret@", "node 1 is empty"),
+            ("redis+cluster://a:1,,b:2", "node 2 is empty"),
+            (
+                "redis+cluster://:secret@a:1/1",
+                "a Redis Cluster has only database 0",
+            ),
+        ] {
+            assert_eq!(seeds(url), Err(reason.to_owned()), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_seed_list_refuses_empty_entries_and_other_schemes_by_position() {
+        assert_eq!(
+            cluster_seed_list(" redis://a:1 ,Rediss://b:2"),
+            Ok(vec!["redis://a:1".to_owned(), "Rediss://b:2".to_owned()])
+        );
+        for (list, reason) in [
+            ("redis://a:1,", "entry 2 is empty"),
+            (
+                "unix:///tmp/secret.sock",
+                "entry 1 is not a redis:// or rediss:// URL",
+            ),
+            (
+                "redis+cluster://a:1",
+                "entry 1 is not a redis:// or rediss:// URL",
+            ),
+            ("a:1", "entry 1 is not a redis:// or rediss:// URL"),
+        ] {
+            assert_eq!(cluster_seed_list(list), Err(reason.to_owned()), "{list}");
         }
     }
 }

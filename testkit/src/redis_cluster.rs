@@ -503,8 +503,8 @@ fn slot_owner(ranges: &Value, slot: i64) -> Option<u16> {
 /// A plain client for `url`: the node it names, or a cluster URL's first node (for the tests
 /// that only need one node's view; those that inspect a cluster bring a cluster client).
 pub fn node_client(url: &str) -> redis::Client {
-    let node = tollgate_shared::config::redis_cluster_nodes(url)
-        .and_then(|nodes| nodes.into_iter().next())
+    let node = tollgate_shared::config::cluster_url_seeds(url)
+        .and_then(|nodes| nodes.ok()?.into_iter().next())
         .unwrap_or_else(|| url.to_owned());
     redis::Client::open(node).expect("redis client")
 }
