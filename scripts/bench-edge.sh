@@ -6,7 +6,7 @@
 # `wrangler dev`. Prints a Markdown table (medians over rounds: req/s, p50/p99, workerd CPU per
 # request and above the floor) and the code sizes, and writes every run to
 # bench/results/edge-workerd.json.tmp (git-ignored), the part scripts/bench.sh passes to
-# `tollgate-bench report --workerd` (the edge targets of issue 5 are judged from it).
+# `tollgate-bench report --workerd`.
 #
 # Usage: [BENCH_PROFILE=dev] scripts/bench-edge.sh [--quick] [--before DIR] [--no-wrangler]
 #   --before DIR  also measure an older worker-build bundle (index.js + index_bg.wasm), e.g. one

@@ -62,22 +62,14 @@ fi
 
 if [ "$EDGE" = 1 ]; then
   if scripts/build-edge.sh >&2; then
-    log "edge: the Worker's verify in V8"
-    [ -f bench/wasm-verify/Cargo.lock ] || cp Cargo.lock bench/wasm-verify/Cargo.lock
-    cargo build --release --target wasm32-unknown-unknown \
-      --manifest-path bench/wasm-verify/Cargo.toml --target-dir "$TARGET/wasm-verify" >&2
-    node bench/wasm-verify/run.mjs \
-      "$TARGET/wasm-verify/wasm32-unknown-unknown/release/tollgate_bench_wasm.wasm" \
-      > "$RESULTS/v8-verify.json.tmp"
-    PARTS+=(--v8-verify "$RESULTS/v8-verify.json.tmp")
     log "edge: raw workerd and wrangler dev (scripts/bench-edge.sh)"
     if scripts/bench-edge.sh "${QUICK[@]}" >&2; then
       PARTS+=(--workerd "$RESULTS/edge-workerd.json.tmp")
     else
-      log "edge: scripts/bench-edge.sh failed; the edge targets stay unmeasured"
+      log "edge: scripts/bench-edge.sh failed; the edge stays unmeasured"
     fi
   else
-    log "edge: scripts/build-edge.sh failed; the edge targets stay unmeasured"
+    log "edge: scripts/build-edge.sh failed; the edge stays unmeasured"
   fi
 fi
 

@@ -22,8 +22,9 @@
 //! - [`workerd_suite`]: the Worker under raw workerd beside a bare pass-through Worker and a
 //!   JavaScript one, CPU per request above that floor, and under `wrangler dev`; wasm sizes
 //!   (`scripts/bench-edge.sh`).
-//! - [`report`]: merges the parts into `bench/results/latest.json`, judges the targets, and
-//!   writes every table the same way ([`report::Table`]).
+//! - [`report`]: merges the parts into `bench/results/latest.json` and writes every table the
+//!   same way ([`report::Table`]). It judges nothing: BENCHMARKS.md reads the figures against
+//!   the targets of the issues that set them.
 //! - [`machine`]: what the figures were measured on, the load while they were, and CPU time
 //!   read from `/proc` (of this process's threads, of a process, of a process group).
 //!
@@ -35,8 +36,7 @@
 //! 3. In [`report::render`], push the suite's [`report::Table`]s: for wrk rows,
 //!    [`report::medians`] picks the median round per route and concurrency and
 //!    [`report::load_cells`] fills the common columns (of `origin_suite::LoadRow`s); the workerd
-//!    suite writes its own ([`workerd_suite::markdown`]). Targets it can judge go in
-//!    [`report::judge`] as [`report::Target`]s.
+//!    suite writes its own ([`workerd_suite::markdown`]).
 //!
 //! `tollgate-bench render [LATEST_JSON]` re-prints a stored run, to check a change of the report
 //! (`cargo run -q -p tollgate-bench -- render | diff - bench/results/latest.md`; a test checks

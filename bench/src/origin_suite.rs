@@ -3,8 +3,8 @@
 //! 1. **Accounting**, while the server is otherwise idle: Redis round trips per request
 //!    (counted with `MONITOR`), bytes per active session, and how the sessions list and
 //!    logout-all scale with a user's devices (1, 10, 100, 1000).
-//! 2. **Load**, with wrk at each concurrency level: the two limit routes, `GET /me`, two
-//!    diagnostic decompositions of it, refresh and login; the async workers' busy time per login.
+//! 2. **Load**, with wrk at each concurrency level: the two limit routes, `GET /me`, refresh and
+//!    login; the async workers' busy time per login.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -52,25 +52,12 @@ pub struct OriginReport {
     pub rows: Vec<LoadRow>,
     pub redis: RedisReport,
     pub argon2: Argon2Report,
-    pub sql: Option<SqlCost>,
-}
-
-/// What one primary-key `SELECT` of a user costs: through the origin's `Db` (sqlx `Any`
-/// driver), and the same statement through sqlx's native SQLite pool on the same file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SqlCost {
-    pub queries: u64,
-    pub any_wall_us: f64,
-    pub any_cpu_us: f64,
-    pub native_wall_us: f64,
-    pub native_cpu_us: f64,
 }
 
 /// One wrk run of one route.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadRow {
-    /// `noop`, `redis-get`, `me`, `auth-only`, `auth-uncached`, `auth-uncached-hs256`,
-    /// `refresh`, `login`, `noop-during-login`.
+    /// `noop`, `redis-get`, `me`, `refresh`, `login`, `noop-during-login`.
     pub route: String,
     /// What the report calls the route.
     #[serde(default)]
@@ -233,7 +220,6 @@ pub async fn run(cfg: &Config) -> anyhow::Result<OriginReport> {
     let opts = Options {
         redis_url: redis.url(),
         database_url: cfg.database_url.clone(),
-        hs256: false,
     };
     let origin = BenchOrigin::start(&opts).await?;
     eprintln!(
@@ -252,18 +238,12 @@ pub async fn run(cfg: &Config) -> anyhow::Result<OriginReport> {
         used_memory_per_extra_device: per_extra_device,
         ..memory_first
     };
-    let sql = if origin.database == "sqlite" {
-        eprintln!("[accounting] one SQL statement");
-        Some(measure_sql(&origin).await?)
-    } else {
-        None
-    };
 
     eprintln!("[load] limits and GET /me");
     let pid = redis
         .pid()
         .context("the private redis-server is not running")?;
-    let mut rows = limits_and_me(&origin, &opts, cfg, pid).await?;
+    let mut rows = limits_and_me(&origin, cfg, pid).await?;
     eprintln!("[load] refresh");
     rows.extend(refresh_load(&origin, cfg, pid).await?);
     eprintln!("[load] login");
@@ -286,52 +266,6 @@ pub async fn run(cfg: &Config) -> anyhow::Result<OriginReport> {
             sessions_in_database_last: total_sessions,
         },
         argon2,
-        sql,
-    })
-}
-
-/// Sequential `user_by_id` lookups: wall and process CPU per query, `Any` vs native SQLite.
-async fn measure_sql(origin: &BenchOrigin) -> anyhow::Result<SqlCost> {
-    let (user_id, _) = origin.create_user().await?;
-    let queries = 5_000u64;
-    let native = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect(&origin.database_url)
-        .await?;
-    let sql = "SELECT id, email, name, password_hash, token_version, role FROM users WHERE id = $1";
-    let mut out = [(0.0, 0.0); 2];
-    for (i, slot) in out.iter_mut().enumerate() {
-        let cpu0 = machine::process_cpu_secs();
-        let t = Instant::now();
-        for _ in 0..queries {
-            if i == 0 {
-                let u = origin.state.db.user_by_id(&user_id).await?;
-                anyhow::ensure!(u.is_some());
-            } else {
-                let row: Option<(String, String, Option<String>, String, i64, String)> =
-                    sqlx::query_as(sql)
-                        .bind(&user_id)
-                        .fetch_optional(&native)
-                        .await?;
-                anyhow::ensure!(row.is_some());
-            }
-        }
-        *slot = (
-            t.elapsed().as_secs_f64() * 1e6 / queries as f64,
-            (machine::process_cpu_secs() - cpu0) * 1e6 / queries as f64,
-        );
-    }
-    native.close().await;
-    eprintln!(
-        "  user_by_id: Any {:.1} µs wall / {:.1} µs CPU; native SQLite {:.1} µs wall / {:.1} µs CPU",
-        out[0].0, out[0].1, out[1].0, out[1].1
-    );
-    Ok(SqlCost {
-        queries,
-        any_wall_us: out[0].0,
-        any_cpu_us: out[0].1,
-        native_wall_us: out[1].0,
-        native_cpu_us: out[1].1,
     })
 }
 
@@ -592,23 +526,15 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// The limit routes, `GET /me` and its decompositions, at every level; at 64 connections in
-/// `rounds` interleaved rounds, with the HS256 variants beside them.
+/// The limit routes and `GET /me` at every level; at 64 connections in `rounds` interleaved
+/// rounds.
 async fn limits_and_me(
     origin: &BenchOrigin,
-    opts: &Options,
     cfg: &Config,
     redis_pid: u32,
 ) -> anyhow::Result<Vec<LoadRow>> {
     let me = origin.login(&origin.new_user().await, "bench").await;
     origin.set_redis_get_jti(&me.user_id(), &me.jti);
-    let hs = BenchOrigin::start(&Options {
-        hs256: true,
-        ..opts.clone()
-    })
-    .await?;
-    let hs_me = hs.login(&hs.new_user().await, "bench").await;
-    let me_bearer = Workload::bearer(&me.access);
     let routes = [
         (
             "noop",
@@ -626,25 +552,7 @@ async fn limits_and_me(
             "me",
             "GET /api/users/me (EdDSA)",
             origin.url("/api/users/me"),
-            me_bearer.clone(),
-        ),
-        (
-            "auth-only",
-            "GET /bench/auth-only (the 5 layers alone)",
-            origin.url("/bench/auth-only"),
-            me_bearer.clone(),
-        ),
-        (
-            "auth-uncached",
-            "GET /bench/auth-uncached (5 layers, signature checked every time; EdDSA)",
-            origin.url("/bench/auth-uncached"),
-            me_bearer,
-        ),
-        (
-            "auth-uncached-hs256",
-            "GET /bench/auth-uncached (HS256)",
-            hs.url("/bench/auth-uncached"),
-            Workload::bearer(&hs_me.access),
+            Workload::bearer(&me.access),
         ),
     ];
     for (name, _, url, workload) in &routes {
@@ -654,10 +562,7 @@ async fn limits_and_me(
     // Warm-up: connections, caches, the allocator.
     let warm = routes.iter().map(|(_, _, url, workload)| (url, workload));
     wrk::warm_up(warm, Duration::from_secs(1), &cfg.plan.workdir).await?;
-    // The diagnostics and prototypes are only needed at the target's level.
-    let runs = cfg.plan.schedule(&routes, |(name, ..), c| {
-        c == 64 || matches!(*name, "noop" | "redis-get" | "me")
-    });
+    let runs = cfg.plan.schedule(&routes, |_, _| true);
     let mut rows = Vec::new();
     for (c, round, (name, label, url, workload)) in runs {
         let run = cfg.plan.run(url, workload, c);

@@ -9,14 +9,7 @@
 //!   [`RedisStore`](tollgate_origin::redis::RedisStore) (the same multiplexed `ConnectionManager`, the same
 //!   per-call deadline) — what any Redis-backed check must pay at least.
 //!
-//! And two diagnostic routes, to take `GET /me` apart:
-//! - `GET /bench/auth-only`: the [`AuthUser`] extractor (all five validation layers) and nothing
-//!   else — `/me` without its profile;
-//! - `GET /bench/auth-uncached`: the same five layers without the origin's memo of verified
-//!   signatures (`jwt::verify` on every request, then the same `RedisStore::lookup` and `decide`) —
-//!   what the first request with a new token costs.
-//!
-//! All carry the same tracing and panic layers as the origin's routes, so the comparison is of
+//! Both carry the same tracing and panic layers as the origin's routes, so the comparison is of
 //! the handlers, not of the middleware.
 
 use std::collections::HashMap;
@@ -26,20 +19,16 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use axum::extract::State;
-use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tollgate_origin::auth::AuthUser;
 use tollgate_origin::config::Settings;
-use tollgate_origin::db::{CreateUser, NewSession, NewUser};
-use tollgate_origin::error::ApiError;
+use tollgate_origin::db::{CreateUser, NewUser};
 use tollgate_origin::state::AppState;
-use tollgate_origin::tokens::{self, Grant};
-use tollgate_shared::{decide, jwt, Decision, Rejection};
+use tollgate_origin::tokens::{self, Device};
 use tollgate_testkit::ApiClient;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -52,8 +41,6 @@ pub struct Options {
     pub redis_url: String,
     /// `None`: a fresh SQLite file in the temp directory.
     pub database_url: Option<String>,
-    /// Sign with an HS256 `JWT_SECRET` instead of the default Ed25519 key.
-    pub hs256: bool,
 }
 
 /// A running origin with its limit routes; stopped and its files removed on drop.
@@ -92,7 +79,7 @@ impl BenchOrigin {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", db_path.display()));
         let prefix = format!("bench-{id}:");
-        let mut env: HashMap<&str, String> = HashMap::from([
+        let env: HashMap<&str, String> = HashMap::from([
             ("BIND_ADDR", "127.0.0.1:0".to_owned()),
             ("DATABASE_URL", database_url.clone()),
             ("REDIS_URL", opts.redis_url.clone()),
@@ -105,9 +92,6 @@ impl BenchOrigin {
             ("LOGIN_RATE_LIMIT_PER_IP", "1000000000".into()),
             ("LOGIN_RATE_LIMIT_PER_EMAIL", "1000000000".into()),
         ]);
-        if opts.hs256 {
-            env.insert("JWT_SECRET", format!("bench-secret-{id}-{id}"));
-        }
         let settings = Settings::from_lookup(|k| env.get(k).cloned())?;
         let state = tollgate_origin::app::build_state(settings)
             .await
@@ -187,52 +171,29 @@ impl BenchOrigin {
     }
 
     /// A new device session for `user_id`, written exactly as login writes it after the
-    /// password check (database row, then `tokens::mint`'s one Redis script): a login without
-    /// Argon2id, for creating thousands of sessions in seconds.
+    /// password check (`tokens::open_session`): a login without Argon2id, for creating
+    /// thousands of sessions in seconds.
     pub async fn add_session(&self, user_id: &str, device: &str) -> anyhow::Result<Session> {
-        let state = &self.state;
-        let now = tollgate_origin::domain::now();
-        let token_id = tollgate_origin::domain::new_id();
-        let jti = tollgate_origin::domain::new_id();
-        let (refresh, refresh_hash) = tollgate_origin::domain::new_refresh_secret();
-        let user = state
+        let user = self
+            .state
             .db
             .user_by_id(user_id)
             .await?
             .context("no such user")?;
-        state
-            .db
-            .insert_session(&NewSession {
-                token_id: &token_id,
-                user_id,
-                refresh_hash: &refresh_hash,
-                jti: &jti,
-                device_name: Some(device),
-                ip: Some("127.0.0.1"),
-                user_agent: Some("tollgate-bench"),
-                now,
-                expires_at: now + state.settings.refresh_ttl as i64,
-            })
-            .await?;
-        let grant = Grant {
-            user_id,
-            token_id: &token_id,
-            jti: &jti,
-            version: u64::try_from(user.token_version).unwrap_or(0),
-            replaces_jti: None,
-            grace: None,
-            now,
+        let device = Device {
+            name: Some(device),
+            ip: Some("127.0.0.1"),
+            user_agent: Some("tollgate-bench"),
         };
-        let minted = tokens::mint(state, grant)
+        let opened = tokens::open_session(&self.state, &user, device)
             .await
-            .map_err(|e| anyhow::anyhow!("mint: {e}"))?
-            .context("session revoked while minting")?;
+            .map_err(|e| anyhow::anyhow!("open a session: {e}"))?;
         Ok(Session {
             user_id: user_id.to_owned(),
-            access: minted.access_token,
-            refresh: refresh.into_exposed(),
-            jti,
-            token_id,
+            access: opened.minted.access_token,
+            refresh: opened.refresh.into_exposed(),
+            jti: opened.minted.jti,
+            token_id: opened.token_id,
         })
     }
 }
@@ -257,51 +218,17 @@ impl Drop for BenchOrigin {
     }
 }
 
-/// The limit and diagnostic routes, with the origin's per-request layers (as
-/// `tollgate_origin::app::router` applies them), so the comparison is of the handlers.
+/// The limit routes, with the origin's per-request layers (as `tollgate_origin::app::router`
+/// applies them), so the comparison is of the handlers.
 fn bench_routes(state: AppState, jti: Arc<OnceLock<(String, String)>>) -> Router {
-    let limits = Router::new()
+    Router::new()
         .route("/bench/noop", get(noop))
         .route("/bench/redis-get", get(redis_get))
-        .with_state(Limits {
-            state: state.clone(),
-            jti,
-        });
-    let diagnostics = Router::new()
-        .route("/bench/auth-only", get(auth_only))
-        .route("/bench/auth-uncached", get(auth_uncached))
-        .with_state(state);
-    limits
-        .merge(diagnostics)
+        .with_state(Limits { state, jti })
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
         }))
-}
-
-/// The five layers and nothing else.
-async fn auth_only(auth: AuthUser) -> Json<Value> {
-    Json(json!({"data": {"id": auth.identity.user_id}}))
-}
-
-/// The five layers with a full signature check every time (the extractor's path on a token it
-/// has not seen; a missing version key, which the extractor re-seeds from SQL, never occurs here).
-async fn auth_uncached(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let token = jwt::bearer_token(header).map_err(ApiError::Token)?;
-    let now = tollgate_origin::domain::now();
-    let keys = &state.keys.view_at(now).verifying;
-    let claims = jwt::verify(token, keys, &state.validation, now).map_err(ApiError::Token)?;
-    let lookup = state.redis.lookup(&claims.jti, &claims.sub).await?;
-    let identity = match decide(&claims, &lookup) {
-        Decision::Accept(identity) => identity,
-        Decision::Reject(rejection) => return Err(ApiError::Token(rejection)),
-        Decision::VersionMissing => return Err(ApiError::Token(Rejection::UserUnknown)),
-    };
-    Ok(Json(json!({"data": {"id": identity.user_id}})))
 }
 
 #[derive(Clone)]

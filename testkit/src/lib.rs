@@ -5,8 +5,8 @@
 //!
 //! # Layout
 //! - [`claims`]: an access-token claim set shaped like the origin's (UUID ids, default issuer
-//!   and audience), for benchmarks, fuzzing and property tests. Pure, so it also builds for
-//!   wasm with `default-features = false`.
+//!   and audience), for benchmarks, fuzzing and property tests. Pure: with
+//!   `default-features = false` it is all the fuzz targets take.
 //! - [`ports`] (feature `services`): [`free_port`](ports::free_port) for in-process listeners
 //!   and [`child_port`](ports::child_port) for child processes, drawn below the ephemeral range.
 //! - [`redis_server`] (feature `services`): [`RedisServer`], a private redis-server killed on drop.

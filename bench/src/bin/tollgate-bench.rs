@@ -70,7 +70,7 @@ enum Command {
         #[arg(default_value = "bench/results/latest.json")]
         latest: PathBuf,
     },
-    /// Merge the parts, judge the targets, print the tables, write the JSON.
+    /// Merge the parts, print the tables, write the JSON.
     Report {
         #[arg(long)]
         criterion: PathBuf,
@@ -79,9 +79,6 @@ enum Command {
         /// The part `tollgate-bench workerd` wrote.
         #[arg(long)]
         workerd: Option<PathBuf>,
-        /// JSON from `node bench/wasm-verify/run.mjs`.
-        #[arg(long)]
-        v8_verify: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
         /// Also write the tables here.
@@ -154,13 +151,12 @@ fn main() -> anyhow::Result<()> {
             criterion,
             origin,
             workerd,
-            v8_verify,
             out,
             markdown,
             quick,
             command,
         } => {
-            let mut latest = report::Latest {
+            let latest = report::Latest {
                 generated_unix: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
@@ -171,10 +167,7 @@ fn main() -> anyhow::Result<()> {
                 micro: report::read_criterion(&criterion)?,
                 origin: origin.map(|p| report::read_part(&p)).transpose()?,
                 workerd: workerd.map(|p| report::read_part(&p)).transpose()?,
-                v8_verify: v8_verify.map(|p| report::read_part(&p)).transpose()?,
-                targets: Vec::new(),
             };
-            latest.targets = report::judge(&latest);
             write_json(&out, &latest)?;
             let text = report::render(&latest);
             if let Some(md) = markdown {

@@ -55,7 +55,6 @@ async fn main() -> anyhow::Result<()> {
     let origin = BenchOrigin::start(&Options {
         redis_url: redis.url(),
         database_url: None,
-        hs256: false,
     })
     .await?;
     let mut users = Vec::with_capacity(n);
