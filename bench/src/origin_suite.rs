@@ -361,42 +361,62 @@ fn round_trip_row(route: &str, calls: u64, seen: &[redis_probe::Seen]) -> RoundT
     }
 }
 
-/// `used_memory` and key count growth over `n` single-device users, and `MEMORY USAGE` of one
-/// such user's keys.
+/// [`session_growth`] over `n` one-device users, and `MEMORY USAGE` of one such user's hash.
 async fn measure_memory(
     origin: &BenchOrigin,
     redis: &RedisServer,
     n: u64,
 ) -> anyhow::Result<MemoryReport> {
     let mut conn = redis_probe::connect(redis).await?;
+    let growth = session_growth(origin, &mut conn, n).await?;
+    let key = origin.state.redis.keys().user(&growth.last.user_id);
+    let bytes = redis_probe::memory_usage(&mut conn, &key).await?;
+    Ok(MemoryReport {
+        sessions: n,
+        keys_per_session: growth.keys,
+        used_memory_per_session: growth.bytes,
+        key_bytes: BTreeMap::from([("tg:{userId}".to_owned(), bytes)]),
+        used_memory_per_extra_device: 0.0,
+    })
+}
+
+/// What one active session adds to Redis, per session over `n` new users with one device each
+/// (device name `laptop`), written by the login path.
+#[derive(Debug)]
+pub struct Growth {
+    pub keys: f64,
+    /// `used_memory` growth (includes the keyspace's own overhead).
+    pub bytes: f64,
+    pub last: Session,
+}
+
+/// Measures [`Growth`] (this suite's memory figure and `tollgate-bytes-per-session`'s).
+pub async fn session_growth(
+    origin: &BenchOrigin,
+    conn: &mut redis::aio::MultiplexedConnection,
+    n: u64,
+) -> anyhow::Result<Growth> {
+    anyhow::ensure!(n > 0, "no sessions to measure");
     // Users first: they live in SQL only, so creating them does not move Redis.
     let mut users = Vec::new();
-    for _ in 0..n {
+    for _ in 0..=n {
         users.push(origin.create_user().await?.0);
     }
-    let mem0 = redis_probe::info_field(&mut conn, "memory", "used_memory").await?;
-    let keys0 = redis_probe::dbsize(&mut conn).await?;
+    // The first session loads the scripts: a fixed cost, not a session's.
+    let warm = users.pop().context("a user")?;
+    origin.add_session(&warm, "laptop").await?;
+    let mem0 = redis_probe::info_field(conn, "memory", "used_memory").await?;
+    let keys0 = redis_probe::dbsize(conn).await?;
     let mut last = None;
     for u in &users {
         last = Some(origin.add_session(u, "laptop").await?);
     }
-    let mem1 = redis_probe::info_field(&mut conn, "memory", "used_memory").await?;
-    let keys1 = redis_probe::dbsize(&mut conn).await?;
-    let s = last.context("no sessions")?;
-    let k = origin.state.redis.keys();
-    let mut key_bytes = BTreeMap::new();
-    for (name, key) in [("tg:{userId}", k.user(&s.user_id))] {
-        key_bytes.insert(
-            name.to_owned(),
-            redis_probe::memory_usage(&mut conn, &key).await?,
-        );
-    }
-    Ok(MemoryReport {
-        sessions: n,
-        keys_per_session: (keys1.saturating_sub(keys0)) as f64 / n as f64,
-        used_memory_per_session: (mem1 as f64 - mem0 as f64) / n as f64,
-        key_bytes,
-        used_memory_per_extra_device: 0.0,
+    let mem1 = redis_probe::info_field(conn, "memory", "used_memory").await?;
+    let keys1 = redis_probe::dbsize(conn).await?;
+    Ok(Growth {
+        keys: keys1.saturating_sub(keys0) as f64 / n as f64,
+        bytes: (mem1 as f64 - mem0 as f64) / n as f64,
+        last: last.context("no sessions")?,
     })
 }
 

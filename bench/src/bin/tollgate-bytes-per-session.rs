@@ -4,23 +4,23 @@
 //! Both get the same users (one device each, device name `laptop`): the seed's layout written
 //! as the seed shows it (`token:jti:{jti}` and `refresh:{tokenId}` as its JSON examples,
 //! `tokens:user:{userId}` a set, with the seed's TTLs), Tollgate's written by the origin's own
-//! login path ([`BenchOrigin::add_session`]: the database row, then the one Lua script). The
-//! figure is the growth of `used_memory` over the sessions, after a warm-up that loads the
-//! scripts, divided by the session count.
+//! login path (`origin_suite::session_growth`, the origin suite's own memory figure: the
+//! database row, then the one Lua script). The figure is the growth of `used_memory` over the
+//! sessions, after a warm-up that loads the scripts, divided by the session count.
 //!
 //! Run by `scripts/bytes-per-session.sh`; prints the Markdown table BENCHMARKS.md quotes.
 
-use anyhow::Context as _;
 use clap::Parser;
 use serde_json::json;
+use tollgate_bench::origin_suite::session_growth;
+use tollgate_bench::redis_probe::{self, dbsize, RedisServer};
 use tollgate_bench::target::{BenchOrigin, Options};
-use tollgate_tests::RedisServer;
 
 #[derive(Debug, Parser)]
 #[command(name = "tollgate-bytes-per-session")]
 struct Cli {
     /// Users, one device session each.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 10_000)]
     users: usize,
 }
 
@@ -37,8 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let n = cli.users;
     anyhow::ensure!(n > 0, "--users must be above 0");
     let redis = RedisServer::try_start()?;
-    let client = redis::Client::open(redis.url())?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut conn = redis_probe::connect(&redis).await?;
 
     let before = used(&mut conn).await?;
     let keys_before = dbsize(&mut conn).await?;
@@ -57,22 +56,11 @@ async fn main() -> anyhow::Result<()> {
         database_url: None,
     })
     .await?;
-    let mut users = Vec::with_capacity(n);
-    for _ in 0..=n {
-        users.push(origin.create_user().await?.0);
-    }
-    // The first session loads the scripts: a fixed cost, not a session's.
-    let warm = users.pop().context("a user")?;
-    origin.add_session(&warm, "laptop").await?;
-    let before = used(&mut conn).await?;
-    let keys_before = dbsize(&mut conn).await?;
-    for user in &users {
-        origin.add_session(user, "laptop").await?;
-    }
+    let growth = session_growth(&origin, &mut conn, n as u64).await?;
     let ours = Row {
         layout: "Tollgate's (`tg:{userId}` hash)",
-        keys: (dbsize(&mut conn).await? - keys_before) as f64 / n as f64,
-        bytes: used(&mut conn).await?.saturating_sub(before) as f64 / n as f64,
+        keys: growth.keys,
+        bytes: growth.bytes,
     };
 
     println!("| layout ({n} users, one device each) | keys per session | `used_memory` per session | of the seed's |");
@@ -114,13 +102,5 @@ async fn seed_session(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::R
 }
 
 async fn used(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<u64> {
-    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .context("used_memory in INFO")
-}
-
-async fn dbsize(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<u64> {
-    Ok(redis::cmd("DBSIZE").query_async(conn).await?)
+    redis_probe::info_field(conn, "memory", "used_memory").await
 }
