@@ -9,7 +9,11 @@
 //!   and of Argon2id with the origin's parameters.
 //! - `src/bin/tollgate-bench.rs`: the command line of every suite below (`origin`, `workerd`,
 //!   `report`, `render`); `src/bin/tollgate-replica-window.rs`: the revocation window
-//!   with read replicas (`scripts/bench-replicas.sh`).
+//!   with read replicas (`scripts/bench-replicas.sh`); `src/bin/tollgate-bytes-per-session.rs`:
+//!   Redis bytes per session, the seed's layout against ours (`scripts/bytes-per-session.sh`).
+//! - `edge-js/`: the JavaScript Workers the workerd suite measures beside ours (the bare
+//!   pass-through floor, and the same job with `jose` and `@upstash/redis`); `wasm-bare/`: the
+//!   same pass-through in workers-rs, built by `scripts/build-edge.sh --bare`.
 //! - [`target`]: the real origin (release build, SQLite by default) started in-process with the
 //!   two limit routes merged into its router, plus fast ways to create users and sessions (the
 //!   API calls are `tollgate-testkit`'s).
