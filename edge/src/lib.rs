@@ -250,7 +250,7 @@ async fn origin_decides(
             let text = JsFuture::from(copy.text()?).await?;
             let code = text
                 .as_string()
-                .and_then(|t| serde_json::from_str::<ErrorBody>(&t).ok())
+                .and_then(|t| tollgate_shared::json::from_str::<ErrorBody>(&t).ok())
                 .map_or(ErrorCode::TokenRevoked, |b| b.error.code);
             Some(Answer::Edge(
                 response,

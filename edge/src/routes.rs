@@ -32,6 +32,7 @@
 //! same string is what the upstream receives.
 
 use serde::Deserialize;
+use tollgate_shared::json;
 
 use crate::weburl::{self, WebUrl};
 
@@ -145,13 +146,56 @@ fn protected() -> Access {
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 impl RouteTable {
-    /// Parses and validates the table. `allow_http` permits `http://` upstreams (local
-    /// development only).
-    pub fn parse(json: &serde_json::Value, allow_http: bool) -> Result<Self, RouteError> {
-        let raw: RawTable = serde_json::from_value(json.clone()).map_err(|e| RouteError {
+    /// Parses and validates the table from its JSON. `allow_http` permits `http://` upstreams
+    /// (local development only). JSON that is not a table is refused with the entry
+    /// `TOLLGATE_ROUTES`.
+    pub fn parse(json: &str, allow_http: bool) -> Result<Self, RouteError> {
+        let raw: RawTable = json::from_str(json).map_err(|e| RouteError {
             entry: "TOLLGATE_ROUTES".into(),
-            reason: e.to_string(),
+            reason: if e.is_syntax() {
+                format!("is not JSON: {e}")
+            } else {
+                e.to_string()
+            },
         })?;
+        Self::validate(raw, allow_http)
+    }
+
+    /// Without `TOLLGATE_ROUTES`: the origin's own API on `origin` (`ORIGIN_URL`), as it always
+    /// was — its account routes protected, sign-up, login and refresh `public_signed`, health
+    /// and its JWKS public.
+    pub fn origin_only(origin: &str, allow_http: bool) -> Result<Self, RouteError> {
+        let route = |path: &str, method: Option<&str>, access: Access| RawRoute {
+            path: method.map(|_| path.to_owned()),
+            prefix: method.is_none().then(|| path.to_owned()),
+            methods: method.map(str::to_owned).into_iter().collect(),
+            upstream: "origin".into(),
+            access,
+            strict: false,
+        };
+        let raw = RawTable {
+            upstreams: [(
+                "origin".to_owned(),
+                RawUpstream {
+                    url: Some(origin.to_owned()),
+                    service: None,
+                },
+            )]
+            .into(),
+            routes: vec![
+                route("/api/users", None, Access::Protected),
+                route("/api/users/register", Some("POST"), Access::PublicSigned),
+                route("/api/users/login", Some("POST"), Access::PublicSigned),
+                route("/api/users/refresh", Some("POST"), Access::PublicSigned),
+                route("/health", Some("GET"), Access::Public),
+                route("/ready", Some("GET"), Access::Public),
+                route("/.well-known/jwks.json", Some("GET"), Access::Public),
+            ],
+        };
+        Self::validate(raw, allow_http)
+    }
+
+    fn validate(raw: RawTable, allow_http: bool) -> Result<Self, RouteError> {
         let mut upstreams = Vec::new();
         for (name, up) in raw.upstreams {
             let entry = format!("upstreams.{name}");
@@ -368,7 +412,8 @@ mod tests {
                     { "prefix": "/api/notes/public", "upstream": "notes", "access": "public" },
                     { "prefix": "/api/billing", "upstream": "billing", "strict": true }
                 ]
-            }),
+            })
+            .to_string(),
             true,
         )
         .expect("valid")
@@ -436,8 +481,11 @@ mod tests {
     #[test]
     fn every_bad_entry_is_named() {
         let bad = |routes: serde_json::Value, upstreams: serde_json::Value| {
-            RouteTable::parse(&json!({ "upstreams": upstreams, "routes": routes }), false)
-                .expect_err("refused")
+            RouteTable::parse(
+                &json!({ "upstreams": upstreams, "routes": routes }).to_string(),
+                false,
+            )
+            .expect_err("refused")
         };
         let ok_up = json!({ "o": { "url": "https://o.example" } });
         let e = bad(json!([{ "prefix": "/a", "upstream": "x" }]), ok_up.clone());
