@@ -475,8 +475,10 @@ impl<'de> Reader<'de> {
     }
 
     fn enter(&mut self, depth: &mut u8) -> Result<()> {
+        // As serde_json counts: the 128th level of typed nesting is refused.
         *depth = depth
             .checked_sub(1)
+            .filter(|left| *left > 0)
             .ok_or(Error::syntax("recursion limit exceeded"))?;
         self.pos += 1;
         Ok(())
@@ -962,5 +964,382 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
             fields,
             visitor,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! This reader against serde_json, the reader it replaced and the one the native services
+    //! still use: on generated JSON and on JSON broken byte by byte, for every type read here.
+
+    use proptest::prelude::*;
+    use serde::de::{DeserializeOwned, IgnoredAny};
+    use serde_json::Value;
+
+    use super::from_slice;
+    use crate::assertion::AssertionClaims;
+    use crate::jwt::{Header, Jwks};
+    use crate::{AccessClaims, ErrorBody};
+
+    /// Where a value holds a struct, as a path of member names (`*`: every element).
+    type StructPaths = &'static [&'static [&'static str]];
+
+    /// Whether serde_json's reading may differ from ours: a struct given as an array (which
+    /// serde_json reads positionally and this reader refuses) at one of `paths`.
+    fn positional(input: &[u8], paths: StructPaths) -> bool {
+        fn at<'v>(value: &'v Value, path: &[&str]) -> Vec<&'v Value> {
+            match path.split_first() {
+                None => vec![value],
+                Some((&"*", rest)) => match value {
+                    Value::Array(items) => items.iter().flat_map(|v| at(v, rest)).collect(),
+                    _ => vec![],
+                },
+                Some((name, rest)) => value.get(*name).map(|v| at(v, rest)).unwrap_or_default(),
+            }
+        }
+        let Ok(value) = serde_json::from_slice::<Value>(input) else {
+            return false;
+        };
+        paths
+            .iter()
+            .any(|path| at(&value, path).iter().any(|v| v.is_array()))
+    }
+
+    /// Ours accepts exactly what serde_json accepts, with the same value, but for structs
+    /// given as arrays (refused here).
+    fn same<T: DeserializeOwned + PartialEq + std::fmt::Debug>(input: &[u8], paths: StructPaths) {
+        let ours = from_slice::<T>(input);
+        let theirs = serde_json::from_slice::<T>(input);
+        match (&ours, &theirs) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{:?}", String::from_utf8_lossy(input)),
+            (Err(_), Err(_)) => {}
+            (Err(_), Ok(_)) if positional(input, paths) => {}
+            _ => panic!(
+                "{:?}: ours {ours:?}, serde_json {theirs:?}",
+                String::from_utf8_lossy(input)
+            ),
+        }
+    }
+
+    /// Accepted or refused alike, for a type that holds no struct.
+    fn same_verdict<T: DeserializeOwned>(input: &[u8]) {
+        let ours = from_slice::<T>(input).is_ok();
+        let theirs = serde_json::from_slice::<T>(input).is_ok();
+        assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(input));
+    }
+
+    fn check_all(input: &[u8]) {
+        const ROOT: StructPaths = &[&[]];
+        same::<AccessClaims>(input, ROOT);
+        same::<AssertionClaims>(input, ROOT);
+        same::<Header>(input, ROOT);
+        same::<Jwks>(input, &[&[], &["keys", "*"]]);
+        same::<ErrorBody>(input, &[&[], &["error"]]);
+        same::<Vec<Option<String>>>(input, &[]);
+        same::<Option<i64>>(input, &[]);
+        same::<u64>(input, &[]);
+        same::<i64>(input, &[]);
+        same::<u16>(input, &[]);
+        same::<bool>(input, &[]);
+        same::<String>(input, &[]);
+        same::<std::collections::BTreeMap<String, u64>>(input, &[]);
+        same_verdict::<IgnoredAny>(input);
+    }
+
+    /// Member names the types above read, and a few they do not.
+    const NAMES: &[&str] = &[
+        "sub",
+        "jti",
+        "ver",
+        "sid",
+        "iat",
+        "exp",
+        "nbf",
+        "iss",
+        "aud",
+        "alg",
+        "kid",
+        "typ",
+        "crit",
+        "keys",
+        "kty",
+        "crv",
+        "x",
+        "use",
+        "error",
+        "code",
+        "message",
+        "ver_checked",
+        "ip",
+        "htm",
+        "htu",
+        "jku",
+        "zzz",
+    ];
+
+    fn string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9_]{0,8}",
+            "\\PC{0,6}",
+            any::<String>(),
+            Just("token_revoked".to_owned()),
+            Just("EdDSA".to_owned()),
+        ]
+    }
+
+    fn number() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (0u64..70_000).prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+        ]
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            number(),
+            string().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(NAMES), inner), 0..10).prop_map(
+                    |members| {
+                        Value::Object(
+                            members
+                                .into_iter()
+                                .map(|(k, v)| (k.to_owned(), v))
+                                .collect(),
+                        )
+                    }
+                ),
+            ]
+        })
+    }
+
+    /// Text that is JSON-like: generated JSON, sometimes pretty, then broken in a few places
+    /// with the bytes that matter to a JSON reader.
+    fn text() -> impl Strategy<Value = Vec<u8>> {
+        const PIECES: &[&[u8]] = &[
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b",",
+            b":",
+            b"\"",
+            b"\\",
+            b" ",
+            b"\t",
+            b"\n",
+            b"\r",
+            b"\x0c",
+            b"0",
+            b"1",
+            b"-",
+            b"+",
+            b".",
+            b"e",
+            b"E",
+            b"null",
+            b"true",
+            b"false",
+            b"\\u",
+            b"\\ud800",
+            b"\\udc00",
+            b"\\ud83d\\ude00",
+            b"\\u0000",
+            b"\\x",
+            b"\x00",
+            b"\x1f",
+            b"\xff",
+            b"\xc3",
+            b"\xc3\xa9",
+            b"\xef\xbb\xbf",
+            b"01",
+            b"-0",
+            b"1e400",
+            b"1.5",
+            b"18446744073709551616",
+            b"-9223372036854775809",
+            b"\"sub\"",
+            b"\"exp\":",
+            b"\"crit\":null",
+            b"\"kid\":\"k\"",
+        ];
+        let edit = (
+            any::<prop::sample::Index>(),
+            0u8..3,
+            prop::sample::select(PIECES),
+        );
+        (json(), any::<bool>(), prop::collection::vec(edit, 0..4)).prop_map(
+            |(value, pretty, edits)| {
+                let mut bytes = if pretty {
+                    serde_json::to_vec_pretty(&value)
+                } else {
+                    serde_json::to_vec(&value)
+                }
+                .unwrap_or_default();
+                for (at, op, piece) in edits {
+                    let i = at.index(bytes.len() + 1);
+                    match op {
+                        0 => {
+                            bytes.splice(i..i, piece.iter().copied());
+                        }
+                        1 if i < bytes.len() => {
+                            bytes.remove(i);
+                        }
+                        _ => {
+                            let end = (i + piece.len()).min(bytes.len());
+                            bytes.splice(i..end, piece.iter().copied());
+                        }
+                    }
+                }
+                bytes
+            },
+        )
+    }
+
+    /// A claim set's or header's JSON with its members as written, duplicates and all.
+    fn members() -> impl Strategy<Value = Vec<u8>> {
+        let value = prop_oneof![
+            string().prop_map(Value::String),
+            number(),
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            Just(serde_json::json!([])),
+            Just(serde_json::json!({"a": [1, {"b": null}]})),
+        ];
+        prop::collection::vec((prop::sample::select(NAMES), value), 0..12).prop_map(|members| {
+            let body: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
+                .collect();
+            format!("{{{}}}", body.join(",")).into_bytes()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn reads_generated_and_broken_json_as_serde_json_does(input in text()) {
+            check_all(&input);
+        }
+
+        #[test]
+        fn reads_a_kept_string_as_serde_json_does(s in string(), escape in any::<bool>()) {
+            // As written, or with every character escaped (`\uXXXX`, pairs for the others).
+            let text = if escape {
+                let units: String = s.encode_utf16().map(|u| format!("\\u{u:04x}")).collect();
+                format!("\"{units}\"")
+            } else {
+                Value::String(s.clone()).to_string()
+            };
+            prop_assert_eq!(from_slice::<String>(text.as_bytes()).ok(), Some(s));
+            check_all(text.as_bytes());
+        }
+
+        #[test]
+        fn reads_members_in_any_order_and_number_as_serde_json_does(input in members()) {
+            check_all(&input);
+        }
+
+        #[test]
+        fn reads_any_bytes_as_serde_json_does(input in prop::collection::vec(any::<u8>(), 0..24)) {
+            check_all(&input);
+        }
+    }
+
+    #[test]
+    fn the_cases_that_matter_for_tokens() {
+        for input in [
+            &br#"{"alg":"EdDSA","kid":"k","crit":null}"#[..],
+            br#"{"alg":"EdDSA","alg":"none","kid":"k"}"#,
+            br#"{"alg":"EdDSA","kid":"k\u0000"}"#,
+            br#"{"alg":"Ed\u0044SA","kid":"\ud83d\ude00"}"#,
+            br#"{"alg":"EdDSA","kid":"\ud800"}"#,
+            br#"{"alg":"EdDSA","kid":"\udc00\ud800"}"#,
+            br#"{"alg":"EdDSA","jku":"\ud800","kid":"k"}"#,
+            b"{\"alg\":\"EdDSA\",\"jku\":\"\xff\",\"kid\":\"k\"}",
+            b"{\"alg\":\"EdDSA\",\"kid\":\"\xff\"}",
+            b"{\"alg\":\"EdDSA\",\"kid\":\"a\tb\"}",
+            br#"{"alg":"EdDSA","x":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]],"kid":"k"}"#,
+            br#" {"alg":"EdDSA"} "#,
+            br#"{"alg":"EdDSA"}x"#,
+            br#"{"alg":"EdDSA",}"#,
+            br#"{"alg":"EdDSA","x":[1,]}"#,
+            br#"{"alg":"EdDSA","x":01}"#,
+            br#"{"alg":"EdDSA","x":1.}"#,
+            br#"{"alg":"EdDSA","x":-}"#,
+            br#"{"alg":"EdDSA","x":1e+}"#,
+            br#"{"alg":"EdDSA","x":{"a" 1}}"#,
+        ] {
+            check_all(input);
+        }
+        let deep = format!(
+            "{{\"alg\":\"EdDSA\",\"x\":{}{}}}",
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        check_all(deep.as_bytes());
+        // Typed nesting stops at serde_json's depth limit, ignored nesting has none.
+        #[derive(serde::Deserialize)]
+        struct Nest(#[allow(dead_code)] Vec<Nest>);
+        for levels in [100, 127, 128, 129, 5000] {
+            let deep = format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+            same_verdict::<Nest>(deep.as_bytes());
+            same_verdict::<Vec<Vec<IgnoredAny>>>(deep.as_bytes());
+        }
+        assert!(
+            from_slice::<Nest>(format!("{}{}", "[".repeat(200), "]".repeat(200)).as_bytes())
+                .is_err()
+        );
+        for (input, ok) in [
+            (&b"18446744073709551615"[..], true),
+            (b"18446744073709551616", false),
+            (b"-1", false),
+            (b"-0", false),
+            (b"1.0", false),
+            (b"1e2", false),
+        ] {
+            assert_eq!(from_slice::<u64>(input).is_ok(), ok, "{input:?}");
+            same::<u64>(input, &[]);
+        }
+        for input in [
+            &b"-9223372036854775808"[..],
+            b"-9223372036854775809",
+            b"9223372036854775807",
+            b"9223372036854775808",
+            b"-0",
+        ] {
+            same::<i64>(input, &[]);
+        }
+    }
+
+    #[test]
+    fn structs_are_objects_only() {
+        let positional = br#"["u","j",1,"s",0,1,null,"i","a"]"#;
+        assert!(serde_json::from_slice::<AccessClaims>(positional).is_ok());
+        assert!(from_slice::<AccessClaims>(positional).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_and_where_without_the_value() {
+        let e = from_slice::<AccessClaims>(br#"{"exp":1.5e300}"#).expect_err("float");
+        assert!(!e.is_syntax());
+        assert_eq!(
+            e.to_string(),
+            "invalid type: a number, expected an integer at byte 14"
+        );
+        let e = from_slice::<AccessClaims>(br#"{"sub":"a""#).expect_err("eof");
+        assert!(e.is_syntax());
+        let e = from_slice::<Header>(br#"{"alg":"x","alg":"y"}"#).expect_err("dup");
+        assert!(e.to_string().starts_with("duplicate field `alg`"), "{e}");
     }
 }
