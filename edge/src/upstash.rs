@@ -42,7 +42,12 @@ impl std::fmt::Display for UpstashFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Unreachable(e) => write!(f, "Upstash unreachable: {e}"),
-            Self::Timeout(t) => write!(f, "Upstash did not answer within {} ms", t.as_millis()),
+            // Whole milliseconds as u64: formatting a u128 (`as_millis`) links its own code.
+            Self::Timeout(t) => write!(
+                f,
+                "Upstash did not answer within {} ms",
+                u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+            ),
             Self::Status(s) => write!(f, "Upstash answered HTTP {s}"),
             Self::Body(e) => write!(f, "{e}"),
         }
