@@ -114,8 +114,48 @@ pub(crate) struct RouteError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTable {
-    upstreams: std::collections::BTreeMap<String, RawUpstream>,
+    upstreams: ByName,
     routes: Vec<RawRoute>,
+}
+
+/// The `upstreams` object, in name order, a repeated name keeping its last value: what a
+/// `BTreeMap` would hold, without linking a B-tree into the wasm for a handful of entries.
+struct ByName(Vec<(String, RawUpstream)>);
+
+impl ByName {
+    fn insert(&mut self, name: String, upstream: RawUpstream) {
+        match self.0.binary_search_by(|(n, _)| n.as_str().cmp(&name)) {
+            Ok(i) => self.0[i].1 = upstream,
+            Err(i) => self.0.insert(i, (name, upstream)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ByName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = ByName;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of upstreams by name")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ByName, A::Error> {
+                let mut by_name = ByName(Vec::new());
+                while let Some((name, upstream)) = map.next_entry()? {
+                    by_name.insert(name, upstream);
+                }
+                Ok(by_name)
+            }
+        }
+
+        d.deserialize_map(Members)
+    }
 }
 
 #[derive(Deserialize)]
@@ -174,14 +214,13 @@ impl RouteTable {
             strict: false,
         };
         let raw = RawTable {
-            upstreams: [(
+            upstreams: ByName(vec![(
                 "origin".to_owned(),
                 RawUpstream {
                     url: Some(origin.to_owned()),
                     service: None,
                 },
-            )]
-            .into(),
+            )]),
             routes: vec![
                 route("/api/users", None, Access::Protected),
                 route("/api/users/register", Some("POST"), Access::PublicSigned),
@@ -197,7 +236,7 @@ impl RouteTable {
 
     fn validate(raw: RawTable, allow_http: bool) -> Result<Self, RouteError> {
         let mut upstreams = Vec::new();
-        for (name, up) in raw.upstreams {
+        for (name, up) in raw.upstreams.0 {
             let entry = format!("upstreams.{name}");
             let err = |reason: &str| RouteError {
                 entry: entry.clone(),
@@ -476,6 +515,29 @@ mod tests {
         assert_eq!(route("GET", "/"), None);
         assert_eq!(route("GET", "/API/users/me"), None);
         assert_eq!(route("GET", "/unknown"), None);
+    }
+
+    #[test]
+    fn upstreams_are_read_in_name_order_and_a_repeated_name_keeps_its_last_value() {
+        let t = RouteTable::parse(
+            r#"{"upstreams":{"b":{"url":"https://b.example"},"a":{"service":"A"},
+                "b":{"service":"B"}},"routes":[{"prefix":"/a","upstream":"a"}]}"#,
+            false,
+        )
+        .expect("valid");
+        let names: Vec<&str> = t.upstreams.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(
+            t.upstream("b").map(|u| &u.target),
+            Some(&Target::Service("B".into()))
+        );
+        // The first bad upstream reported is the first by name, as the table reads them.
+        let e = RouteTable::parse(
+            r#"{"upstreams":{"z":{},"y":{}},"routes":[{"prefix":"/a","upstream":"y"}]}"#,
+            false,
+        )
+        .expect_err("refused");
+        assert_eq!(e.entry, "upstreams.y");
     }
 
     #[test]
