@@ -13,8 +13,9 @@
 //! ` `, `\t`, `\n`, `\r` as whitespace, nothing after the value, strings valid UTF-8 with paired
 //! surrogate escapes and no raw control characters, integers without leading zeros, no float or
 //! out-of-range number where an integer is expected (`-0` included, as serde_json reads it as a
-//! float), unit enum variants as `"name"` or `{"name":null}`. Ignored members are checked for well-formedness (as serde_json does: their
-//! strings' escapes, not their UTF-8) without recursion, so nesting depth costs no stack.
+//! float), unit enum variants as `"name"` or `{"name":null}`, typed nesting up to serde_json's
+//! limit. Ignored members are checked for well-formedness as serde_json checks them (their
+//! strings' escapes, not their UTF-8), without recursion, so their nesting costs no stack.
 //!
 //! One deliberate difference: a struct must be a JSON object, where serde_json also takes an
 //! array of its fields in order (see `deserialize_struct`).
@@ -1225,7 +1226,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
 
         #[test]
         fn reads_generated_and_broken_json_as_serde_json_does(input in text()) {
@@ -1254,6 +1255,31 @@ mod tests {
         fn reads_any_bytes_as_serde_json_does(input in prop::collection::vec(any::<u8>(), 0..24)) {
             check_all(&input);
         }
+    }
+
+    /// Every text of up to four symbols from the bytes that steer a JSON reader.
+    #[test]
+    fn reads_every_short_text_as_serde_json_does() {
+        const SYMBOLS: &[u8] = b"{}[],:\"\\ 0-1.en\xff";
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..4 {
+            let longer: Vec<Vec<u8>> = texts
+                .iter()
+                .filter(|t| t.len() == texts.last().map_or(0, Vec::len))
+                .flat_map(|t| {
+                    SYMBOLS.iter().map(move |&b| {
+                        let mut t = t.clone();
+                        t.push(b);
+                        t
+                    })
+                })
+                .collect();
+            texts.extend(longer);
+        }
+        for text in &texts {
+            check_all(text);
+        }
+        assert!(texts.len() > 60_000, "{}", texts.len());
     }
 
     #[test]
