@@ -264,11 +264,22 @@ impl<'de> Reader<'de> {
         Ok(())
     }
 
+    /// Skips the bytes of a string that need no look: all but `"`, `\` and control
+    /// characters, in one scan.
+    fn skip_plain(&mut self) {
+        let rest = &self.input[self.pos..];
+        self.pos += rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(rest.len());
+    }
+
     /// A string after its opening quote.
     fn string<'s>(&'s mut self) -> Result<Text<'de, 's>> {
         self.scratch.clear();
         let mut start = self.pos;
         loop {
+            self.skip_plain();
             match self.next() {
                 Some(b'"') => {
                     let raw = &self.input[start..self.pos - 1];
@@ -304,6 +315,7 @@ impl<'de> Reader<'de> {
     /// not checked for UTF-8: only its escapes and control characters.
     fn skip_string(&mut self) -> Result<()> {
         loop {
+            self.skip_plain();
             match self.next() {
                 Some(b'"') => return Ok(()),
                 Some(b'\\') => self.escape(None)?,
