@@ -26,7 +26,7 @@
 //! - [`routes`]: the route table and path normalisation.
 //! - [`gate`]: the protected-route decision, with the per-isolate memo of verified tokens.
 //! - [`keys`]: verification keys, static or fetched from the origin's JWKS (`JWKS_URL`).
-//! - [`upstash`]: the thin Upstash REST client over `worker::Fetch`, with a deadline.
+//! - [`upstash`]: the thin Upstash REST client over the platform's `fetch`, with a deadline.
 //! - [`proxy`]: forwarding to upstreams (URL or service binding), header hygiene.
 //! - [`weburl`]: configuration URLs, parsed by the platform's URL parser in the Worker.
 //! - [`respond`]: the edge's own answers, from `tollgate_shared::ErrorBody`.
