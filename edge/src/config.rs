@@ -13,6 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Deserialize;
 use tollgate_shared::config::Vars;
+use tollgate_shared::json;
 use tollgate_shared::jwt::{HmacSecret, Jwk, Jwks, KeySet, Validation, VerifyingKey};
 use tollgate_shared::KeySchema;
 use worker::wasm_bindgen::JsValue;
@@ -135,15 +136,14 @@ impl Settings {
         let required = |var: &str| vars.required(var);
         let allow_http = vars.flag("ALLOW_INSECURE_HTTP", false)?;
         let routes = match get("TOLLGATE_ROUTES") {
-            Some(json) => {
-                let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
-                    ConfigError::new("TOLLGATE_ROUTES", format!("is not JSON: {e}"))
-                })?;
-                RouteTable::parse(&value, allow_http).map_err(|e| ConfigError {
-                    var: format!("TOLLGATE_ROUTES: {}", e.entry),
-                    reason: e.reason,
-                })?
-            }
+            Some(json) => RouteTable::parse(&json, allow_http).map_err(|e| ConfigError {
+                // The whole table (not JSON, or not a table) or one entry of it.
+                var: match e.entry.as_str() {
+                    "TOLLGATE_ROUTES" => e.entry,
+                    entry => format!("TOLLGATE_ROUTES: {entry}"),
+                },
+                reason: e.reason,
+            })?,
             None => origin_routes(&required("ORIGIN_URL")?, allow_http)?,
         };
         let upstash_url = http_url(
@@ -209,19 +209,8 @@ impl Settings {
 
 /// Without `TOLLGATE_ROUTES`: the origin's own API on `ORIGIN_URL`, as it always was.
 fn origin_routes(origin: &str, allow_http: bool) -> Result<RouteTable, ConfigError> {
-    let value = serde_json::json!({
-        "upstreams": { "origin": { "url": origin } },
-        "routes": [
-            { "prefix": "/api/users", "upstream": "origin" },
-            { "path": "/api/users/register", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
-            { "path": "/api/users/login", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
-            { "path": "/api/users/refresh", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
-            { "path": "/health", "methods": ["GET"], "upstream": "origin", "access": "public" },
-            { "path": "/ready", "methods": ["GET"], "upstream": "origin", "access": "public" },
-            { "path": "/.well-known/jwks.json", "methods": ["GET"], "upstream": "origin", "access": "public" }
-        ]
-    });
-    RouteTable::parse(&value, allow_http).map_err(|e| ConfigError::new("ORIGIN_URL", e.reason))
+    RouteTable::origin_only(origin, allow_http)
+        .map_err(|e| ConfigError::new("ORIGIN_URL", e.reason))
 }
 
 fn http_url(var: &str, raw: &str, allow_http: bool) -> Result<WebUrl, ConfigError> {
@@ -246,7 +235,7 @@ fn key_set(
 ) -> Result<KeySet, ConfigError> {
     let mut set = KeySet::new();
     if let Some(raw) = jwks {
-        let jwks: Jwks = serde_json::from_str(&raw)
+        let jwks: Jwks = json::from_str(&raw)
             .map_err(|e| ConfigError::new("TOLLGATE_JWKS", format!("is not a JWKS: {e}")))?;
         set.extend_from_jwks(&jwks)
             .map_err(|e| ConfigError::new("TOLLGATE_JWKS", e.to_string()))?;
@@ -285,8 +274,8 @@ struct PrivateJwks {
 /// one kept verifying while upstreams' caches turn over.
 fn signing_keys(raw: &str) -> Result<(EdgeSigner, String), ConfigError> {
     const VAR: &str = "EDGE_SIGNING_KEYS";
-    let parsed: PrivateJwks = serde_json::from_str(raw)
-        .map_err(|_| ConfigError::new(VAR, "is not a JWKS of private keys"))?;
+    let parsed: PrivateJwks =
+        json::from_str(raw).map_err(|_| ConfigError::new(VAR, "is not a JWKS of private keys"))?;
     let bytes32 = |b64: &str| -> Option<[u8; 32]> {
         URL_SAFE_NO_PAD
             .decode(b64.as_bytes())

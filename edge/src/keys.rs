@@ -15,8 +15,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
+use tollgate_shared::json;
 use tollgate_shared::jwt::{Jwks, KeySet};
-use worker::{console_error, Cache, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::wasm_bindgen::{JsCast as _, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::ext::CacheStorageExt as _;
+use worker::{console_error, js_sys, web_sys, Delay};
 
 use crate::config::Settings;
 use crate::weburl::WebUrl;
@@ -141,40 +145,59 @@ fn ready_or_unavailable(keys: Rc<KeySet>, kid: &str, last_failed: bool) -> Keys<
     }
 }
 
+/// The Workers Cache API's default cache (`caches.default`).
+fn default_cache() -> Result<web_sys::Cache, JsValue> {
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    Ok(global.caches()?.default())
+}
+
 async fn cache_get(url: &WebUrl) -> Option<Jwks> {
-    let mut response = Cache::default().get(url.href.as_str(), true).await.ok()??;
-    serde_json::from_slice(&response.bytes().await.ok()?).ok()
+    let options = web_sys::CacheQueryOptions::new();
+    options.set_ignore_method(true);
+    let found = default_cache()
+        .ok()?
+        .match_with_str_and_options(&url.href, &options);
+    let found = JsFuture::from(found).await.ok()?;
+    // `match` answers `undefined` when nothing is cached.
+    let response: web_sys::Response = found.dyn_into().ok()?;
+    json::from_slice(&crate::upstash::body(&response).await.ok()?).ok()
 }
 
 /// GETs the JWKS within the deadline and stores a copy in the Cache API for `ttl`.
 async fn fetch(source: &JwksSource) -> Result<Jwks, String> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    let request = Request::new_with_init(&source.url.href, &init).map_err(|e| e.to_string())?;
+    let describe = |e: JsValue| crate::proxy::describe(&e);
+    let request = web_sys::Request::new_with_str(&source.url.href).map_err(describe)?;
     let exchange = async {
-        let mut response = Fetch::Request(request)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if response.status_code() != 200 {
-            return Err(format!("JWKS_URL answered HTTP {}", response.status_code()));
+        let response = crate::upstash::fetch(&request).await.map_err(describe)?;
+        if response.status() != 200 {
+            return Err(format!("JWKS_URL answered HTTP {}", response.status()));
         }
-        response.bytes().await.map_err(|e| e.to_string())
+        crate::upstash::body(&response).await.map_err(describe)
     };
-    let body = match select(pin!(exchange), pin!(Delay::from(source.timeout))).await {
+    let mut body = match select(pin!(exchange), pin!(Delay::from(source.timeout))).await {
         Either::Left((outcome, _)) => outcome?,
         Either::Right(((), _)) => return Err("JWKS_URL did not answer in time".into()),
     };
-    let jwks: Jwks = serde_json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))?;
-    let headers = Headers::new();
-    let max_age = format!("public, max-age={}", source.ttl.as_secs());
-    if headers.set("cache-control", &max_age).is_ok() {
-        if let Ok(copy) = Response::from_bytes(body) {
-            let copy = copy.with_headers(headers);
-            if let Err(e) = Cache::default().put(source.url.href.as_str(), copy).await {
-                console_error!("could not keep the JWKS in the Cache API: {e}");
-            }
-        }
+    let jwks: Jwks = json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))?;
+    if let Err(e) = cache_put(source, &mut body).await {
+        console_error!(
+            "could not keep the JWKS in the Cache API: {}",
+            crate::proxy::describe(&e)
+        );
     }
     Ok(jwks)
+}
+
+/// Keeps `body` in the Cache API under the JWKS URL for `ttl`.
+async fn cache_put(source: &JwksSource, body: &mut [u8]) -> Result<(), JsValue> {
+    let headers = web_sys::Headers::new()?;
+    headers.set(
+        "cache-control",
+        &format!("public, max-age={}", source.ttl.as_secs()),
+    )?;
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&headers);
+    let copy = web_sys::Response::new_with_opt_u8_array_and_init(Some(body), &init)?;
+    JsFuture::from(default_cache()?.put_with_str(&source.url.href, &copy)).await?;
+    Ok(())
 }

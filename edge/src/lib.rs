@@ -26,7 +26,7 @@
 //! - [`routes`]: the route table and path normalisation.
 //! - [`gate`]: the protected-route decision, with the per-isolate memo of verified tokens.
 //! - [`keys`]: verification keys, static or fetched from the origin's JWKS (`JWKS_URL`).
-//! - [`upstash`]: the thin Upstash REST client over `worker::Fetch`, with a deadline.
+//! - [`upstash`]: the thin Upstash REST client over the platform's `fetch`, with a deadline.
 //! - [`proxy`]: forwarding to upstreams (URL or service binding), header hygiene.
 //! - [`weburl`]: configuration URLs, parsed by the platform's URL parser in the Worker.
 //! - [`respond`]: the edge's own answers, from `tollgate_shared::ErrorBody`.
@@ -250,7 +250,7 @@ async fn origin_decides(
             let text = JsFuture::from(copy.text()?).await?;
             let code = text
                 .as_string()
-                .and_then(|t| serde_json::from_str::<ErrorBody>(&t).ok())
+                .and_then(|t| tollgate_shared::json::from_str::<ErrorBody>(&t).ok())
                 .map_or(ErrorCode::TokenRevoked, |b| b.error.code);
             Some(Answer::Edge(
                 response,

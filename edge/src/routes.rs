@@ -32,6 +32,7 @@
 //! same string is what the upstream receives.
 
 use serde::Deserialize;
+use tollgate_shared::json;
 
 use crate::weburl::{self, WebUrl};
 
@@ -113,8 +114,48 @@ pub(crate) struct RouteError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTable {
-    upstreams: std::collections::BTreeMap<String, RawUpstream>,
+    upstreams: ByName,
     routes: Vec<RawRoute>,
+}
+
+/// The `upstreams` object, in name order, a repeated name keeping its last value: what a
+/// `BTreeMap` would hold, without linking a B-tree into the wasm for a handful of entries.
+struct ByName(Vec<(String, RawUpstream)>);
+
+impl ByName {
+    fn insert(&mut self, name: String, upstream: RawUpstream) {
+        match self.0.binary_search_by(|(n, _)| n.as_str().cmp(&name)) {
+            Ok(i) => self.0[i].1 = upstream,
+            Err(i) => self.0.insert(i, (name, upstream)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ByName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = ByName;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of upstreams by name")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ByName, A::Error> {
+                let mut by_name = ByName(Vec::new());
+                while let Some((name, upstream)) = map.next_entry()? {
+                    by_name.insert(name, upstream);
+                }
+                Ok(by_name)
+            }
+        }
+
+        d.deserialize_map(Members)
+    }
 }
 
 #[derive(Deserialize)]
@@ -145,15 +186,57 @@ fn protected() -> Access {
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 impl RouteTable {
-    /// Parses and validates the table. `allow_http` permits `http://` upstreams (local
-    /// development only).
-    pub fn parse(json: &serde_json::Value, allow_http: bool) -> Result<Self, RouteError> {
-        let raw: RawTable = serde_json::from_value(json.clone()).map_err(|e| RouteError {
+    /// Parses and validates the table from its JSON. `allow_http` permits `http://` upstreams
+    /// (local development only). JSON that is not a table is refused with the entry
+    /// `TOLLGATE_ROUTES`.
+    pub fn parse(json: &str, allow_http: bool) -> Result<Self, RouteError> {
+        let raw: RawTable = json::from_str(json).map_err(|e| RouteError {
             entry: "TOLLGATE_ROUTES".into(),
-            reason: e.to_string(),
+            reason: if e.is_syntax() {
+                format!("is not JSON: {e}")
+            } else {
+                e.to_string()
+            },
         })?;
+        Self::validate(raw, allow_http)
+    }
+
+    /// Without `TOLLGATE_ROUTES`: the origin's own API on `origin` (`ORIGIN_URL`), as it always
+    /// was — its account routes protected, sign-up, login and refresh `public_signed`, health
+    /// and its JWKS public.
+    pub fn origin_only(origin: &str, allow_http: bool) -> Result<Self, RouteError> {
+        let route = |path: &str, method: Option<&str>, access: Access| RawRoute {
+            path: method.map(|_| path.to_owned()),
+            prefix: method.is_none().then(|| path.to_owned()),
+            methods: method.map(str::to_owned).into_iter().collect(),
+            upstream: "origin".into(),
+            access,
+            strict: false,
+        };
+        let raw = RawTable {
+            upstreams: ByName(vec![(
+                "origin".to_owned(),
+                RawUpstream {
+                    url: Some(origin.to_owned()),
+                    service: None,
+                },
+            )]),
+            routes: vec![
+                route("/api/users", None, Access::Protected),
+                route("/api/users/register", Some("POST"), Access::PublicSigned),
+                route("/api/users/login", Some("POST"), Access::PublicSigned),
+                route("/api/users/refresh", Some("POST"), Access::PublicSigned),
+                route("/health", Some("GET"), Access::Public),
+                route("/ready", Some("GET"), Access::Public),
+                route("/.well-known/jwks.json", Some("GET"), Access::Public),
+            ],
+        };
+        Self::validate(raw, allow_http)
+    }
+
+    fn validate(raw: RawTable, allow_http: bool) -> Result<Self, RouteError> {
         let mut upstreams = Vec::new();
-        for (name, up) in raw.upstreams {
+        for (name, up) in raw.upstreams.0 {
             let entry = format!("upstreams.{name}");
             let err = |reason: &str| RouteError {
                 entry: entry.clone(),
@@ -368,7 +451,8 @@ mod tests {
                     { "prefix": "/api/notes/public", "upstream": "notes", "access": "public" },
                     { "prefix": "/api/billing", "upstream": "billing", "strict": true }
                 ]
-            }),
+            })
+            .to_string(),
             true,
         )
         .expect("valid")
@@ -434,10 +518,36 @@ mod tests {
     }
 
     #[test]
+    fn upstreams_are_read_in_name_order_and_a_repeated_name_keeps_its_last_value() {
+        let t = RouteTable::parse(
+            r#"{"upstreams":{"b":{"url":"https://b.example"},"a":{"service":"A"},
+                "b":{"service":"B"}},"routes":[{"prefix":"/a","upstream":"a"}]}"#,
+            false,
+        )
+        .expect("valid");
+        let names: Vec<&str> = t.upstreams.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(
+            t.upstream("b").map(|u| &u.target),
+            Some(&Target::Service("B".into()))
+        );
+        // The first bad upstream reported is the first by name, as the table reads them.
+        let e = RouteTable::parse(
+            r#"{"upstreams":{"z":{},"y":{}},"routes":[{"prefix":"/a","upstream":"y"}]}"#,
+            false,
+        )
+        .expect_err("refused");
+        assert_eq!(e.entry, "upstreams.y");
+    }
+
+    #[test]
     fn every_bad_entry_is_named() {
         let bad = |routes: serde_json::Value, upstreams: serde_json::Value| {
-            RouteTable::parse(&json!({ "upstreams": upstreams, "routes": routes }), false)
-                .expect_err("refused")
+            RouteTable::parse(
+                &json!({ "upstreams": upstreams, "routes": routes }).to_string(),
+                false,
+            )
+            .expect_err("refused")
         };
         let ok_up = json!({ "o": { "url": "https://o.example" } });
         let e = bad(json!([{ "prefix": "/a", "upstream": "x" }]), ok_up.clone());

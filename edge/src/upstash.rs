@@ -1,8 +1,11 @@
-//! A thin Upstash REST client over `worker::Fetch`: one `/pipeline` call per protected request.
+//! A thin Upstash REST client over the platform's `fetch`: one `/pipeline` call per protected
+//! request.
 //!
 //! The published `upstash-redis-rs` needs nightly, does not build for wasm32 and has no
 //! pipelines; what we need is one POST, so the wire types come from `tollgate_shared::upstash`
-//! (shared with the REST bridge) and the transport is here.
+//! (shared with the REST bridge) and the transport is here. It calls `fetch` through `web_sys`
+//! ([`fetch`], [`body`], also used for the JWKS): `worker::Fetch` and `worker::Request` would
+//! bring their `cf` options' serialisation (serde-wasm-bindgen) into the wasm for nothing.
 //!
 //! Every failure — unreachable, slower than the deadline, a non-200 answer, a per-command error,
 //! a body of the wrong shape — is an [`UpstashFailure`], and the caller fails closed with 503:
@@ -14,8 +17,10 @@ use std::time::Duration;
 use futures_util::future::{select, Either};
 use tollgate_shared::upstash::{self, Command, ValidationLookup};
 use tollgate_shared::AccessClaims;
-use worker::wasm_bindgen::JsValue;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::js_sys::{self, Uint8Array};
+use worker::wasm_bindgen::{JsCast as _, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{web_sys, Delay};
 
 use crate::config::Settings;
 use crate::weburl::WebUrl;
@@ -37,7 +42,12 @@ impl std::fmt::Display for UpstashFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Unreachable(e) => write!(f, "Upstash unreachable: {e}"),
-            Self::Timeout(t) => write!(f, "Upstash did not answer within {} ms", t.as_millis()),
+            // Whole milliseconds as u64: formatting a u128 (`as_millis`) links its own code.
+            Self::Timeout(t) => write!(
+                f,
+                "Upstash did not answer within {} ms",
+                u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+            ),
             Self::Status(s) => write!(f, "Upstash answered HTTP {s}"),
             Self::Body(e) => write!(f, "{e}"),
         }
@@ -83,20 +93,16 @@ impl<'a> Upstash<'a> {
     /// (headers and body) against the deadline; on timeout the fetch is aborted so it does not
     /// linger in the isolate.
     async fn pipeline(&self, commands: &[Command]) -> Result<Vec<u8>, UpstashFailure> {
-        let request = self.request(commands)?;
+        let unreachable = |e: JsValue| UpstashFailure::Unreachable(crate::proxy::describe(&e));
+        let controller = web_sys::AbortController::new().map_err(unreachable)?;
+        let request = self
+            .request(commands, &controller.signal())
+            .map_err(unreachable)?;
         let timeout = self.settings.upstash_timeout;
-        let controller = AbortController::default();
-        let signal = controller.signal();
         let exchange = async move {
-            let mut response = Fetch::Request(request)
-                .send_with_signal(&signal)
-                .await
-                .map_err(|e| UpstashFailure::Unreachable(e.to_string()))?;
-            match response.status_code() {
-                200 => response
-                    .bytes()
-                    .await
-                    .map_err(|e| UpstashFailure::Unreachable(e.to_string())),
+            let response = fetch(&request).await.map_err(unreachable)?;
+            match response.status() {
+                200 => body(&response).await.map_err(unreachable),
                 status => Err(UpstashFailure::Status(status)),
             }
         };
@@ -109,23 +115,38 @@ impl<'a> Upstash<'a> {
         }
     }
 
-    fn request(&self, commands: &[Command]) -> Result<Request, UpstashFailure> {
-        let body = serde_json::to_string(commands)
-            .map_err(|e| UpstashFailure::Unreachable(e.to_string()))?;
+    fn request(
+        &self,
+        commands: &[Command],
+        signal: &web_sys::AbortSignal,
+    ) -> Result<web_sys::Request, JsValue> {
+        let body =
+            serde_json::to_string(commands).map_err(|e| JsValue::from_str(&e.to_string()))?;
         let (url, token) = self.endpoint();
-        let headers = Headers::new();
-        let token = format!("Bearer {token}");
-        headers
-            .set("authorization", &token)
-            .and_then(|()| headers.set("content-type", "application/json"))
-            .map_err(|e| UpstashFailure::Unreachable(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(&body)));
-        Request::new_with_init(&pipeline_url(url), &init)
-            .map_err(|e| UpstashFailure::Unreachable(e.to_string()))
+        let headers = web_sys::Headers::new()?;
+        headers.set("authorization", &format!("Bearer {token}"))?;
+        headers.set("content-type", "application/json")?;
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_headers(&headers);
+        init.set_body(&JsValue::from_str(&body));
+        init.set_signal(Some(signal));
+        web_sys::Request::new_with_str_and_init(&pipeline_url(url), &init)
     }
+}
+
+/// The platform's `fetch` of `request`, to the public network (not a service binding).
+pub(crate) async fn fetch(request: &web_sys::Request) -> Result<web_sys::Response, JsValue> {
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    JsFuture::from(global.fetch_with_request(request))
+        .await?
+        .dyn_into()
+}
+
+/// The whole body of `response`.
+pub(crate) async fn body(response: &web_sys::Response) -> Result<Vec<u8>, JsValue> {
+    let buffer = JsFuture::from(response.array_buffer()?).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
 }
 
 /// `{base}/pipeline`, keeping any path the base URL has (a proxy may mount Upstash under one).

@@ -160,7 +160,7 @@ pub fn check_claims(
     now: i64,
 ) -> Result<AssertionClaims, AssertionError> {
     let claims: AssertionClaims =
-        serde_json::from_slice(payload).map_err(|_| AssertionError::Malformed)?;
+        crate::json::from_slice(payload).map_err(|_| AssertionError::Malformed)?;
     if claims.exp.saturating_sub(claims.iat) > MAX_LIFETIME_SECS {
         return Err(AssertionError::Lifetime);
     }

@@ -14,7 +14,7 @@
 //!    the header's `typ` is the one expected for this kind of token (`at+jwt` for access tokens,
 //!    RFC 9068 §4, compared case-insensitively with an optional `application/` prefix), so an
 //!    edge assertion or any other JWT signed by a trusted key is never taken for an access token.
-//! 5. Only then is the payload parsed: duplicate keys are refused, `exp` is strict, `iat`/`nbf`
+//! 5. Only then is the payload parsed ([`crate::json`], as every JSON here): duplicate keys are refused, `exp` is strict, `iat`/`nbf`
 //!    may be at most `leeway` seconds in the future, `exp − iat` may not exceed the configured
 //!    lifetime (plus leeway) so a token minted for a year by a leaked key is still refused,
 //!    `iss` and `aud` must match exactly.
@@ -430,8 +430,8 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, Rejection> {
     }
 }
 
-#[derive(Deserialize)]
-struct Header {
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+pub(crate) struct Header {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
@@ -466,7 +466,7 @@ pub fn header_kid(token: &str) -> Option<String> {
     }
     let h64 = token.split('.').next()?;
     let bytes = URL_SAFE_NO_PAD.decode(h64).ok()?;
-    serde_json::from_slice::<Header>(&bytes).ok()?.kid
+    crate::json::from_slice::<Header>(&bytes).ok()?.kid
 }
 
 /// A compact JWS that passed rules 1–3, waiting for its signature check (rule 4). Built by
@@ -520,7 +520,8 @@ pub fn parse_jws<'a>(
     let header_bytes = URL_SAFE_NO_PAD
         .decode(h64)
         .map_err(|_| Rejection::Malformed)?;
-    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| Rejection::Malformed)?;
+    let header: Header =
+        crate::json::from_slice(&header_bytes).map_err(|_| Rejection::Malformed)?;
     if header.crit {
         return Err(Rejection::Malformed);
     }
@@ -573,7 +574,8 @@ pub fn access_claims(
     validation: &Validation,
     now: i64,
 ) -> Result<AccessClaims, Rejection> {
-    let claims: AccessClaims = serde_json::from_slice(payload).map_err(|_| Rejection::Malformed)?;
+    let claims: AccessClaims =
+        crate::json::from_slice(payload).map_err(|_| Rejection::Malformed)?;
     if now >= claims.exp {
         return Err(Rejection::Expired);
     }

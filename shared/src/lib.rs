@@ -9,6 +9,7 @@
 //! - [`claims`]: the access-token claim set.
 //! - [`config`]: the configuration rules the origin and the edge share ([`config::Vars`]:
 //!   empty is unset, `JWT_SECRET`, `REDIS_KEY_PREFIX`, issuer and audience) and [`config::ConfigError`].
+//! - [`json`]: the strict JSON reader (serde) for every JSON `shared` parses.
 //! - [`jwt`]: compact JWS parsing, verification (EdDSA, HS256) and signing; key sets and JWKS.
 //! - [`keys`]: the Redis key schema, one function per key.
 //! - [`records`]: the JSON stored under those keys.
@@ -31,6 +32,7 @@ pub mod digest;
 pub mod error;
 #[cfg(feature = "hostile-cases")]
 pub mod hostile;
+pub mod json;
 pub mod jwt;
 pub mod keys;
 pub mod records;
