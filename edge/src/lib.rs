@@ -34,6 +34,7 @@
 
 pub(crate) mod config;
 pub(crate) mod crypto;
+pub(crate) mod entry;
 pub(crate) mod gate;
 pub(crate) mod keys;
 pub(crate) mod log;
@@ -77,15 +78,62 @@ async fn fetch(
             "refusing a request the edge could not handle: {e}"
         )),
     };
+    Ok(finish(answer, &request, &trace, started))
+}
+
+/// The response for `answer`, with the log line of an answer the edge made itself: the one
+/// place both entries (this `fetch` and [`entry`]'s) end a request. `started`: `Date.now()`
+/// when the request arrived, in milliseconds.
+fn finish(
+    answer: Answer,
+    request: &web_sys::Request,
+    trace: &Trace,
+    started: u64,
+) -> web_sys::Response {
     match answer {
         // Forwarded: nothing more to do (no log line, so no `CF-Ray` to read).
-        Answer::Upstream(response) => Ok(response),
+        Answer::Upstream(response) => response,
         Answer::Edge(response, refusal) => {
             let ray = request.headers().get("cf-ray").ok().flatten();
             let ms = worker::Date::now().as_millis().saturating_sub(started);
-            log::emit(&refusal, &request.method(), &trace, ms, ray.as_deref());
-            Ok(response)
+            log::emit(&refusal, &request.method(), trace, ms, ray.as_deref());
+            response
         }
+    }
+}
+
+/// What a request's method and path select, before anything else about it is looked at.
+pub(crate) enum Routed<'s> {
+    /// A path that could be read two ways: 400.
+    InvalidPath,
+    /// The edge's own assertion keys ([`assertion::JWKS_PATH`]).
+    EdgeJwks,
+    /// No route owns the path: 404.
+    NotFound,
+    Route {
+        route: &'s routes::Route,
+        upstream: &'s routes::Upstream,
+        target: TargetUrl,
+    },
+}
+
+/// The routing decision, in one place for both entries: [`handle`] and the JS entry's
+/// synchronous fast path for public routes ([`entry::PublicRoutes::forward`]), so a path
+/// that one would refuse or send elsewhere can never take the other's way.
+pub(crate) fn route<'s>(settings: &'s config::Settings, method: &str, url: &RequestUrl<'_>) -> Routed<'s> {
+    let Ok(path) = routes::normalize_path(url.path) else {
+        return Routed::InvalidPath;
+    };
+    if path == assertion::JWKS_PATH && matches!(method, "GET" | "HEAD") {
+        return Routed::EdgeJwks;
+    }
+    match settings.routes.find(method, path) {
+        Some((route, upstream)) => Routed::Route {
+            route,
+            upstream,
+            target: proxy::target_url(upstream, url),
+        },
+        None => Routed::NotFound,
     }
 }
 
@@ -104,19 +152,19 @@ async fn handle(
     };
     let href = request.url();
     let url = RequestUrl::split(&href);
-    let Ok(path) = routes::normalize_path(url.path) else {
-        return respond::invalid_path();
-    };
     let method = request.method();
-    if path == assertion::JWKS_PATH && matches!(method.as_str(), "GET" | "HEAD") {
-        return respond::jwks(&settings.assertions.jwks_json);
-    }
-    let Some((route, upstream)) = settings.routes.find(&method, path) else {
-        return respond::not_found();
+    let (route, upstream, target) = match route(settings, &method, &url) {
+        Routed::InvalidPath => return respond::invalid_path(),
+        Routed::EdgeJwks => return respond::jwks(&settings.assertions.jwks_json),
+        Routed::NotFound => return respond::not_found(),
+        Routed::Route {
+            route,
+            upstream,
+            target,
+        } => (route, upstream, target),
     };
     trace.route = Some(route.label().to_owned());
     trace.upstream = Some(upstream.name.clone());
-    let target = proxy::target_url(upstream, &url);
     if route.access == Access::Public {
         return proxy::forward(request, &target, upstream, None, env).await;
     }

@@ -32,11 +32,6 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Sends the client's request on to `upstream` at `target`, with `assertion` (the signed
 /// identity, or an anonymous one) as the only `x-tollgate-*` header.
-///
-/// The client's `Headers` object is handed to the new request as it is (the platform copies it
-/// natively); only the names are read into the Worker, in one string, and the few headers
-/// [`dropped_headers`] names are deleted from the copy. Copying every header through the wasm
-/// boundary, as the edge first did, cost a dozen JS calls per header.
 pub(crate) async fn forward(
     request: &web_sys::Request,
     target: &TargetUrl,
@@ -44,6 +39,24 @@ pub(crate) async fn forward(
     assertion: Option<&str>,
     env: &Env,
 ) -> worker::Result<Answer> {
+    let outbound = outbound(request, target, assertion)?;
+    send(&outbound, upstream, env).await
+}
+
+/// The request the upstream receives: the client's method, body and headers, on `target`,
+/// minus what [`dropped_headers`] names, with `X-Forwarded-For` from `CF-Connecting-IP` and
+/// `assertion` added. Synchronous, so that the JS entry's public fast path and [`forward`]
+/// build it the same way.
+///
+/// The client's `Headers` object is handed to the new request as it is (the platform copies it
+/// natively); only the names are read into the Worker, in one string, and the few headers
+/// [`dropped_headers`] names are deleted from the copy. Copying every header through the wasm
+/// boundary, as the edge first did, cost a dozen JS calls per header.
+pub(crate) fn outbound(
+    request: &web_sys::Request,
+    target: &TargetUrl,
+    assertion: Option<&str>,
+) -> worker::Result<web_sys::Request> {
     let incoming = request.headers();
     let names = String::from(js_sys::Array::from(&incoming.keys()).join("\n"));
     let connection = incoming.get("connection")?;
@@ -76,7 +89,41 @@ pub(crate) async fn forward(
     if let Some(assertion) = assertion {
         headers.set(ASSERTION, assertion)?;
     }
-    send(&outbound, upstream, env).await
+    Ok(outbound)
+}
+
+/// How a subrequest reaches an upstream: the public `fetch`, or its service binding.
+pub(crate) enum Fetcher {
+    Global(web_sys::WorkerGlobalScope),
+    Service(worker::worker_sys::Fetcher),
+}
+
+impl Fetcher {
+    /// Starts the subrequest; the promise settles with the upstream's `Response`.
+    pub fn fetch(
+        &self,
+        outbound: &web_sys::Request,
+    ) -> Result<js_sys::Promise, worker::wasm_bindgen::JsValue> {
+        match self {
+            Self::Global(global) => Ok(global.fetch_with_request(outbound)),
+            Self::Service(binding) => binding.fetch(outbound),
+        }
+    }
+}
+
+/// The way to `upstream`. A service binding that is not bound is an error here, before any
+/// request is built.
+pub(crate) fn fetcher(
+    upstream: &Upstream,
+    env: &Env,
+) -> Result<Fetcher, worker::wasm_bindgen::JsValue> {
+    match &upstream.target {
+        Target::Url(_) => Ok(Fetcher::Global(js_sys::global().unchecked_into())),
+        Target::Service(binding) => env
+            .service(binding)
+            .map(|fetcher| Fetcher::Service(fetcher.into_rpc()))
+            .map_err(|e| worker::wasm_bindgen::JsValue::from_str(&e.to_string())),
+    }
 }
 
 /// One subrequest to `upstream`, by public fetch or through its service binding. An upstream
@@ -86,29 +133,26 @@ pub(crate) async fn send(
     upstream: &Upstream,
     env: &Env,
 ) -> worker::Result<Answer> {
-    let promise = match &upstream.target {
-        Target::Url(_) => {
-            let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-            Ok(global.fetch_with_request(outbound))
-        }
-        Target::Service(binding) => env
-            .service(binding)
-            .map(|fetcher| fetcher.into_rpc::<worker::worker_sys::Fetcher>())
-            .map_err(|e| worker::wasm_bindgen::JsValue::from_str(&e.to_string()))
-            .and_then(|fetcher| fetcher.fetch(outbound)),
-    };
-    let outcome = match promise {
+    let outcome = match fetcher(upstream, env).and_then(|via| via.fetch(outbound)) {
         Ok(promise) => JsFuture::from(promise).await,
         Err(e) => Err(e),
     };
     match outcome {
         Ok(response) => Ok(Answer::Upstream(response.dyn_into::<web_sys::Response>()?)),
-        Err(cause) => Ok(respond::bad_gateway()?.because(format_args!(
-            "upstream {} unreachable: {}",
-            upstream.name,
-            describe(&cause)
-        ))),
+        Err(cause) => unreachable(&upstream.name, &cause),
     }
+}
+
+/// The 502 for an upstream whose subrequest failed (refused, reset, no such binding), with
+/// the cause for the log line.
+pub(crate) fn unreachable(
+    upstream: &str,
+    cause: &worker::wasm_bindgen::JsValue,
+) -> worker::Result<Answer> {
+    Ok(respond::bad_gateway()?.because(format_args!(
+        "upstream {upstream} unreachable: {}",
+        describe(cause)
+    )))
 }
 
 /// A request's URL in its three parts, split without a parse: workerd hands the Worker
