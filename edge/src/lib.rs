@@ -120,7 +120,11 @@ pub(crate) enum Routed<'s> {
 /// The routing decision, in one place for both entries: [`handle`] and the JS entry's
 /// synchronous fast path for public routes ([`entry::PublicRoutes::forward`]), so a path
 /// that one would refuse or send elsewhere can never take the other's way.
-pub(crate) fn route<'s>(settings: &'s config::Settings, method: &str, url: &RequestUrl<'_>) -> Routed<'s> {
+pub(crate) fn route<'s>(
+    settings: &'s config::Settings,
+    method: &str,
+    url: &RequestUrl<'_>,
+) -> Routed<'s> {
     let Ok(path) = routes::normalize_path(url.path) else {
         return Routed::InvalidPath;
     };
