@@ -18,7 +18,11 @@
 //! edge publishes its assertion keys at `/.well-known/tollgate-edge-jwks.json`.
 //!
 //! Built by `scripts/build-edge.sh` (worker-build, wasm32) and served by `wrangler.toml` at the
-//! repository root.
+//! repository root, whose `main` is the Worker's JS entry (`edge/entry.mjs`, copied next to
+//! worker-build's output): it extends worker-build's entrypoint, forwards public routes itself
+//! after a synchronous call into the wasm ([`entry`]), and hands every other request to the
+//! `fetch` handler here. Awaiting inside the wasm is what made a public route cost more than a
+//! JS pass-through (BENCHMARKS.md, issue 8 §6).
 //!
 //! # Layout
 //! - [`config`]: `Settings`, read from `Env` once per isolate; a bad value answers 503 and logs
@@ -30,7 +34,9 @@
 //! - [`proxy`]: forwarding to upstreams (URL or service binding), header hygiene.
 //! - [`weburl`]: configuration URLs, parsed by the platform's URL parser in the Worker.
 //! - [`respond`]: the edge's own answers, from `tollgate_shared::ErrorBody`.
-//! - here: the `#[event]` handlers, delegating to [`handle`].
+//! - [`entry`]: the JS entry's synchronous fast path for public routes.
+//! - here: the routing decision both entries share ([`route`]), the `#[event]` handlers
+//!   delegating to [`handle`], and [`finish`], where both end a request (its log line).
 
 pub(crate) mod config;
 pub(crate) mod crypto;
@@ -142,8 +148,11 @@ pub(crate) fn route<'s>(
 }
 
 /// One request: configuration, route, then pass-through or the gate. What it learns about the
-/// route goes into `trace`, for the log line of an answer the edge makes itself. A public route
-/// costs the settings lookup, the path check, the route match and the forward, nothing else.
+/// route goes into `trace`, for the log line of an answer the edge makes itself. Public routes
+/// normally never get here (the JS entry forwards them, [`entry`]); when one does (a bundle
+/// served without the entry, or one the fast path left to this handler: an unbound service, a
+/// request the platform would not rebuild) it costs the settings lookup, the path check, the
+/// route match and the forward, nothing else.
 async fn handle(
     request: &web_sys::Request,
     env: &Env,
