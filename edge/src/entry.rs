@@ -41,11 +41,12 @@ impl PublicRoutes {
         };
         let href = request.url();
         let url = RequestUrl::split(&href);
+        let method = request.method();
         let Routed::Route {
             route,
             upstream,
             target,
-        } = route(settings, &request.method(), &url)
+        } = route(settings, &method, &url)
         else {
             return JsValue::UNDEFINED;
         };
@@ -58,7 +59,7 @@ impl PublicRoutes {
         let Ok(via) = proxy::fetcher(upstream, &env) else {
             return JsValue::UNDEFINED;
         };
-        let Ok(outbound) = proxy::outbound(&request, &target, None) else {
+        let Ok(outbound) = proxy::outbound(&request, &method, &target, None) else {
             return JsValue::UNDEFINED;
         };
         match via.fetch(&outbound) {

@@ -179,7 +179,7 @@ async fn handle(
     trace.route = Some(route.label().to_owned());
     trace.upstream = Some(upstream.name.clone());
     if route.access == Access::Public {
-        return proxy::forward(request, &target, upstream, None, env).await;
+        return proxy::forward(request, &method, &target, upstream, None, env).await;
     }
     let now = now();
     let client_ip = request.headers().get("cf-connecting-ip")?;
@@ -211,16 +211,16 @@ async fn handle(
         };
         async move { a.signer.sign_jws(assertion::TYP, &claims).await }
     };
-    let target = &target;
+    let (target, method) = (&target, method.as_str());
     let forward = |assertion: Option<String>| async move {
-        proxy::forward(request, target, upstream, assertion.as_deref(), env).await
+        proxy::forward(request, method, target, upstream, assertion.as_deref(), env).await
     };
     // An assertion we could not sign fails closed: the upstream would refuse the request.
     let signing_failed = |e: crypto::CryptoError| -> worker::Result<Answer> {
         Ok(respond::unavailable()?.because(format_args!("failing closed: {e}")))
     };
     if route.access == Access::PublicSigned {
-        return match sign(None, &upstream.name, &method, target.path()).await {
+        return match sign(None, &upstream.name, method, target.path()).await {
             Ok(assertion) => forward(Some(assertion)).await,
             Err(e) => signing_failed(e),
         };
@@ -259,14 +259,7 @@ async fn handle(
                 .because("failing closed: unknown key id and the JWKS cannot be fetched"))
         }
     };
-    match sign(
-        Some((&claims, true)),
-        &upstream.name,
-        &method,
-        target.path(),
-    )
-    .await
-    {
+    match sign(Some((&claims, true)), &upstream.name, method, target.path()).await {
         Ok(assertion) => forward(Some(assertion)).await,
         Err(e) => signing_failed(e),
     }

@@ -30,16 +30,18 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Sends the client's request on to `upstream` at `target`, with `assertion` (the signed
-/// identity, or an anonymous one) as the only `x-tollgate-*` header.
+/// Sends the client's request (its `method`, as read once by the caller) on to `upstream` at
+/// `target`, with `assertion` (the signed identity, or an anonymous one) as the only
+/// `x-tollgate-*` header.
 pub(crate) async fn forward(
     request: &web_sys::Request,
+    method: &str,
     target: &TargetUrl,
     upstream: &Upstream,
     assertion: Option<&str>,
     env: &Env,
 ) -> worker::Result<Answer> {
-    let outbound = outbound(request, target, assertion)?;
+    let outbound = outbound(request, method, target, assertion)?;
     send(&outbound, upstream, env).await
 }
 
@@ -51,26 +53,41 @@ pub(crate) async fn forward(
 /// The client's `Headers` object is handed to the new request as it is (the platform copies it
 /// natively); only the names are read into the Worker, in one string, and the few headers
 /// [`dropped_headers`] names are deleted from the copy. Copying every header through the wasm
-/// boundary, as the edge first did, cost a dozen JS calls per header.
+/// boundary, as the edge first did, cost a dozen JS calls per header; on a public route each
+/// call still counts (BENCHMARKS.md, issue 8 §6), so values are read only for the headers the
+/// names show are there.
 pub(crate) fn outbound(
     request: &web_sys::Request,
+    method: &str,
     target: &TargetUrl,
     assertion: Option<&str>,
 ) -> worker::Result<web_sys::Request> {
     let incoming = request.headers();
-    let names = String::from(js_sys::Array::from(&incoming.keys()).join("\n"));
-    let connection = incoming.get("connection")?;
-    let client_ip = incoming
-        .get("cf-connecting-ip")?
-        .map(|ip| ip.trim().to_owned())
-        .filter(|ip| !ip.is_empty());
-    let method = request.method();
+    // `Array.prototype.toString` joins with commas, which no header name (an RFC 9110 token)
+    // can contain; no separator has to cross the boundary.
+    let names = String::from(js_sys::Array::from(&incoming.keys()).to_string());
+    let has = |name: &str| names.split(',').any(|n| n == name);
+    let connection = if has("connection") {
+        incoming.get("connection")?
+    } else {
+        None
+    };
+    let client_ip = if has("cf-connecting-ip") {
+        incoming
+            .get("cf-connecting-ip")?
+            .map(|ip| ip.trim().to_owned())
+            .filter(|ip| !ip.is_empty())
+    } else {
+        None
+    };
     let init = web_sys::RequestInit::new();
-    init.set_method(&method);
+    if method != "GET" {
+        init.set_method(method);
+    }
     init.set_headers(&incoming);
     // A redirect is the upstream's answer to the client, not ours to follow.
     init.set_redirect(web_sys::RequestRedirect::Manual);
-    if !matches!(method.as_str(), "GET" | "HEAD") {
+    if !matches!(method, "GET" | "HEAD") {
         if let Some(body) = request.body() {
             // Streamed, not buffered: the edge never holds a whole upload in memory.
             init.set_body(&body);
@@ -78,7 +95,7 @@ pub(crate) fn outbound(
     }
     let outbound = web_sys::Request::new_with_str_and_init(&target.href, &init)?;
     let headers = outbound.headers();
-    for name in dropped_headers(names.split('\n'), connection.as_deref()) {
+    for name in dropped_headers(names.split(','), connection.as_deref()) {
         headers.delete(name)?;
     }
     // A client-sent chain is never trusted: it was dropped above, and only Cloudflare's
@@ -318,8 +335,8 @@ mod tests {
             passed(&["x-secret-hop", "accept"], None),
             ["x-secret-hop", "accept"]
         );
-        // The names come joined by newlines: no header (so no empty name) yields no deletion.
-        assert_eq!(dropped_headers("".split('\n'), None), Vec::<&str>::new());
+        // The names come joined by commas: no header (so no empty name) yields no deletion.
+        assert_eq!(dropped_headers("".split(','), None), Vec::<&str>::new());
     }
 
     #[test]
