@@ -53,60 +53,98 @@ pub(crate) async fn forward(
 /// The client's `Headers` object is handed to the new request as it is (the platform copies it
 /// natively); only the names are read into the Worker, in one string, and the few headers
 /// [`dropped_headers`] names are deleted from the copy. Copying every header through the wasm
-/// boundary, as the edge first did, cost a dozen JS calls per header; on a public route each
-/// call still counts (BENCHMARKS.md, issue 8 §6), so values are read only for the headers the
-/// names show are there.
+/// boundary, as the edge first did, cost a dozen JS calls per header. On a public route each
+/// call across the boundary still counts (BENCHMARKS.md, issue 8 §6), so the request is built
+/// by one JS helper call ([`js::outbound`]), and values are read only for the headers the names
+/// show are there.
 pub(crate) fn outbound(
     request: &web_sys::Request,
     method: &str,
     target: &TargetUrl,
     assertion: Option<&str>,
 ) -> worker::Result<web_sys::Request> {
-    let incoming = request.headers();
-    // `Array.prototype.toString` joins with commas, which no header name (an RFC 9110 token)
-    // can contain; no separator has to cross the boundary.
-    let names = String::from(js_sys::Array::from(&incoming.keys()).to_string());
+    let names = js::header_names(request);
     let has = |name: &str| names.split(',').any(|n| n == name);
-    let connection = if has("connection") {
-        incoming.get("connection")?
-    } else {
-        None
+    let value = |name: &str| -> worker::Result<Option<String>> {
+        Ok(if has(name) {
+            request.headers().get(name)?
+        } else {
+            None
+        })
     };
-    let client_ip = if has("cf-connecting-ip") {
-        incoming
-            .get("cf-connecting-ip")?
-            .map(|ip| ip.trim().to_owned())
-            .filter(|ip| !ip.is_empty())
-    } else {
-        None
-    };
-    let init = web_sys::RequestInit::new();
-    if method != "GET" {
-        init.set_method(method);
-    }
-    init.set_headers(&incoming);
-    // A redirect is the upstream's answer to the client, not ours to follow.
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    if !matches!(method, "GET" | "HEAD") {
-        if let Some(body) = request.body() {
-            // Streamed, not buffered: the edge never holds a whole upload in memory.
-            init.set_body(&body);
-        }
-    }
-    let outbound = web_sys::Request::new_with_str_and_init(&target.href, &init)?;
-    let headers = outbound.headers();
-    for name in dropped_headers(names.split(','), connection.as_deref()) {
-        headers.delete(name)?;
-    }
-    // A client-sent chain is never trusted: it was dropped above, and only Cloudflare's
+    let connection = value("connection")?;
+    // A client-sent chain is never trusted: it is dropped, and only Cloudflare's
     // `CF-Connecting-IP` (which overwrites any client value) becomes the new one.
-    if let Some(ip) = client_ip {
-        headers.set("x-forwarded-for", &ip)?;
+    let client_ip = value("cf-connecting-ip")?
+        .map(|ip| ip.trim().to_owned())
+        .filter(|ip| !ip.is_empty());
+    let dropped = dropped_headers(names.split(','), connection.as_deref()).join(",");
+    // Name, value, name, value…: neither can hold a line break.
+    let mut set = Vec::with_capacity(4);
+    if let Some(ip) = &client_ip {
+        set.extend(["x-forwarded-for", ip]);
     }
     if let Some(assertion) = assertion {
-        headers.set(ASSERTION, assertion)?;
+        set.extend([ASSERTION, assertion]);
     }
-    Ok(outbound)
+    // Streamed, not buffered: the edge never holds a whole upload in memory.
+    let with_body = !matches!(method, "GET" | "HEAD");
+    Ok(js::outbound(
+        &target.href,
+        request,
+        (method != "GET").then_some(method),
+        with_body,
+        &dropped,
+        &set.join("\n"),
+    )?)
+}
+
+/// The JS side of [`outbound`]: one call each instead of one per getter, setter and deletion.
+mod js {
+    use worker::wasm_bindgen::prelude::wasm_bindgen;
+    use worker::wasm_bindgen::JsValue;
+    use worker::web_sys;
+
+    #[wasm_bindgen(inline_js = r#"
+export function header_names(request) {
+  return Array.from(request.headers.keys()).join();
+}
+export function outbound(href, request, method, withBody, dropped, set) {
+  // A redirect is the upstream's answer to the client, not ours to follow.
+  const out = new Request(href, {
+    method,
+    headers: request.headers,
+    body: withBody ? request.body : undefined,
+    redirect: "manual",
+  });
+  const headers = out.headers;
+  if (dropped) for (const name of dropped.split(",")) headers.delete(name);
+  if (set) {
+    const pairs = set.split("\n");
+    for (let i = 0; i + 1 < pairs.length; i += 2) headers.set(pairs[i], pairs[i + 1]);
+  }
+  return out;
+}
+"#)]
+    extern "C" {
+        /// The request's header names, lowercased, joined by commas (which no header name, an
+        /// RFC 9110 token, can contain).
+        pub fn header_names(request: &web_sys::Request) -> String;
+
+        /// `new Request(href, …)` with the client's headers (and body when `with_body`), manual
+        /// redirects, the `dropped` names (comma-joined) deleted and the `set` pairs (name and
+        /// value, newline-joined) set. Throws, caught, for a request the platform will not
+        /// rebuild. What to drop and set is decided in Rust ([`super::outbound`]).
+        #[wasm_bindgen(catch)]
+        pub fn outbound(
+            href: &str,
+            request: &web_sys::Request,
+            method: Option<&str>,
+            with_body: bool,
+            dropped: &str,
+            set: &str,
+        ) -> Result<web_sys::Request, JsValue>;
+    }
 }
 
 /// How a subrequest reaches an upstream: the public `fetch`, or its service binding.
