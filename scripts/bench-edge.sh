@@ -9,9 +9,12 @@
 # `tollgate-bench report --workerd`.
 #
 # Usage: [BENCH_PROFILE=dev] scripts/bench-edge.sh [--quick] [--before DIR] [--no-wrangler]
-#   --before DIR  also measure an older worker-build bundle (index.js + index_bg.wasm), e.g. one
-#                 built from an earlier commit, as "rust-before" beside "rust" (edge/build/)
+#                                                 [--routes LIST]
+#   --before DIR  also measure an older worker-build bundle (index.js + index_bg.wasm, and
+#                 entry.mjs if it has one), e.g. one built from an earlier commit, as
+#                 "rust-before" beside "rust" (edge/build/)
 #   --quick       2 s per run and one round instead of 5 s and three rounds
+#   --routes LIST only these routes, comma-separated (health, protected, forged)
 #
 # Installs what it needs, idempotently: wrk and redis-server (Debian), the edge toolchain and
 # bundle (scripts/build-edge.sh; workerd is the binary wrangler's npm package ships), and
@@ -23,13 +26,14 @@ cd "$ROOT"
 source scripts/services.sh
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
-SECONDS_PER_RUN=5 ROUNDS=3 BEFORE="" WRANGLER_FLAGS=()
+SECONDS_PER_RUN=5 ROUNDS=3 BEFORE="" WRANGLER_FLAGS=() ROUTE_FLAGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) SECONDS_PER_RUN=2 ROUNDS=1 ;;
     --before) BEFORE="$2"; shift ;;
     --no-wrangler) WRANGLER_FLAGS=(--no-wrangler) ;;
-    *) echo "usage: scripts/bench-edge.sh [--quick] [--before DIR] [--no-wrangler]" >&2; exit 2 ;;
+    --routes) ROUTE_FLAGS=(--routes "$2"); shift ;;
+    *) echo "usage: scripts/bench-edge.sh [--quick] [--before DIR] [--no-wrangler] [--routes LIST]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -61,5 +65,5 @@ RUST=(--rust "rust=$ROOT/edge/build")
 mkdir -p bench/results
 log "load at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 "$BIN_DIR/tollgate-bench" workerd --root "$ROOT" --workerd "$WORKERD" --esbuild "$ESBUILD" \
-  "${RUST[@]}" --bare "bare-rs=$ROOT/bench/wasm-bare/build" "${WRANGLER_FLAGS[@]}" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" \
+  "${RUST[@]}" --bare "bare-rs=$ROOT/bench/wasm-bare/build" "${WRANGLER_FLAGS[@]}" "${ROUTE_FLAGS[@]}" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS" \
   --out bench/results/edge-workerd.json.tmp

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Build the edge Worker bundle (edge/build/index.js + index_bg.wasm) that wrangler.toml serves.
+# Build the edge Worker bundle that wrangler.toml serves: worker-build's edge/build/index.js +
+# index_bg.wasm, and edge/entry.mjs (the JS entry that forwards public routes itself) copied next
+# to them as edge/build/entry.mjs, wrangler's `main`.
 #
 # Installs/validates the offline toolchain first (scripts/edge-tools.sh, idempotent), then runs
 # `worker-build --release` in edge/ with a size-first release profile. Idempotent and fast when
@@ -13,13 +15,13 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-FORCE=false CRATE="$ROOT/edge" SOURCES=(edge/src shared/src)
+FORCE=false CRATE="$ROOT/edge" SOURCES=(edge/src shared/src) ENTRY=edge/entry.mjs
 MANIFESTS=(Cargo.toml Cargo.lock edge/Cargo.toml shared/Cargo.toml)
 for arg in "$@"; do
   case "$arg" in
     --force) FORCE=true ;;
     --bare)
-      CRATE="$ROOT/bench/wasm-bare" SOURCES=(bench/wasm-bare/src)
+      CRATE="$ROOT/bench/wasm-bare" SOURCES=(bench/wasm-bare/src) ENTRY=""
       MANIFESTS=(Cargo.toml bench/wasm-bare/Cargo.toml bench/wasm-bare/Cargo.lock)
       # Its own workspace, but the edge's target directory: the shared dependencies are built once.
       export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -41,7 +43,7 @@ source "$ROOT/.tools/env.sh"
 inputs_hash() {
   {
     (cd "$ROOT" && find "${SOURCES[@]}" -type f -name '*.rs' -print0 | sort -z | xargs -0 sha256sum)
-    (cd "$ROOT" && sha256sum "${MANIFESTS[@]}" scripts/build-edge.sh)
+    (cd "$ROOT" && sha256sum "${MANIFESTS[@]}" ${ENTRY:+"$ENTRY"} scripts/build-edge.sh)
     worker-build --version
     "$WASM_BINDGEN_BIN" --version
     rustc --version
@@ -54,17 +56,18 @@ report() {
   local raw gz
   raw=$(stat -c %s "$wasm")
   gz=$(gzip -9 -c "$wasm" | wc -c)
-  log "bundle: $OUT/index.js"
+  log "bundle: $OUT/${ENTRY:+entry.mjs + }index.js"
   log "wasm: $raw bytes raw, $gz bytes gzipped ($((gz / 1024)) KiB)"
 }
 
 HASH="$(inputs_hash)"
 if ! $FORCE && [ -f "$OUT/index.js" ] && [ -f "$OUT/index_bg.wasm" ] &&
+   { [ -z "$ENTRY" ] || [ -f "$OUT/entry.mjs" ]; } &&
    [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ]; then
   log "up to date (inputs unchanged; --force to rebuild)"
   # Inputs may carry newer mtimes with the same content (a checkout, a revert): the bundle is
   # current, and saying so in its mtime is what tests/src/edge.rs checks.
-  touch "$OUT/index.js" "$OUT/index_bg.wasm"
+  touch "$OUT/index.js" "$OUT/index_bg.wasm" ${ENTRY:+"$OUT/entry.mjs"}
   report
   exit 0
 fi
@@ -83,5 +86,7 @@ export CARGO_PROFILE_RELEASE_STRIP=symbols
 
 log "worker-build --release in ${CRATE#"$ROOT"/}/"
 (cd "$CRATE" && worker-build --release)
+# After worker-build, which replaces the whole output directory.
+[ -z "$ENTRY" ] || cp "$ROOT/$ENTRY" "$OUT/entry.mjs"
 echo "$HASH" >"$STAMP"
 report

@@ -45,7 +45,8 @@ use crate::wrk::{self, Outcome, Plan, Workload};
 pub struct Config {
     pub root: PathBuf,
     pub plan: Plan,
-    /// `(label, bundle dir)`: each holds `index.js` + `index_bg.wasm` from worker-build.
+    /// `(label, bundle dir)`: each holds `index.js` + `index_bg.wasm` from worker-build, and
+    /// `entry.mjs` (the main module then) when it was built with the edge's JS entry.
     pub rust: Vec<(String, PathBuf)>,
     /// `(label, bundle dir)` of pass-throughs measured like the floor: the bare workers-rs Worker
     /// (`bench/wasm-bare/build`, labelled `bare-rs` by `scripts/bench-edge.sh`) or variants.
@@ -319,10 +320,18 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
             format!("{label} (index_bg.wasm)"),
             gzip9(&dir.join("index_bg.wasm"))?,
         );
-        let modules = [
-            ("index.js".to_owned(), dir.join("index.js")),
-            ("index_bg.wasm".to_owned(), dir.join("index_bg.wasm")),
-        ];
+        // The edge's own JS entry (`edge/entry.mjs`, copied there by scripts/build-edge.sh) is
+        // the main module when the bundle has one; worker-build's `index.js` otherwise.
+        let entry = dir.join("entry.mjs");
+        let modules: Vec<(String, PathBuf)> = entry
+            .exists()
+            .then(|| ("entry.mjs".to_owned(), entry))
+            .into_iter()
+            .chain([
+                ("index.js".to_owned(), dir.join("index.js")),
+                ("index_bg.wasm".to_owned(), dir.join("index_bg.wasm")),
+            ])
+            .collect();
         servers.push((label, Workerd::start(&cfg.workerd, &modules, &bind).await?));
     }
     servers.push((

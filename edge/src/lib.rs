@@ -18,7 +18,11 @@
 //! edge publishes its assertion keys at `/.well-known/tollgate-edge-jwks.json`.
 //!
 //! Built by `scripts/build-edge.sh` (worker-build, wasm32) and served by `wrangler.toml` at the
-//! repository root.
+//! repository root, whose `main` is the Worker's JS entry (`edge/entry.mjs`, copied next to
+//! worker-build's output): it extends worker-build's entrypoint, forwards public routes itself
+//! after a synchronous call into the wasm ([`entry`]), and hands every other request to the
+//! `fetch` handler here. Awaiting inside the wasm is what made a public route cost more than a
+//! JS pass-through (BENCHMARKS.md, issue 8 §6).
 //!
 //! # Layout
 //! - [`config`]: `Settings`, read from `Env` once per isolate; a bad value answers 503 and logs
@@ -30,10 +34,13 @@
 //! - [`proxy`]: forwarding to upstreams (URL or service binding), header hygiene.
 //! - [`weburl`]: configuration URLs, parsed by the platform's URL parser in the Worker.
 //! - [`respond`]: the edge's own answers, from `tollgate_shared::ErrorBody`.
-//! - here: the `#[event]` handlers, delegating to [`handle`].
+//! - [`entry`]: the JS entry's synchronous fast path for public routes.
+//! - here: the routing decision both entries share ([`route`]), the `#[event]` handlers
+//!   delegating to [`handle`], and [`finish`], where both end a request (its log line).
 
 pub(crate) mod config;
 pub(crate) mod crypto;
+pub(crate) mod entry;
 pub(crate) mod gate;
 pub(crate) mod keys;
 pub(crate) mod log;
@@ -77,21 +84,75 @@ async fn fetch(
             "refusing a request the edge could not handle: {e}"
         )),
     };
+    Ok(finish(answer, &request, &trace, started))
+}
+
+/// The response for `answer`, with the log line of an answer the edge made itself: the one
+/// place both entries (this `fetch` and [`entry`]'s) end a request. `started`: `Date.now()`
+/// when the request arrived, in milliseconds.
+fn finish(
+    answer: Answer,
+    request: &web_sys::Request,
+    trace: &Trace,
+    started: u64,
+) -> web_sys::Response {
     match answer {
         // Forwarded: nothing more to do (no log line, so no `CF-Ray` to read).
-        Answer::Upstream(response) => Ok(response),
+        Answer::Upstream(response) => response,
         Answer::Edge(response, refusal) => {
             let ray = request.headers().get("cf-ray").ok().flatten();
             let ms = worker::Date::now().as_millis().saturating_sub(started);
-            log::emit(&refusal, &request.method(), &trace, ms, ray.as_deref());
-            Ok(response)
+            log::emit(&refusal, &request.method(), trace, ms, ray.as_deref());
+            response
         }
     }
 }
 
+/// What a request's method and path select, before anything else about it is looked at.
+pub(crate) enum Routed<'s> {
+    /// A path that could be read two ways: 400.
+    InvalidPath,
+    /// The edge's own assertion keys ([`assertion::JWKS_PATH`]).
+    EdgeJwks,
+    /// No route owns the path: 404.
+    NotFound,
+    Route {
+        route: &'s routes::Route,
+        upstream: &'s routes::Upstream,
+        target: TargetUrl,
+    },
+}
+
+/// The routing decision, in one place for both entries: [`handle`] and the JS entry's
+/// synchronous fast path for public routes ([`entry::PublicRoutes::forward`]), so a path
+/// that one would refuse or send elsewhere can never take the other's way.
+pub(crate) fn route<'s>(
+    settings: &'s config::Settings,
+    method: &str,
+    url: &RequestUrl<'_>,
+) -> Routed<'s> {
+    let Ok(path) = routes::normalize_path(url.path) else {
+        return Routed::InvalidPath;
+    };
+    if path == assertion::JWKS_PATH && matches!(method, "GET" | "HEAD") {
+        return Routed::EdgeJwks;
+    }
+    match settings.routes.find(method, path) {
+        Some((route, upstream)) => Routed::Route {
+            route,
+            upstream,
+            target: proxy::target_url(upstream, url),
+        },
+        None => Routed::NotFound,
+    }
+}
+
 /// One request: configuration, route, then pass-through or the gate. What it learns about the
-/// route goes into `trace`, for the log line of an answer the edge makes itself. A public route
-/// costs the settings lookup, the path check, the route match and the forward, nothing else.
+/// route goes into `trace`, for the log line of an answer the edge makes itself. Public routes
+/// normally never get here (the JS entry forwards them, [`entry`]); when one does (a bundle
+/// served without the entry, or one the fast path left to this handler: an unbound service, a
+/// request the platform would not rebuild) it costs the settings lookup, the path check, the
+/// route match and the forward, nothing else.
 async fn handle(
     request: &web_sys::Request,
     env: &Env,
@@ -104,21 +165,21 @@ async fn handle(
     };
     let href = request.url();
     let url = RequestUrl::split(&href);
-    let Ok(path) = routes::normalize_path(url.path) else {
-        return respond::invalid_path();
-    };
     let method = request.method();
-    if path == assertion::JWKS_PATH && matches!(method.as_str(), "GET" | "HEAD") {
-        return respond::jwks(&settings.assertions.jwks_json);
-    }
-    let Some((route, upstream)) = settings.routes.find(&method, path) else {
-        return respond::not_found();
+    let (route, upstream, target) = match route(settings, &method, &url) {
+        Routed::InvalidPath => return respond::invalid_path(),
+        Routed::EdgeJwks => return respond::jwks(&settings.assertions.jwks_json),
+        Routed::NotFound => return respond::not_found(),
+        Routed::Route {
+            route,
+            upstream,
+            target,
+        } => (route, upstream, target),
     };
     trace.route = Some(route.label().to_owned());
     trace.upstream = Some(upstream.name.clone());
-    let target = proxy::target_url(upstream, &url);
     if route.access == Access::Public {
-        return proxy::forward(request, &target, upstream, None, env).await;
+        return proxy::forward(request, &method, &target, upstream, None, env).await;
     }
     let now = now();
     let client_ip = request.headers().get("cf-connecting-ip")?;
@@ -150,16 +211,16 @@ async fn handle(
         };
         async move { a.signer.sign_jws(assertion::TYP, &claims).await }
     };
-    let target = &target;
+    let (target, method) = (&target, method.as_str());
     let forward = |assertion: Option<String>| async move {
-        proxy::forward(request, target, upstream, assertion.as_deref(), env).await
+        proxy::forward(request, method, target, upstream, assertion.as_deref(), env).await
     };
     // An assertion we could not sign fails closed: the upstream would refuse the request.
     let signing_failed = |e: crypto::CryptoError| -> worker::Result<Answer> {
         Ok(respond::unavailable()?.because(format_args!("failing closed: {e}")))
     };
     if route.access == Access::PublicSigned {
-        return match sign(None, &upstream.name, &method, target.path()).await {
+        return match sign(None, &upstream.name, method, target.path()).await {
             Ok(assertion) => forward(Some(assertion)).await,
             Err(e) => signing_failed(e),
         };
@@ -198,14 +259,7 @@ async fn handle(
                 .because("failing closed: unknown key id and the JWKS cannot be fetched"))
         }
     };
-    match sign(
-        Some((&claims, true)),
-        &upstream.name,
-        &method,
-        target.path(),
-    )
-    .await
-    {
+    match sign(Some((&claims, true)), &upstream.name, method, target.path()).await {
         Ok(assertion) => forward(Some(assertion)).await,
         Err(e) => signing_failed(e),
     }

@@ -30,53 +30,155 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Sends the client's request on to `upstream` at `target`, with `assertion` (the signed
-/// identity, or an anonymous one) as the only `x-tollgate-*` header.
-///
-/// The client's `Headers` object is handed to the new request as it is (the platform copies it
-/// natively); only the names are read into the Worker, in one string, and the few headers
-/// [`dropped_headers`] names are deleted from the copy. Copying every header through the wasm
-/// boundary, as the edge first did, cost a dozen JS calls per header.
+/// Sends the client's request (its `method`, as read once by the caller) on to `upstream` at
+/// `target`, with `assertion` (the signed identity, or an anonymous one) as the only
+/// `x-tollgate-*` header.
 pub(crate) async fn forward(
     request: &web_sys::Request,
+    method: &str,
     target: &TargetUrl,
     upstream: &Upstream,
     assertion: Option<&str>,
     env: &Env,
 ) -> worker::Result<Answer> {
-    let incoming = request.headers();
-    let names = String::from(js_sys::Array::from(&incoming.keys()).join("\n"));
-    let connection = incoming.get("connection")?;
-    let client_ip = incoming
-        .get("cf-connecting-ip")?
+    let outbound = outbound(request, method, target, assertion)?;
+    send(&outbound, upstream, env).await
+}
+
+/// The request the upstream receives: the client's method, body and headers, on `target`,
+/// minus what [`dropped_headers`] names, with `X-Forwarded-For` from `CF-Connecting-IP` and
+/// `assertion` added. Synchronous, so that the JS entry's public fast path and [`forward`]
+/// build it the same way.
+///
+/// The client's `Headers` object is handed to the new request as it is (the platform copies it
+/// natively); only the names are read into the Worker, in one string, and the few headers
+/// [`dropped_headers`] names are deleted from the copy. Copying every header through the wasm
+/// boundary, as the edge first did, cost a dozen JS calls per header. On a public route each
+/// call across the boundary still counts (BENCHMARKS.md, issue 8 §6), so the request is built
+/// by one JS helper call ([`js::outbound`]), and values are read only for the headers the names
+/// show are there.
+pub(crate) fn outbound(
+    request: &web_sys::Request,
+    method: &str,
+    target: &TargetUrl,
+    assertion: Option<&str>,
+) -> worker::Result<web_sys::Request> {
+    let names = js::header_names(request);
+    let has = |name: &str| names.split(',').any(|n| n == name);
+    let value = |name: &str| -> worker::Result<Option<String>> {
+        Ok(if has(name) {
+            request.headers().get(name)?
+        } else {
+            None
+        })
+    };
+    let connection = value("connection")?;
+    // A client-sent chain is never trusted: it is dropped, and only Cloudflare's
+    // `CF-Connecting-IP` (which overwrites any client value) becomes the new one.
+    let client_ip = value("cf-connecting-ip")?
         .map(|ip| ip.trim().to_owned())
         .filter(|ip| !ip.is_empty());
-    let method = request.method();
-    let init = web_sys::RequestInit::new();
-    init.set_method(&method);
-    init.set_headers(&incoming);
-    // A redirect is the upstream's answer to the client, not ours to follow.
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    if !matches!(method.as_str(), "GET" | "HEAD") {
-        if let Some(body) = request.body() {
-            // Streamed, not buffered: the edge never holds a whole upload in memory.
-            init.set_body(&body);
-        }
-    }
-    let outbound = web_sys::Request::new_with_str_and_init(&target.href, &init)?;
-    let headers = outbound.headers();
-    for name in dropped_headers(names.split('\n'), connection.as_deref()) {
-        headers.delete(name)?;
-    }
-    // A client-sent chain is never trusted: it was dropped above, and only Cloudflare's
-    // `CF-Connecting-IP` (which overwrites any client value) becomes the new one.
-    if let Some(ip) = client_ip {
-        headers.set("x-forwarded-for", &ip)?;
+    let dropped = dropped_headers(names.split(','), connection.as_deref()).join(",");
+    // Name, value, name, value…: neither can hold a line break.
+    let mut set = Vec::with_capacity(4);
+    if let Some(ip) = &client_ip {
+        set.extend(["x-forwarded-for", ip]);
     }
     if let Some(assertion) = assertion {
-        headers.set(ASSERTION, assertion)?;
+        set.extend([ASSERTION, assertion]);
     }
-    send(&outbound, upstream, env).await
+    // Streamed, not buffered: the edge never holds a whole upload in memory.
+    let with_body = !matches!(method, "GET" | "HEAD");
+    Ok(js::outbound(
+        &target.href,
+        request,
+        (method != "GET").then_some(method),
+        with_body,
+        &dropped,
+        &set.join("\n"),
+    )?)
+}
+
+/// The JS side of [`outbound`]: one call each instead of one per getter, setter and deletion.
+mod js {
+    use worker::wasm_bindgen::prelude::wasm_bindgen;
+    use worker::wasm_bindgen::JsValue;
+    use worker::web_sys;
+
+    #[wasm_bindgen(inline_js = r#"
+export function header_names(request) {
+  return Array.from(request.headers.keys()).join();
+}
+export function outbound(href, request, method, withBody, dropped, set) {
+  // A redirect is the upstream's answer to the client, not ours to follow.
+  const out = new Request(href, {
+    method,
+    headers: request.headers,
+    body: withBody ? request.body : undefined,
+    redirect: "manual",
+  });
+  const headers = out.headers;
+  if (dropped) for (const name of dropped.split(",")) headers.delete(name);
+  if (set) {
+    const pairs = set.split("\n");
+    for (let i = 0; i + 1 < pairs.length; i += 2) headers.set(pairs[i], pairs[i + 1]);
+  }
+  return out;
+}
+"#)]
+    extern "C" {
+        /// The request's header names, lowercased, joined by commas (which no header name, an
+        /// RFC 9110 token, can contain).
+        pub fn header_names(request: &web_sys::Request) -> String;
+
+        /// `new Request(href, …)` with the client's headers (and body when `with_body`), manual
+        /// redirects, the `dropped` names (comma-joined) deleted and the `set` pairs (name and
+        /// value, newline-joined) set. Throws, caught, for a request the platform will not
+        /// rebuild. What to drop and set is decided in Rust ([`super::outbound`]).
+        #[wasm_bindgen(catch)]
+        pub fn outbound(
+            href: &str,
+            request: &web_sys::Request,
+            method: Option<&str>,
+            with_body: bool,
+            dropped: &str,
+            set: &str,
+        ) -> Result<web_sys::Request, JsValue>;
+    }
+}
+
+/// How a subrequest reaches an upstream: the public `fetch`, or its service binding.
+pub(crate) enum Fetcher {
+    Global(web_sys::WorkerGlobalScope),
+    Service(worker::worker_sys::Fetcher),
+}
+
+impl Fetcher {
+    /// Starts the subrequest; the promise settles with the upstream's `Response`.
+    pub fn fetch(
+        &self,
+        outbound: &web_sys::Request,
+    ) -> Result<js_sys::Promise, worker::wasm_bindgen::JsValue> {
+        match self {
+            Self::Global(global) => Ok(global.fetch_with_request(outbound)),
+            Self::Service(binding) => binding.fetch(outbound),
+        }
+    }
+}
+
+/// The way to `upstream`. A service binding that is not bound is an error here, before any
+/// request is built.
+pub(crate) fn fetcher(
+    upstream: &Upstream,
+    env: &Env,
+) -> Result<Fetcher, worker::wasm_bindgen::JsValue> {
+    match &upstream.target {
+        Target::Url(_) => Ok(Fetcher::Global(js_sys::global().unchecked_into())),
+        Target::Service(binding) => env
+            .service(binding)
+            .map(|fetcher| Fetcher::Service(fetcher.into_rpc()))
+            .map_err(|e| worker::wasm_bindgen::JsValue::from_str(&e.to_string())),
+    }
 }
 
 /// One subrequest to `upstream`, by public fetch or through its service binding. An upstream
@@ -86,29 +188,26 @@ pub(crate) async fn send(
     upstream: &Upstream,
     env: &Env,
 ) -> worker::Result<Answer> {
-    let promise = match &upstream.target {
-        Target::Url(_) => {
-            let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-            Ok(global.fetch_with_request(outbound))
-        }
-        Target::Service(binding) => env
-            .service(binding)
-            .map(|fetcher| fetcher.into_rpc::<worker::worker_sys::Fetcher>())
-            .map_err(|e| worker::wasm_bindgen::JsValue::from_str(&e.to_string()))
-            .and_then(|fetcher| fetcher.fetch(outbound)),
-    };
-    let outcome = match promise {
+    let outcome = match fetcher(upstream, env).and_then(|via| via.fetch(outbound)) {
         Ok(promise) => JsFuture::from(promise).await,
         Err(e) => Err(e),
     };
     match outcome {
         Ok(response) => Ok(Answer::Upstream(response.dyn_into::<web_sys::Response>()?)),
-        Err(cause) => Ok(respond::bad_gateway()?.because(format_args!(
-            "upstream {} unreachable: {}",
-            upstream.name,
-            describe(&cause)
-        ))),
+        Err(cause) => unreachable(&upstream.name, &cause),
     }
+}
+
+/// The 502 for an upstream whose subrequest failed (refused, reset, no such binding), with
+/// the cause for the log line.
+pub(crate) fn unreachable(
+    upstream: &str,
+    cause: &worker::wasm_bindgen::JsValue,
+) -> worker::Result<Answer> {
+    Ok(respond::bad_gateway()?.because(format_args!(
+        "upstream {upstream} unreachable: {}",
+        describe(cause)
+    )))
 }
 
 /// A request's URL in its three parts, split without a parse: workerd hands the Worker
@@ -274,8 +373,8 @@ mod tests {
             passed(&["x-secret-hop", "accept"], None),
             ["x-secret-hop", "accept"]
         );
-        // The names come joined by newlines: no header (so no empty name) yields no deletion.
-        assert_eq!(dropped_headers("".split('\n'), None), Vec::<&str>::new());
+        // The names come joined by commas: no header (so no empty name) yields no deletion.
+        assert_eq!(dropped_headers("".split(','), None), Vec::<&str>::new());
     }
 
     #[test]

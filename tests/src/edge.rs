@@ -84,7 +84,11 @@ pub fn prebuilt() -> anyhow::Result<PathBuf> {
         );
     }
     let wasm = root.join("edge/build/index_bg.wasm");
-    if !root.join("edge/build/index.js").exists() || !wasm.exists() {
+    if ["index.js", "entry.mjs"]
+        .iter()
+        .any(|f| !root.join("edge/build").join(f).exists())
+        || !wasm.exists()
+    {
         bail!("the edge bundle (edge/build/) is missing: run scripts/build-edge.sh");
     }
     // Testing an old build of our own code would be worse than failing, so any input newer than
@@ -94,6 +98,7 @@ pub fn prebuilt() -> anyhow::Result<PathBuf> {
     let built = mtime(&wasm)?;
     for input in [
         "edge/src",
+        "edge/entry.mjs",
         "edge/Cargo.toml",
         "shared/src",
         "shared/Cargo.toml",

@@ -73,6 +73,70 @@ async fn hop_by_hop_headers_never_reach_the_origin() {
     }
 }
 
+/// Public routes are forwarded by the Worker's JS entry (`edge/entry.mjs`, through the wasm's
+/// synchronous `PublicRoutes::forward`), not by the async handler the test above goes through:
+/// the same headers are dropped there, the query and end-to-end headers pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_route_drops_client_identity_and_hop_by_hop_headers_too() {
+    let stack = Stack::start().await;
+    let path = "/health?hop=public";
+    let r = stack
+        .client
+        .get(stack.url(path))
+        .header("Connection", "keep-alive, X-Tollgate-Assertion")
+        .header("X-Tollgate-Assertion", "forged")
+        .header("x-TOLLGATE-user-id", "evil")
+        .header("Keep-Alive", "timeout=5")
+        .header("TE", "trailers")
+        .header("Proxy-Authorization", "Basic c2VjcmV0OnNlY3JldA==")
+        .header("X-Forwarded-For", "203.0.113.7")
+        .header("X-End-To-End", "kept")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::OK);
+    let seen = stack.tap().last(path).expect("origin saw the request");
+    let leaked: Vec<&(String, String)> = seen
+        .headers
+        .iter()
+        .filter(|(name, _)| {
+            name.starts_with("x-tollgate-")
+                || name.starts_with("proxy-")
+                || ["keep-alive", "te"].contains(&name.as_str())
+        })
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?} reached the origin");
+    assert!(
+        seen.values("x-forwarded-for")
+            .iter()
+            .all(|v| !v.contains("203.0.113.7")),
+        "the client's X-Forwarded-For reached the origin"
+    );
+    assert_eq!(seen.values("x-end-to-end"), ["kept"]);
+}
+
+/// A path that could be read two ways is refused before any route is chosen, also when it
+/// starts like a public route: the JS entry's fast path leaves it to the full handler's 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_looking_path_that_is_not_canonical_is_refused_at_the_edge() {
+    let stack = Stack::start().await;
+    let before = stack.tap().count();
+    for path in [
+        "/health%2f..%2fapi/users/me",
+        "/health/..;/api/users/me",
+        "//health",
+        "/health%2F",
+    ] {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            tollgate_tests::raw_status(stack.edge.port, &raw),
+            Some(400),
+            "{path}"
+        );
+    }
+    assert_eq!(stack.tap().count(), before, "the origin was asked");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_header_framing_never_smuggles_a_header_or_a_request_past_the_edge() {
     let stack = Stack::start().await;

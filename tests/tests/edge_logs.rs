@@ -121,6 +121,45 @@ async fn a_failed_request_logs_one_error_line_with_its_cause() {
     assert_no_secret(&stack.edge.log_text(), &[&tokens.access, &tokens.refresh]);
 }
 
+/// A public route's upstream that cannot be reached: the JS entry forwarded it, so the 502 and
+/// its log line come from the entry's failure path, and read like the full handler's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_public_upstream_logs_one_error_line_naming_it() {
+    let closed = tollgate_tests::free_port().expect("port");
+    let stack = Stack::start_with(tollgate_tests::StackOptions::default(), |edge| {
+        let to = format!("http://127.0.0.1:{closed}");
+        edge.var(
+            "TOLLGATE_ROUTES",
+            tollgate_tests::stack::routes(&to, &to).to_string(),
+        );
+    })
+    .await;
+    // The stack's readiness probes of `/health` were answered (and logged) the same way.
+    let before = stack.edge.wait_for_worker_log(1).await.len();
+    let r = stack
+        .client
+        .get(stack.url("/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    let lines = stack.edge.wait_for_worker_log(before + 1).await;
+    assert_eq!(lines.len(), before + 1, "{lines:?}");
+    let line = &lines[before];
+    assert_eq!(line["level"], "error");
+    assert_eq!(line["code"], "unavailable");
+    assert_eq!(line["status"], 502);
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["route"], "/health");
+    assert_eq!(line["upstream"], "origin");
+    assert!(
+        line["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("upstream origin unreachable")),
+        "{lines:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_key_whose_x_is_not_its_d_fails_closed_and_says_so() {
     let other = tollgate_tests::EdgeKeys::generate("edge-test-1");
