@@ -17,14 +17,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
-# Size budgets for the edge bundle, gzipped, in bytes. Measured 2026-12-02 after shared's JSON
-# reader replaced serde_json's in the wasm and the edge's own fetches went through web_sys: wasm
-# 114,535 bytes (gzip -9 -n; 155,785 before, 157,741 before that, 308,562 before Ed25519 moved to
-# WebCrypto), whole upload 120.80 KiB (wrangler's gzip figure); these allow ~3% on top and keep
-# the wasm under the 120 KB target (a bare workers-rs pass-through is 35,744 bytes), so a
-# regression fails here. (Cloudflare's own limit, 3 MB compressed on the free plan, is far above.)
-EDGE_WASM_GZIP_BUDGET_BYTES=118000
-EDGE_UPLOAD_GZIP_BUDGET_BYTES=127500
+# Size budgets for the edge bundle, gzipped, in bytes. Measured 2026-12-02 with shared's JSON
+# reader in place of serde_json's, the edge's own fetches through web_sys and the JS entry's
+# synchronous routing export: wasm 116,737 bytes (gzip -9 -n; 114,535 before the entry, 155,785
+# before the JSON reader, 308,562 before Ed25519 moved to WebCrypto). The wasm budget is issue 8's
+# 120 KB target itself, so a regression past it fails here (a bare workers-rs pass-through is
+# 35,744 bytes); the whole upload was 126,208 bytes (wrangler's gzip figure). (Cloudflare's own limit, 3 MB compressed on the free plan, is far above.)
+EDGE_WASM_GZIP_BUDGET_BYTES=120000
+EDGE_UPLOAD_GZIP_BUDGET_BYTES=130000
 # The hardening of the systemd units, as `systemd-analyze security` scores exposure (0–100 here,
 # printed as 0.0–10.0; 1.2 when written): above this fails.
 SYSTEMD_EXPOSURE_THRESHOLD=20

@@ -14,7 +14,7 @@ cd "$ROOT"
 
 SECONDS_PER_TARGET="${1:-60}"
 SANITIZER="${FUZZ_SANITIZER:-address}"
-TARGETS=(jwt_verify decide upstash_replies bridge_command)
+TARGETS=(jwt_verify decide upstash_replies bridge_command json_reader)
 TOOLS="$ROOT/.tools/cargo"
 export PATH="$TOOLS/bin:$PATH"
 
