@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 /// Every error code the HTTP API can return, in `snake_case` on the wire.
 ///
 /// One enum for the origin, the edge and the bridge, so a client sees the same code for the same
-/// failure whichever hop refused it. Read back from its wire form ([`ErrorCode::ALL`],
-/// [`ErrorCode::as_str`]) rather than by serde's derive, whose 22-way variant matcher and enum
-/// access cost the edge's wasm several KB to read one code off the origin's answer.
+/// failure whichever hop refused it.
+// Read back from its wire form (`ErrorCode::ALL`, `ErrorCode::as_str`) rather than by serde's
+// derive, whose 22-way variant matcher and enum access cost the edge's wasm several KB to read
+// one code off the origin's answer. (A `//` comment: the `///` text is the OpenAPI description.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
