@@ -118,10 +118,12 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             )
         };
         let seeds = cluster_seed_list(&list).map_err(|reason| ConfigError::new(VAR, reason))?;
-        let mut shared: Option<(&str, Option<&str>)> = None;
+        let mut shared: Option<(String, Option<&str>)> = None;
         let mut hosts = Vec::new();
         for node in &seeds {
+            // Schemes are case-insensitive (`REDIS://` is `redis://`), credentials are not.
             let (scheme, rest) = node.split_once("://").ok_or_else(bad)?;
+            let scheme = scheme.to_ascii_lowercase();
             let (auth, host) = match rest.rsplit_once('@') {
                 Some((auth, host)) => (Some(auth), host),
                 None => (None, rest),
@@ -133,9 +135,9 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             if !plain_host {
                 return Err(bad());
             }
-            match shared {
+            match &shared {
                 None => shared = Some((scheme, auth)),
-                Some(first) if first == (scheme, auth) => {}
+                Some(first) if *first == (scheme, auth) => {}
                 Some(_) => return Err(bad()),
             }
             hosts.push(host);
@@ -272,7 +274,7 @@ mod tests {
     fn a_cluster_is_one_url_however_it_was_configured() {
         let v = vars(&[(
             "REDIS_CLUSTER_URLS",
-            "redis://:pw@10.0.0.1:7000, redis://:pw@10.0.0.2:7001/",
+            "redis://:pw@10.0.0.1:7000, REDIS://:pw@10.0.0.2:7001/",
         )]);
         let url = v.redis_cluster_urls().expect("valid").expect("set");
         assert_eq!(url, "redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001");

@@ -57,7 +57,8 @@ pub struct ValidationLookup {
 /// untagged enum over `serde_json::Value` is the costliest JSON there is to read, and this runs
 /// in the edge's wasm on every protected request. It decides as reading `Vec<Reply>` does (a
 /// `result` member wins over an `error` one; a reply with no single `result` must give one string `error`), except that a
-/// reply holding a float anywhere is refused outright ([`crate::json`] reads no floats).
+/// float in a reply's `result` or `error` is refused outright ([`crate::json`] reads no floats;
+/// a float in any other member is skipped, as before).
 pub fn parse_validation_replies(body: &[u8]) -> Result<ValidationLookup, UpstashError> {
     let mut replies: Vec<ReplyShape> =
         crate::json::from_slice(body).map_err(|_| UpstashError::Decode)?;
