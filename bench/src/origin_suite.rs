@@ -582,7 +582,7 @@ async fn limits_and_me(
     // Warm-up: connections, caches, the allocator.
     let warm = routes.iter().map(|(_, _, url, workload)| (url, workload));
     wrk::warm_up(warm, Duration::from_secs(1), &cfg.plan.workdir).await?;
-    let runs = cfg.plan.schedule(&routes, |_, _| true);
+    let runs = cfg.plan.schedule(&routes);
     let mut rows = Vec::new();
     for (c, round, (name, label, url, workload)) in runs {
         let run = cfg.plan.run(url, workload, c);

@@ -279,6 +279,24 @@ fn origin_tables(o: &OriginReport) -> Vec<Table> {
         }
         load.rows.push(row);
     }
+    // `/me` against the single-GET limit in each interleaved round, not only in the medians.
+    let per_round: Vec<String> = o
+        .rows
+        .iter()
+        .filter(|m| m.route == "me" && m.outcome.connections == 64)
+        .filter_map(|m| {
+            let g = o.rows.iter().find(|g| {
+                g.route == "redis-get" && g.outcome.connections == 64 && g.round == m.round
+            })?;
+            Some(format!("{:.0}%", m.outcome.rps / g.outcome.rps * 100.0))
+        })
+        .collect();
+    if per_round.len() > 1 {
+        load.after.push(format!(
+            "`GET /api/users/me` against `GET /bench/redis-get` at c=64, round by round: {}.",
+            per_round.join(", ")
+        ));
+    }
 
     let mut trips = Table::new(
         "Redis per request (counted with MONITOR on a private redis-server)",
@@ -351,6 +369,18 @@ fn origin_tables(o: &OriginReport) -> Vec<Table> {
             ]
         })
         .collect();
+    let r = &o.redis;
+    let walks_keyspace = r.scaling.iter().any(|row| {
+        row.sessions_commands.uses_keyspace_scan() || row.logout_all_commands.uses_keyspace_scan()
+    });
+    scaling.after.push(format!(
+        "`KEYS` or `SCAN` in either call: {}. A one-device user's sessions list: {} ms at the \
+         start, {} ms with {} sessions in the database.",
+        if walks_keyspace { "**yes**" } else { "none" },
+        ms(r.sessions_one_device_first_ms),
+        ms(r.sessions_one_device_last_ms),
+        r.sessions_in_database_last
+    ));
     let a = &o.argon2;
     scaling.after.push(format!(
         "Argon2id: `{}` (m = {} KiB, t = {}, p = {}). Per login: {}.",
