@@ -12,7 +12,7 @@
 //! - [`json`]: the strict JSON reader (serde) for every JSON `shared` parses.
 //! - [`jwt`]: compact JWS parsing, verification (EdDSA, HS256) and signing; key sets and JWKS.
 //! - [`keys`]: the Redis key schema, one function per key.
-//! - [`records`]: the JSON stored under those keys.
+//! - [`records`]: the values stored under those keys (compact `.`-separated text, not JSON).
 //! - [`decision`]: the five-layer validation decision from claims plus one Redis lookup, and
 //!   the one bearer check both hops run ([`decision::check_bearer`]).
 //! - [`assertion`]: the edge's signed identity assertion that upstreams verify without Redis.
