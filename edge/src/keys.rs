@@ -160,7 +160,7 @@ async fn cache_get(url: &WebUrl) -> Option<Jwks> {
     let found = JsFuture::from(found).await.ok()?;
     // `match` answers `undefined` when nothing is cached.
     let response: web_sys::Response = found.dyn_into().ok()?;
-    json::from_slice(&crate::upstash::body(&response).await.ok()?).ok()
+    json::from_slice(&crate::proxy::body(&response).await.ok()?).ok()
 }
 
 /// GETs the JWKS within the deadline and stores a copy in the Cache API for `ttl`.
@@ -168,11 +168,13 @@ async fn fetch(source: &JwksSource) -> Result<Jwks, String> {
     let describe = |e: JsValue| crate::proxy::describe(&e);
     let request = web_sys::Request::new_with_str(&source.url.href).map_err(describe)?;
     let exchange = async {
-        let response = crate::upstash::fetch(&request).await.map_err(describe)?;
+        let response = crate::proxy::fetch_public(&request)
+            .await
+            .map_err(describe)?;
         if response.status() != 200 {
             return Err(format!("JWKS_URL answered HTTP {}", response.status()));
         }
-        crate::upstash::body(&response).await.map_err(describe)
+        crate::proxy::body(&response).await.map_err(describe)
     };
     let mut body = match select(pin!(exchange), pin!(Delay::from(source.timeout))).await {
         Either::Left((outcome, _)) => outcome?,

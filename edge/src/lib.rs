@@ -31,7 +31,8 @@
 //! - [`gate`]: the protected-route decision, with the per-isolate memo of verified tokens.
 //! - [`keys`]: verification keys, static or fetched from the origin's JWKS (`JWKS_URL`).
 //! - [`upstash`]: the thin Upstash REST client over the platform's `fetch`, with a deadline.
-//! - [`proxy`]: forwarding to upstreams (URL or service binding), header hygiene.
+//! - [`proxy`]: forwarding to upstreams (URL or service binding), header hygiene, and the
+//!   `fetch` the edge's own subrequests (Upstash, the JWKS) go through.
 //! - [`weburl`]: configuration URLs, parsed by the platform's URL parser in the Worker.
 //! - [`respond`]: the edge's own answers, from `tollgate_shared::ErrorBody`.
 //! - [`entry`]: the JS entry's synchronous fast path for public routes.

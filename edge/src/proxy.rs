@@ -154,6 +154,11 @@ pub(crate) enum Fetcher {
 }
 
 impl Fetcher {
+    /// The platform's `fetch`, to the public network.
+    fn global() -> Self {
+        Self::Global(js_sys::global().unchecked_into())
+    }
+
     /// Starts the subrequest; the promise settles with the upstream's `Response`.
     pub fn fetch(
         &self,
@@ -173,7 +178,7 @@ pub(crate) fn fetcher(
     env: &Env,
 ) -> Result<Fetcher, worker::wasm_bindgen::JsValue> {
     match &upstream.target {
-        Target::Url(_) => Ok(Fetcher::Global(js_sys::global().unchecked_into())),
+        Target::Url(_) => Ok(Fetcher::global()),
         Target::Service(binding) => env
             .service(binding)
             .map(|fetcher| Fetcher::Service(fetcher.into_rpc()))
@@ -196,6 +201,24 @@ pub(crate) async fn send(
         Ok(response) => Ok(Answer::Upstream(response.dyn_into::<web_sys::Response>()?)),
         Err(cause) => unreachable(&upstream.name, &cause),
     }
+}
+
+/// One of the edge's own subrequests (Upstash, the origin's JWKS) on the public network,
+/// awaited: the same `fetch` an upstream URL gets ([`Fetcher`]), through `web_sys`.
+pub(crate) async fn fetch_public(
+    request: &web_sys::Request,
+) -> Result<web_sys::Response, worker::wasm_bindgen::JsValue> {
+    JsFuture::from(Fetcher::global().fetch(request)?)
+        .await?
+        .dyn_into()
+}
+
+/// The whole body of `response`.
+pub(crate) async fn body(
+    response: &web_sys::Response,
+) -> Result<Vec<u8>, worker::wasm_bindgen::JsValue> {
+    let buffer = JsFuture::from(response.array_buffer()?).await?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 /// The 502 for an upstream whose subrequest failed (refused, reset, no such binding), with

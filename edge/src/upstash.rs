@@ -4,7 +4,7 @@
 //! The published `upstash-redis-rs` needs nightly, does not build for wasm32 and has no
 //! pipelines; what we need is one POST, so the wire types come from `tollgate_shared::upstash`
 //! (shared with the REST bridge) and the transport is here. It calls `fetch` through `web_sys`
-//! ([`fetch`], [`body`], also used for the JWKS): `worker::Fetch` and `worker::Request` would
+//! ([`crate::proxy::fetch_public`], as the JWKS does): `worker::Fetch` and `worker::Request` would
 //! bring their `cf` options' serialisation (serde-wasm-bindgen) into the wasm for nothing.
 //!
 //! Every failure — unreachable, slower than the deadline, a non-200 answer, a per-command error,
@@ -17,12 +17,11 @@ use std::time::Duration;
 use futures_util::future::{select, Either};
 use tollgate_shared::upstash::{self, Command, ValidationLookup};
 use tollgate_shared::AccessClaims;
-use worker::js_sys::{self, Uint8Array};
-use worker::wasm_bindgen::{JsCast as _, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
+use worker::wasm_bindgen::JsValue;
 use worker::{web_sys, Delay};
 
 use crate::config::Settings;
+use crate::proxy;
 use crate::weburl::WebUrl;
 
 /// Why the lookup could not be used. Only for logs: the client always sees 503 `unavailable`.
@@ -93,16 +92,16 @@ impl<'a> Upstash<'a> {
     /// (headers and body) against the deadline; on timeout the fetch is aborted so it does not
     /// linger in the isolate.
     async fn pipeline(&self, commands: &[Command]) -> Result<Vec<u8>, UpstashFailure> {
-        let unreachable = |e: JsValue| UpstashFailure::Unreachable(crate::proxy::describe(&e));
+        let unreachable = |e: JsValue| UpstashFailure::Unreachable(proxy::describe(&e));
         let controller = web_sys::AbortController::new().map_err(unreachable)?;
         let request = self
             .request(commands, &controller.signal())
             .map_err(unreachable)?;
         let timeout = self.settings.upstash_timeout;
         let exchange = async move {
-            let response = fetch(&request).await.map_err(unreachable)?;
+            let response = proxy::fetch_public(&request).await.map_err(unreachable)?;
             match response.status() {
-                200 => body(&response).await.map_err(unreachable),
+                200 => proxy::body(&response).await.map_err(unreachable),
                 status => Err(UpstashFailure::Status(status)),
             }
         };
@@ -133,20 +132,6 @@ impl<'a> Upstash<'a> {
         init.set_signal(Some(signal));
         web_sys::Request::new_with_str_and_init(&pipeline_url(url), &init)
     }
-}
-
-/// The platform's `fetch` of `request`, to the public network (not a service binding).
-pub(crate) async fn fetch(request: &web_sys::Request) -> Result<web_sys::Response, JsValue> {
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    JsFuture::from(global.fetch_with_request(request))
-        .await?
-        .dyn_into()
-}
-
-/// The whole body of `response`.
-pub(crate) async fn body(response: &web_sys::Response) -> Result<Vec<u8>, JsValue> {
-    let buffer = JsFuture::from(response.array_buffer()?).await?;
-    Ok(Uint8Array::new(&buffer).to_vec())
 }
 
 /// `{base}/pipeline`, keeping any path the base URL has (a proxy may mount Upstash under one).
