@@ -5,6 +5,8 @@
 //! One workerd process per Worker, each serving one config (capnp) on its own port:
 //! - `floor`: `bench/edge-js/floor.js`, a bare pass-through — what any Worker costs before
 //!   doing anything of its own (accepting the request, one subrequest, streaming the answer);
+//! - `floor-2`: `bench/edge-js/floor2.js`, the same pass-through making first the one Upstash
+//!   `/pipeline` call a protected request costs — the floor of a protected request;
 //! - `bare-rs`: `bench/wasm-bare`, the same pass-through written with workers-rs and built like
 //!   the edge — what workers-rs itself costs above that floor, before any code of ours (more
 //!   pass-throughs, e.g. variants of its JS glue, can be given beside it);
@@ -24,7 +26,8 @@
 //!
 //! CPU per request is the workerd process's `utime + stime` (`/proc/PID/stat`, all threads)
 //! over a wrk run divided by the requests it completed; "above floor" subtracts the floor
-//! Worker's figure for the same route, concurrency and round. Timers inside workerd are no use
+//! Worker's figure for the same route, concurrency and round, and on a protected route "above
+//! the two-subrequest floor" subtracts `floor-2`'s. Timers inside workerd are no use
 //! for this (`Date.now()` does not advance while a request computes).
 
 use std::collections::BTreeMap;
@@ -71,6 +74,9 @@ pub struct Row {
     pub cpu_us_per_request: f64,
     /// The same minus the floor Worker's for this route, concurrency and round (raw workerd).
     pub above_floor_us: Option<f64>,
+    /// On a protected route, the same minus `floor-2`'s: above the two subrequests it makes.
+    #[serde(default)]
+    pub above_floor2_us: Option<f64>,
 }
 
 /// What the suite measured: a part of [`crate::report::Latest`] (`tollgate-bench report --workerd`).
@@ -304,8 +310,10 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
     let dist = cfg.plan.workdir.join("tollgate-bench-edge-js");
     std::fs::create_dir_all(&dist)?;
     let floor_js = dist.join("floor.js");
+    let floor2_js = dist.join("floor2.js");
     let worker_js = dist.join("worker.js");
     bundle_js(&cfg.esbuild, &js_dir.join("floor.js"), &floor_js)?;
+    bundle_js(&cfg.esbuild, &js_dir.join("floor2.js"), &floor2_js)?;
     bundle_js(&cfg.esbuild, &js_dir.join("worker.js"), &worker_js)?;
 
     let mut sizes = BTreeMap::new();
@@ -314,6 +322,10 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
     servers.push((
         "floor".to_owned(),
         Workerd::start(&cfg.workerd, &[("index.js".into(), floor_js)], &bind).await?,
+    ));
+    servers.push((
+        FLOOR2.to_owned(),
+        Workerd::start(&cfg.workerd, &[("index.js".into(), floor2_js)], &bind).await?,
     ));
     for (label, dir) in cfg.bare.iter().chain(&cfg.rust).cloned() {
         sizes.insert(
@@ -378,7 +390,9 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
     for t in &targets {
         for (name, path, workload) in &routes {
             let status = wrk::status(&format!("{}{path}", t.base), workload).await?;
-            let pass_through = t.worker == "floor" || cfg.bare.iter().any(|(l, _)| *l == t.worker);
+            let pass_through = t.worker == "floor"
+                || t.worker == FLOOR2
+                || cfg.bare.iter().any(|(l, _)| *l == t.worker);
             let want = if *name == "forged" && !pass_through {
                 401
             } else {
@@ -413,7 +427,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                 if *name == "forged" && c != 1 {
                     continue;
                 }
-                let mut floor_us = None;
+                let (mut floor_us, mut floor2_us) = (None, None);
                 for t in &targets {
                     let cpu0 = (t.cpu)();
                     let run = plan.run(&format!("{}{path}", t.base), workload, c);
@@ -422,15 +436,28 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                     if t.runtime == "workerd" && t.worker == "floor" {
                         floor_us = Some(cpu);
                     }
-                    let above = match (t.runtime, floor_us) {
-                        ("workerd", Some(f)) if t.worker != "floor" => Some(cpu - f),
+                    if t.runtime == "workerd" && t.worker == FLOOR2 && *name != "health" {
+                        floor2_us = Some(cpu);
+                    }
+                    let above_of = |floor: Option<f64>, own: &str| match (t.runtime, floor) {
+                        ("workerd", Some(f)) if t.worker != "floor" && t.worker != own => {
+                            Some(cpu - f)
+                        }
                         _ => None,
                     };
+                    let above = above_of(floor_us, "floor");
+                    let above2 = above_of(floor2_us, FLOOR2);
                     eprintln!(
                         "  r{round} {}  CPU {cpu:>6.1} µs/req{}",
                         outcome.line(&format!("{} {} {name}", t.runtime, t.worker)),
                         above
                             .map(|a| format!(" ({a:+.1} above floor)"))
+                            .unwrap_or_default(),
+                    );
+                    eprint!(
+                        "{}",
+                        above2
+                            .map(|a| format!("      ({a:+.1} above floor-2)\n"))
                             .unwrap_or_default(),
                     );
                     rows.push(Row {
@@ -441,6 +468,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                         outcome,
                         cpu_us_per_request: cpu,
                         above_floor_us: above,
+                        above_floor2_us: above2,
                     });
                 }
             }
@@ -455,6 +483,9 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
         load_after: machine::load_avg(),
     })
 }
+
+/// The pass-through that also makes a protected request's Upstash call (`bench/edge-js/floor2.js`).
+const FLOOR2: &str = "floor-2";
 
 /// The same token with one character of its payload changed: it parses, names a known key, and
 /// its signature is well-formed, so the Worker runs the whole Ed25519 verification before
@@ -500,21 +531,25 @@ pub fn markdown(report: &Report) -> String {
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
     let mut out = String::from(
-        "| route | c | runtime | Worker | req/s | p50 ms | p99 ms | CPU µs/req | above floor µs |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| route | c | runtime | Worker | req/s | p50 ms | p99 ms | CPU µs/req | above floor µs | above floor-2 µs |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for ((route, c, runtime, worker), rows) in &groups {
-        let above: Vec<f64> = rows.iter().filter_map(|r| r.above_floor_us).collect();
+        let above = |of: fn(&Row) -> Option<f64>| {
+            let v: Vec<f64> = rows.iter().filter_map(|r| of(r)).collect();
+            if v.is_empty() {
+                "—".to_owned()
+            } else {
+                format!("{:+.1}", median(v))
+            }
+        };
         out.push_str(&format!(
-            "| {route} | {c} | {runtime} | {worker} | {:.0} | {:.3} | {:.3} | {:.1} | {} |\n",
+            "| {route} | {c} | {runtime} | {worker} | {:.0} | {:.3} | {:.3} | {:.1} | {} | {} |\n",
             median(rows.iter().map(|r| r.outcome.rps).collect()),
             median(rows.iter().map(|r| r.outcome.p50_ms).collect()),
             median(rows.iter().map(|r| r.outcome.p99_ms).collect()),
             median(rows.iter().map(|r| r.cpu_us_per_request).collect()),
-            if above.is_empty() {
-                "—".to_owned()
-            } else {
-                format!("{:+.1}", median(above))
-            },
+            above(|r| r.above_floor_us),
+            above(|r| r.above_floor2_us),
         ));
     }
     out.push_str("\n| code | raw bytes | gzip -9 bytes |\n|---|---|---|\n");

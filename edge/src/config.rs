@@ -89,7 +89,7 @@ pub(crate) struct Settings {
 }
 
 /// Settings as parsed: shared by every request of the isolate.
-pub(crate) type Loaded = Rc<Result<Settings, ConfigError>>;
+pub(crate) type Loaded = Result<Rc<Settings>, Rc<ConfigError>>;
 
 thread_local! {
     /// The settings this isolate parsed, with the `Env` they were parsed from.
@@ -105,7 +105,7 @@ pub(crate) fn current(env: &Env) -> Loaded {
                 return settings.clone();
             }
         }
-        let settings = Rc::new(Settings::from_env(env));
+        let settings = Settings::from_env(env).map(Rc::new).map_err(Rc::new);
         *cell.borrow_mut() = Some((env.clone(), settings.clone()));
         settings
     })

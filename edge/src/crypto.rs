@@ -46,16 +46,28 @@ impl EdgeSigner {
         Self { kid, seed, public }
     }
 
-    /// The compact JWS of `claims` with `typ`, signed with this key.
-    pub async fn sign_jws(
-        &self,
-        typ: &str,
-        claims: &impl serde::Serialize,
-    ) -> Result<String, CryptoError> {
-        let input = jwt::signing_input(jwt::Algorithm::EdDSA, &self.kid, typ, claims);
+    /// The compact JWS of the signing `input` ([`jwt::signing_input`]), signed with this key.
+    pub async fn sign(&self, input: String) -> Result<String, CryptoError> {
         let key = self.private_key().await?;
         let signature = sign(&key, input.as_bytes()).await?;
         Ok(jwt::append_signature(input, &signature))
+    }
+
+    /// Whether an earlier request imported (and checked) this key, so [`Self::start`] can sign
+    /// without an await first.
+    pub fn is_imported(&self) -> bool {
+        SIGNERS.with(|s| s.borrow().contains_key(&self.public))
+    }
+
+    /// Starts signing `input` with the imported key, for the JS entry to await: a promise of
+    /// the signature's bytes (an `ArrayBuffer`), which [`jwt::append_signature`] adds to
+    /// `input`. An error if the key was not imported ([`Self::is_imported`]).
+    pub fn start(&self, input: &str) -> Result<js_sys::Promise, CryptoError> {
+        let key = SIGNERS.with(|s| s.borrow().get(&self.public).cloned());
+        let key = key.ok_or_else(|| CryptoError(format!("key {} not imported", self.kid)))?;
+        subtle()?
+            .sign_with_str_and_u8_array(ED25519, &key, input.as_bytes())
+            .map_err(|e| CryptoError::failed("sign", &e))
     }
 
     /// The imported private key. The first import checks that the configured public key `x`
@@ -91,8 +103,11 @@ impl std::fmt::Display for CryptoError {
     }
 }
 
-fn failed(what: &str, e: &JsValue) -> CryptoError {
-    CryptoError(format!("WebCrypto {what}: {}", crate::proxy::describe(e)))
+impl CryptoError {
+    /// The WebCrypto call `what` failed with `e`.
+    pub fn failed(what: &str, e: &JsValue) -> Self {
+        Self(format!("WebCrypto {what}: {}", crate::proxy::describe(e)))
+    }
 }
 
 thread_local! {
@@ -105,7 +120,7 @@ fn subtle() -> Result<web_sys::SubtleCrypto, CryptoError> {
     global
         .crypto()
         .map(|c| c.subtle())
-        .map_err(|e| failed("unavailable", &e))
+        .map_err(|e| CryptoError::failed("unavailable", &e))
 }
 
 async fn import(
@@ -116,20 +131,21 @@ async fn import(
     let usages = Array::of1(&JsValue::from_str(usage));
     let promise = subtle()?
         .import_key_with_str(format, data, ED25519, false, &usages)
-        .map_err(|e| failed("importKey", &e))?;
+        .map_err(|e| CryptoError::failed("importKey", &e))?;
     let key = JsFuture::from(promise)
         .await
-        .map_err(|e| failed("importKey", &e))?;
-    key.dyn_into().map_err(|e| failed("importKey", &e))
+        .map_err(|e| CryptoError::failed("importKey", &e))?;
+    key.dyn_into()
+        .map_err(|e| CryptoError::failed("importKey", &e))
 }
 
 async fn sign(key: &web_sys::CryptoKey, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let promise = subtle()?
         .sign_with_str_and_u8_array(ED25519, key, data)
-        .map_err(|e| failed("sign", &e))?;
+        .map_err(|e| CryptoError::failed("sign", &e))?;
     let signature = JsFuture::from(promise)
         .await
-        .map_err(|e| failed("sign", &e))?;
+        .map_err(|e| CryptoError::failed("sign", &e))?;
     Ok(Uint8Array::new(&signature).to_vec())
 }
 
@@ -154,9 +170,9 @@ pub(crate) async fn verify_ed25519(
     };
     let promise = subtle()?
         .verify_with_str_and_u8_array_and_u8_array(ED25519, &key, signature, data)
-        .map_err(|e| failed("verify", &e))?;
+        .map_err(|e| CryptoError::failed("verify", &e))?;
     let verdict = JsFuture::from(promise)
         .await
-        .map_err(|e| failed("verify", &e))?;
+        .map_err(|e| CryptoError::failed("verify", &e))?;
     Ok(verdict.as_bool() == Some(true))
 }

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use tollgate_shared::decision::{check_token, Decision, RevocationLookup};
+use tollgate_shared::decision::{self, check_token, Decision, RevocationLookup};
 use tollgate_shared::upstash::ValidationLookup;
 use tollgate_shared::{jwt, AccessClaims, Rejection};
 
@@ -16,6 +16,8 @@ use worker::console_error;
 use crate::config::Settings;
 use crate::crypto;
 use crate::keys::{self, Keys};
+use crate::log::Answer;
+use crate::respond;
 use crate::upstash::{Upstash, UpstashFailure};
 
 /// What to do with a protected request.
@@ -50,6 +52,12 @@ thread_local! {
     static VERIFIED: RefCell<HashMap<String, AccessClaims>> = RefCell::new(HashMap::new());
 }
 
+/// The claims of `token` if this isolate verified it before and its `exp` has not passed: no
+/// signature check needed (the JS entry's fast path takes only such tokens, [`crate::entry`]).
+pub(crate) fn memoised(token: &str, now: i64) -> Option<AccessClaims> {
+    VERIFIED.with(|m| m.borrow().get(token).filter(|c| now < c.exp).cloned())
+}
+
 async fn verified_claims(
     token: &str,
     keys: &KeySet,
@@ -59,11 +67,8 @@ async fn verified_claims(
     if token.len() > jwt::MAX_TOKEN_LEN {
         return Err(Rejection::Malformed);
     }
-    let known = VERIFIED.with(|m| m.borrow().get(token).cloned());
-    if let Some(claims) = known {
-        if now < claims.exp {
-            return Ok(claims);
-        }
+    if let Some(claims) = memoised(token, now) {
+        return Ok(claims);
     }
     // The JOSE rules are shared's; only the signature primitive is ours (WebCrypto for
     // Ed25519, shared's constant-time HMAC for HS256).
@@ -145,9 +150,40 @@ pub(crate) async fn authorize(
         .await
         .map_err(Denied::Upstash)?
         .map_err(Denied::Token)?;
-    match checked.decision {
-        Decision::Accept(_) => Ok(Access::Granted(checked.claims)),
+    outcome(checked.claims, checked.decision)
+}
+
+/// [`authorize`] for a memoised token (`claims`, from [`memoised`]) on the lookup the JS
+/// entry has already awaited ([`crate::entry`]): the same shared decision
+/// ([`tollgate_shared::decision::decide`], which `check_token` ends with), the same outcomes.
+/// Only the awaits moved: `check_token` cannot be handed a lookup JS awaited.
+pub(crate) fn decide(
+    claims: AccessClaims,
+    lookup: Result<ValidationLookup, UpstashFailure>,
+) -> Result<Access, Denied> {
+    let decision = decision::decide(&claims, &lookup.map_err(Denied::Upstash)?);
+    outcome(claims, decision)
+}
+
+/// What the shared decision on `claims` means here.
+fn outcome(claims: AccessClaims, decision: Decision) -> Result<Access, Denied> {
+    match decision {
+        Decision::Accept(_) => Ok(Access::Granted(claims)),
         Decision::Reject(rejection) => Err(Denied::Token(rejection)),
-        Decision::VersionMissing => Ok(Access::OriginDecides(checked.claims)),
+        Decision::VersionMissing => Ok(Access::OriginDecides(claims)),
+    }
+}
+
+impl Denied {
+    /// The edge's answer: 401 with the rejection's code, or 503 (logged with the cause).
+    pub(crate) fn answer(self) -> worker::Result<Answer> {
+        match self {
+            Self::Token(rejection) => respond::rejection(rejection),
+            Self::Upstash(failure) => {
+                Ok(respond::unavailable()?.because(format_args!("failing closed: {failure}")))
+            }
+            Self::KeysUnavailable => Ok(respond::unavailable()?
+                .because("failing closed: unknown key id and the JWKS cannot be fetched")),
+        }
     }
 }

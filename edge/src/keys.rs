@@ -10,19 +10,18 @@
 //! cannot tell a new key from a forged one), after a successful one a 401 `token_signature`.
 
 use std::cell::RefCell;
-use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
 use tollgate_shared::json;
 use tollgate_shared::jwt::{Jwks, KeySet};
 use worker::wasm_bindgen::{JsCast as _, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::ext::CacheStorageExt as _;
-use worker::{console_error, js_sys, web_sys, Delay};
+use worker::{console_error, js_sys, web_sys};
 
 use crate::config::Settings;
+use crate::proxy::{self, Reply};
 use crate::weburl::WebUrl;
 
 /// Where to fetch the origin's JWKS, and how long to trust a copy.
@@ -160,31 +159,30 @@ async fn cache_get(url: &WebUrl) -> Option<Jwks> {
     let found = JsFuture::from(found).await.ok()?;
     // `match` answers `undefined` when nothing is cached.
     let response: web_sys::Response = found.dyn_into().ok()?;
-    json::from_slice(&crate::proxy::body(&response).await.ok()?).ok()
+    json::from_slice(&proxy::body(&response).await.ok()?).ok()
 }
 
 /// GETs the JWKS within the deadline and stores a copy in the Cache API for `ttl`.
 async fn fetch(source: &JwksSource) -> Result<Jwks, String> {
-    let describe = |e: JsValue| crate::proxy::describe(&e);
-    let request = web_sys::Request::new_with_str(&source.url.href).map_err(describe)?;
-    let exchange = async {
-        let response = crate::proxy::fetch_public(&request)
-            .await
-            .map_err(describe)?;
-        if response.status() != 200 {
-            return Err(format!("JWKS_URL answered HTTP {}", response.status()));
-        }
-        crate::proxy::body(&response).await.map_err(describe)
-    };
-    let mut body = match select(pin!(exchange), pin!(Delay::from(source.timeout))).await {
-        Either::Left((outcome, _)) => outcome?,
-        Either::Right(((), _)) => return Err("JWKS_URL did not answer in time".into()),
+    let reply = JsFuture::from(proxy::fetch_own(
+        &source.url.href,
+        None,
+        None,
+        source.timeout,
+    ))
+    .await
+    .unwrap_or_else(|e| e);
+    let mut body = match Reply::read(&reply) {
+        Reply::Body(body) => body,
+        Reply::Status(status) => return Err(format!("JWKS_URL answered HTTP {status}")),
+        Reply::TimedOut => return Err("JWKS_URL did not answer in time".into()),
+        Reply::Failed(e) => return Err(e),
     };
     let jwks: Jwks = json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))?;
     if let Err(e) = cache_put(source, &mut body).await {
         console_error!(
             "could not keep the JWKS in the Cache API: {}",
-            crate::proxy::describe(&e)
+            proxy::describe(&e)
         );
     }
     Ok(jwks)

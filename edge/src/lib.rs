@@ -45,19 +45,18 @@ pub(crate) mod entry;
 pub(crate) mod gate;
 pub(crate) mod keys;
 pub(crate) mod log;
+pub(crate) mod protected;
 pub(crate) mod proxy;
 pub(crate) mod respond;
 pub(crate) mod routes;
 pub(crate) mod upstash;
 pub(crate) mod weburl;
 
-use tollgate_shared::assertion::{self, AssertionClaims};
-use tollgate_shared::{AccessClaims, ErrorBody, ErrorCode};
-use worker::wasm_bindgen_futures::JsFuture;
+use tollgate_shared::assertion;
 use worker::{console_error, event, web_sys, Context, Env};
 
-use crate::gate::Denied;
 use crate::log::{Answer, Trace};
+use crate::protected::Outgoing;
 use crate::proxy::{RequestUrl, TargetUrl};
 use crate::routes::Access;
 
@@ -153,21 +152,21 @@ pub(crate) fn route<'s>(
 /// normally never get here (the JS entry forwards them, [`entry`]); when one does (a bundle
 /// served without the entry, or one the fast path left to this handler: an unbound service, a
 /// request the platform would not rebuild) it costs the settings lookup, the path check, the
-/// route match and the forward, nothing else.
+/// route match and the forward, nothing else. Nor do protected requests with a token this
+/// isolate has verified before, unless the fast path had to leave them here.
 async fn handle(
     request: &web_sys::Request,
     env: &Env,
     trace: &mut Trace,
 ) -> worker::Result<Answer> {
-    let settings = config::current(env);
-    let settings = match &*settings {
+    let settings = match config::current(env) {
         Ok(settings) => settings,
         Err(e) => return Ok(respond::unavailable()?.because(format_args!("failing closed: {e}"))),
     };
     let href = request.url();
     let url = RequestUrl::split(&href);
     let method = request.method();
-    let (route, upstream, target) = match route(settings, &method, &url) {
+    let (route, upstream, target) = match route(&settings, &method, &url) {
         Routed::InvalidPath => return respond::invalid_path(),
         Routed::EdgeJwks => return respond::jwks(&settings.assertions.jwks_json),
         Routed::NotFound => return respond::not_found(),
@@ -182,148 +181,38 @@ async fn handle(
     if route.access == Access::Public {
         return proxy::forward(request, &method, &target, upstream, None, env).await;
     }
+    let (access, strict) = (route.access, route.strict);
     let now = now();
-    let client_ip = request.headers().get("cf-connecting-ip")?;
-    let sign = |who: Option<(&AccessClaims, bool)>, audience: &str, htm: &str, htu: &str| {
-        let (sub, sid, jti, ver, ver_checked) = match who {
-            Some((c, checked)) => (
-                Some(c.sub.clone()),
-                Some(c.sid.clone()),
-                Some(c.jti.clone()),
-                Some(c.ver),
-                checked,
-            ),
-            None => (None, None, None, None, false),
-        };
-        let a = &settings.assertions;
-        let claims = AssertionClaims {
-            iss: a.issuer.clone(),
-            aud: audience.to_owned(),
-            sub,
-            sid,
-            jti,
-            ver,
-            ver_checked,
-            ip: client_ip.clone(),
-            htm: htm.to_owned(),
-            htu: htu.to_owned(),
-            iat: now,
-            exp: now + a.ttl,
-        };
-        async move { a.signer.sign_jws(assertion::TYP, &claims).await }
-    };
-    let (target, method) = (&target, method.as_str());
-    let forward = |assertion: Option<String>| async move {
-        proxy::forward(request, method, target, upstream, assertion.as_deref(), env).await
-    };
-    // An assertion we could not sign fails closed: the upstream would refuse the request.
-    let signing_failed = |e: crypto::CryptoError| -> worker::Result<Answer> {
-        Ok(respond::unavailable()?.because(format_args!("failing closed: {e}")))
-    };
-    if route.access == Access::PublicSigned {
-        return match sign(None, &upstream.name, method, target.path()).await {
-            Ok(assertion) => forward(Some(assertion)).await,
-            Err(e) => signing_failed(e),
-        };
+    let outgoing = Outgoing::new(
+        settings.clone(),
+        request,
+        env,
+        upstream,
+        target,
+        method,
+        now,
+    )?;
+    if access == Access::PublicSigned {
+        return outgoing.forward(None).await;
     }
     let authorization = request.headers().get("authorization")?;
-    let claims = match gate::authorize(authorization.as_deref(), settings, route.strict, now).await
-    {
-        Ok(gate::Access::Granted(claims)) => claims,
+    match gate::authorize(authorization.as_deref(), &settings, strict, now).await {
+        Ok(gate::Access::Granted(claims)) => outgoing.forward(Some(&claims)).await,
         Ok(gate::Access::OriginDecides(claims)) => {
-            let Some(origin) = settings.routes.upstream(ORIGIN) else {
-                return Ok(respond::unavailable()?.because(format_args!(
-                    "failing closed: a version key is missing and no upstream is named {ORIGIN}"
-                )));
-            };
-            let check = RequestUrl {
-                path: ORIGIN_CHECK_PATH,
-                query: None,
-                ..url
-            };
-            let probe = proxy::target_url(origin, &check);
-            let unchecked = match sign(Some((&claims, false)), ORIGIN, "GET", probe.path()).await {
-                Ok(assertion) => assertion,
-                Err(e) => return signing_failed(e),
-            };
-            match origin_decides(&probe, origin, authorization.as_deref(), &unchecked, env).await? {
-                None => claims,
-                Some(refusal) => return Ok(refusal),
+            match outgoing
+                .origin_decides(&claims, authorization.as_deref())
+                .await?
+            {
+                None => outgoing.forward(Some(&claims)).await,
+                Some(refusal) => Ok(refusal),
             }
         }
-        Err(Denied::Token(rejection)) => return respond::rejection(rejection),
-        Err(Denied::Upstash(failure)) => {
-            return Ok(respond::unavailable()?.because(format_args!("failing closed: {failure}")))
-        }
-        Err(Denied::KeysUnavailable) => {
-            return Ok(respond::unavailable()?
-                .because("failing closed: unknown key id and the JWKS cannot be fetched"))
-        }
-    };
-    match sign(Some((&claims, true)), &upstream.name, method, target.path()).await {
-        Ok(assertion) => forward(Some(assertion)).await,
-        Err(e) => signing_failed(e),
+        Err(denied) => denied.answer(),
     }
-}
-
-/// The upstream that owns accounts: the one that can re-seed a missing version key from SQL.
-const ORIGIN: &str = "origin";
-
-/// The origin route the edge asks when it cannot check a token's version itself.
-const ORIGIN_CHECK_PATH: &str = "/api/users/me";
-
-/// Asks the origin to decide a token whose version key is missing from Redis: a `GET
-/// /api/users/me` carrying the token and an assertion marked `ver_checked: false`, which the
-/// origin answers by checking against SQL (re-seeding the key as it goes). `None`: accepted;
-/// `Some(answer)`: the origin's refusal to pass on (logged as the edge's: it refuses the
-/// request on the origin's word), or 503 when it gave no usable answer.
-async fn origin_decides(
-    probe: &TargetUrl,
-    origin: &routes::Upstream,
-    authorization: Option<&str>,
-    assertion: &str,
-    env: &Env,
-) -> worker::Result<Option<Answer>> {
-    let headers = web_sys::Headers::new()?;
-    if let Some(value) = authorization {
-        headers.set("authorization", value)?;
-    }
-    headers.set(proxy::ASSERTION, assertion)?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("GET");
-    init.set_headers(&headers);
-    let outbound = web_sys::Request::new_with_str_and_init(&probe.href, &init)?;
-    let response = match proxy::send(&outbound, origin, env).await? {
-        Answer::Upstream(response) => response,
-        unreachable @ Answer::Edge(..) => return Ok(Some(unreachable)),
-    };
-    Ok(match response.status() {
-        200 => None,
-        401 => {
-            // The origin's code, read from a copy of its body, for the log line.
-            let copy = response.clone()?;
-            let text = JsFuture::from(copy.text()?).await?;
-            let code = text
-                .as_string()
-                .and_then(|t| tollgate_shared::json::from_str::<ErrorBody>(&t).ok())
-                .map_or(ErrorCode::TokenRevoked, |b| b.error.code);
-            Some(Answer::Edge(
-                response,
-                log::Refusal {
-                    code,
-                    status: 401,
-                    detail: Some("refused by the origin's version check".into()),
-                },
-            ))
-        }
-        status => Some(respond::unavailable()?.because(format_args!(
-            "failing closed: the origin answered {status} to a version check"
-        ))),
-    })
 }
 
 /// Unix seconds. Inside a Worker `Date.now()` advances only across I/O, which is precise enough
 /// for `exp` checks with whole-second claims.
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     i64::try_from(worker::Date::now().as_millis() / 1000).unwrap_or(i64::MAX)
 }

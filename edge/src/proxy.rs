@@ -99,7 +99,8 @@ pub(crate) fn outbound(
     )?)
 }
 
-/// The JS side of [`outbound`]: one call each instead of one per getter, setter and deletion.
+/// The JS side of [`outbound`] and [`fetch_own`]: one call each instead of one per getter,
+/// setter and deletion.
 mod js {
     use worker::wasm_bindgen::prelude::wasm_bindgen;
     use worker::wasm_bindgen::JsValue;
@@ -125,6 +126,15 @@ export function outbound(href, request, method, withBody, dropped, set) {
   }
   return out;
 }
+export function fetch_own(url, bearer, body, ms) {
+  const headers = {};
+  if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const init = { method: body === undefined ? "GET" : "POST", headers, body };
+  return fetch(url, { ...init, signal: AbortSignal.timeout(ms) })
+    .then(async (r) => (r.status === 200 ? new Uint8Array(await r.arrayBuffer()) : r.status))
+    .catch((e) => (e && e.name === "TimeoutError" ? null : String((e && e.message) || e)));
+}
 "#)]
     extern "C" {
         /// The request's header names, lowercased, joined by commas (which no header name, an
@@ -144,6 +154,16 @@ export function outbound(href, request, method, withBody, dropped, set) {
             dropped: &str,
             set: &str,
         ) -> Result<web_sys::Request, JsValue>;
+
+        /// [`super::fetch_own`]'s request, `fetch` and body. Settles, never rejects, with the
+        /// 200 body's bytes (a `Uint8Array`), another status (a number), `null` when the
+        /// deadline passed first, or the error's message (a string).
+        pub fn fetch_own(
+            url: &str,
+            bearer: Option<&str>,
+            body: Option<&str>,
+            ms: u32,
+        ) -> worker::js_sys::Promise;
     }
 }
 
@@ -203,14 +223,51 @@ pub(crate) async fn send(
     }
 }
 
-/// One of the edge's own subrequests (Upstash, the origin's JWKS) on the public network,
-/// awaited: the same `fetch` an upstream URL gets ([`Fetcher`]), through `web_sys`.
-pub(crate) async fn fetch_public(
-    request: &web_sys::Request,
-) -> Result<web_sys::Response, worker::wasm_bindgen::JsValue> {
-    JsFuture::from(Fetcher::global().fetch(request)?)
-        .await?
-        .dyn_into()
+/// What one of the edge's own subrequests (the Upstash lookup, the origin's JWKS) came back
+/// with, read from the settled value of [`fetch_own`].
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// A 200, and its whole body.
+    Body(Vec<u8>),
+    /// Any other status (the body is not read).
+    Status(u16),
+    /// No complete answer, headers and body, within the deadline.
+    TimedOut,
+    /// Not sent or not answered (refused, reset, DNS, TLS…): why.
+    Failed(String),
+}
+
+impl Reply {
+    pub fn read(reply: &worker::wasm_bindgen::JsValue) -> Self {
+        if let Some(body) = reply.dyn_ref::<js_sys::Uint8Array>() {
+            return Self::Body(body.to_vec());
+        }
+        if let Some(status) = reply.as_f64() {
+            // An HTTP status: a whole number below 1000.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            return Self::Status(status as u16);
+        }
+        if reply.is_null() {
+            return Self::TimedOut;
+        }
+        Self::Failed(describe(reply))
+    }
+}
+
+/// Starts one of the edge's own subrequests on the public network — a GET of `url`, or a POST
+/// of the JSON `body` — with `bearer` as its credential, within `timeout`. The promise never
+/// rejects: it settles with what [`Reply::read`] takes. Building the request, `fetch` and
+/// reading the body are one JS call ([`js::fetch_own`]), so a lookup costs one promise whether
+/// the wasm awaits it or the JS entry does; the deadline (`AbortSignal.timeout`) covers the
+/// whole exchange and aborts the fetch, so it does not linger in the isolate.
+pub(crate) fn fetch_own(
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<&str>,
+    timeout: std::time::Duration,
+) -> js_sys::Promise {
+    let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    js::fetch_own(url, bearer, body, ms)
 }
 
 /// The whole body of `response`.

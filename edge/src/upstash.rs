@@ -3,25 +3,26 @@
 //!
 //! The published `upstash-redis-rs` needs nightly, does not build for wasm32 and has no
 //! pipelines; what we need is one POST, so the wire types come from `tollgate_shared::upstash`
-//! (shared with the REST bridge) and the transport is here. It calls `fetch` through `web_sys`
-//! ([`crate::proxy::fetch_public`], as the JWKS does): `worker::Fetch` and `worker::Request` would
-//! bring their `cf` options' serialisation (serde-wasm-bindgen) into the wasm for nothing.
+//! (shared with the REST bridge) and the transport is the edge's own subrequest
+//! ([`proxy::fetch_own`]: the POST and its answer in one JS call), awaited in the wasm by the
+//! full handler ([`Upstash::validation_lookup`]) or in JS by the entry's fast path
+//! ([`crate::entry`]). `worker::Fetch` and `worker::Request` would bring their `cf` options'
+//! serialisation (serde-wasm-bindgen) into the wasm for nothing.
 //!
 //! Every failure — unreachable, slower than the deadline, a non-200 answer, a per-command error,
 //! a body of the wrong shape — is an [`UpstashFailure`], and the caller fails closed with 503:
 //! without the lookup we cannot know the token was not revoked.
 
-use std::pin::pin;
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
-use tollgate_shared::upstash::{self, Command, ValidationLookup};
+use tollgate_shared::upstash::{self, ValidationLookup};
 use tollgate_shared::AccessClaims;
+use worker::js_sys;
 use worker::wasm_bindgen::JsValue;
-use worker::{web_sys, Delay};
+use worker::wasm_bindgen_futures::JsFuture;
 
 use crate::config::Settings;
-use crate::proxy;
+use crate::proxy::{self, Reply};
 use crate::weburl::WebUrl;
 
 /// Why the lookup could not be used. Only for logs: the client always sees 503 `unavailable`.
@@ -78,59 +79,43 @@ impl<'a> Upstash<'a> {
         }
     }
 
-    /// `HMGET tg:{sub} j:{jti} v` in one `/pipeline` round trip.
+    /// `HMGET tg:{sub} j:{jti} v` in one `/pipeline` round trip, awaited here.
     pub async fn validation_lookup(
         &self,
         claims: &AccessClaims,
     ) -> Result<ValidationLookup, UpstashFailure> {
+        let reply = JsFuture::from(self.start(claims)?)
+            .await
+            .unwrap_or_else(|e| e);
+        self.read(&reply)
+    }
+
+    /// Sends the lookup for `claims` and returns its pending reply, a promise that never
+    /// rejects ([`proxy::fetch_own`], within `UPSTASH_TIMEOUT_MS`): [`Self::read`] takes it.
+    pub fn start(&self, claims: &AccessClaims) -> Result<js_sys::Promise, UpstashFailure> {
         let commands = upstash::validation_pipeline(&self.settings.keys, claims);
-        let body = self.pipeline(&commands).await?;
-        upstash::parse_validation_replies(&body).map_err(UpstashFailure::Body)
-    }
-
-    /// POSTs `commands` to `/pipeline` and returns the 200 body, racing the whole exchange
-    /// (headers and body) against the deadline; on timeout the fetch is aborted so it does not
-    /// linger in the isolate.
-    async fn pipeline(&self, commands: &[Command]) -> Result<Vec<u8>, UpstashFailure> {
-        let unreachable = |e: JsValue| UpstashFailure::Unreachable(proxy::describe(&e));
-        let controller = web_sys::AbortController::new().map_err(unreachable)?;
-        let request = self
-            .request(commands, &controller.signal())
-            .map_err(unreachable)?;
-        let timeout = self.settings.upstash_timeout;
-        let exchange = async move {
-            let response = proxy::fetch_public(&request).await.map_err(unreachable)?;
-            match response.status() {
-                200 => proxy::body(&response).await.map_err(unreachable),
-                status => Err(UpstashFailure::Status(status)),
-            }
-        };
-        match select(pin!(exchange), pin!(Delay::from(timeout))).await {
-            Either::Left((outcome, _)) => outcome,
-            Either::Right(((), _)) => {
-                controller.abort();
-                Err(UpstashFailure::Timeout(timeout))
-            }
-        }
-    }
-
-    fn request(
-        &self,
-        commands: &[Command],
-        signal: &web_sys::AbortSignal,
-    ) -> Result<web_sys::Request, JsValue> {
-        let body =
-            serde_json::to_string(commands).map_err(|e| JsValue::from_str(&e.to_string()))?;
+        let body = serde_json::to_string(&commands)
+            .map_err(|e| UpstashFailure::Unreachable(e.to_string()))?;
         let (url, token) = self.endpoint();
-        let headers = web_sys::Headers::new()?;
-        headers.set("authorization", &format!("Bearer {token}"))?;
-        headers.set("content-type", "application/json")?;
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_headers(&headers);
-        init.set_body(&JsValue::from_str(&body));
-        init.set_signal(Some(signal));
-        web_sys::Request::new_with_str_and_init(&pipeline_url(url), &init)
+        let timeout = self.settings.upstash_timeout;
+        Ok(proxy::fetch_own(
+            &pipeline_url(url),
+            Some(token),
+            Some(&body),
+            timeout,
+        ))
+    }
+
+    /// The lookup from the settled reply of [`Self::start`].
+    pub fn read(&self, reply: &JsValue) -> Result<ValidationLookup, UpstashFailure> {
+        match Reply::read(reply) {
+            Reply::Body(body) => {
+                upstash::parse_validation_replies(&body).map_err(UpstashFailure::Body)
+            }
+            Reply::Status(status) => Err(UpstashFailure::Status(status)),
+            Reply::TimedOut => Err(UpstashFailure::Timeout(self.settings.upstash_timeout)),
+            Reply::Failed(e) => Err(UpstashFailure::Unreachable(e)),
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub struct EdgeConfig {
     /// `--env NAME`: a deployed environment of wrangler.toml (`[env.NAME]`) instead of its
     /// top-level development settings.
     pub env: Option<String>,
+    /// `wrangler dev SCRIPT`: another main module than wrangler.toml's (relative to the
+    /// repository root), e.g. `tests/edge-probe/probe.mjs`, which wraps the edge's own entry.
+    pub main: Option<PathBuf>,
 }
 
 impl EdgeConfig {
@@ -45,6 +48,12 @@ impl EdgeConfig {
     /// Drops a secret the default configuration sets.
     pub fn without_secret(&mut self, name: &str) -> &mut Self {
         self.secrets.remove(name);
+        self
+    }
+
+    /// Serves `script` as the main module instead of wrangler.toml's `main`.
+    pub fn main(&mut self, script: impl Into<PathBuf>) -> &mut Self {
+        self.main = Some(script.into());
         self
     }
 
@@ -159,6 +168,7 @@ impl Edge {
         command
             .current_dir(&root)
             .arg("dev")
+            .args(&config.main)
             .arg("--config")
             .arg(root.join("wrangler.toml"))
             .args(["--name", &format!("tollgate-edge-test-{}", &id[..12])])
