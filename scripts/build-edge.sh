@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the edge Worker bundle that wrangler.toml serves: worker-build's edge/build/index.js +
-# index_bg.wasm, and edge/entry.mjs (the JS entry that forwards public routes itself) copied next
+# index_bg.wasm, and edge/entry.mjs (the JS entry that forwards requests itself where it can) copied next
 # to them as edge/build/entry.mjs, wrangler's `main`.
 #
 # Installs/validates the offline toolchain first (scripts/edge-tools.sh, idempotent), then runs

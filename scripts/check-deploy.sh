@@ -18,13 +18,16 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 # Size budgets for the edge bundle, gzipped, in bytes. Measured 2026-12-02 with shared's JSON
-# reader in place of serde_json's, the edge's own fetches through web_sys and the JS entry's
-# synchronous routing export: wasm 116,737 bytes (gzip -9 -n; 114,535 before the entry, 155,785
-# before the JSON reader, 308,562 before Ed25519 moved to WebCrypto). The wasm budget is issue 8's
-# 120 KB target itself, so a regression past it fails here (a bare workers-rs pass-through is
-# 35,744 bytes); the whole upload was 126,208 bytes (wrangler's gzip figure). (Cloudflare's own limit, 3 MB compressed on the free plan, is far above.)
+# reader in place of serde_json's, the edge's own fetches as one JS helper and the JS entry's
+# synchronous steps for public and memoised protected requests: wasm 119,405 bytes (gzip -9 -n;
+# 116,737 with the public fast path only, 114,535 before the entry, 155,785 before the JSON
+# reader, 308,562 before Ed25519 moved to WebCrypto). The wasm budget is issue 8's 120 KB target
+# itself, so a regression past it fails here (a bare workers-rs pass-through is 35,744 bytes);
+# the whole upload was 129,628 bytes (wrangler's gzip figure; 126,208 before the protected fast
+# path), under a budget of 132,000 that is ours, not the issue's. (Cloudflare's own limit, 3 MB
+# compressed on the free plan, is far above.)
 EDGE_WASM_GZIP_BUDGET_BYTES=120000
-EDGE_UPLOAD_GZIP_BUDGET_BYTES=130000
+EDGE_UPLOAD_GZIP_BUDGET_BYTES=132000
 # The hardening of the systemd units, as `systemd-analyze security` scores exposure (0–100 here,
 # printed as 0.0–10.0; 1.2 when written): above this fails.
 SYSTEMD_EXPOSURE_THRESHOLD=20

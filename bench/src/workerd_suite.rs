@@ -436,7 +436,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                     if t.runtime == "workerd" && t.worker == "floor" {
                         floor_us = Some(cpu);
                     }
-                    if t.runtime == "workerd" && t.worker == FLOOR2 && *name != "health" {
+                    if t.runtime == "workerd" && t.worker == FLOOR2 && *name == "protected" {
                         floor2_us = Some(cpu);
                     }
                     let above_of = |floor: Option<f64>, own: &str| match (t.runtime, floor) {

@@ -19,10 +19,11 @@
 //!
 //! Built by `scripts/build-edge.sh` (worker-build, wasm32) and served by `wrangler.toml` at the
 //! repository root, whose `main` is the Worker's JS entry (`edge/entry.mjs`, copied next to
-//! worker-build's output): it extends worker-build's entrypoint, forwards public routes itself
-//! after a synchronous call into the wasm ([`entry`]), and hands every other request to the
-//! `fetch` handler here. Awaiting inside the wasm is what made a public route cost more than a
-//! JS pass-through (BENCHMARKS.md, issue 8 §6).
+//! worker-build's output): it extends worker-build's entrypoint and, after a synchronous call
+//! into the wasm ([`entry`]), forwards public routes itself and drives protected requests with
+//! a token this isolate verified before through synchronous steps, awaiting in JS; every other
+//! request goes to the `fetch` handler here. Awaiting inside the wasm is what made the Rust
+//! Worker cost more than a JS one (BENCHMARKS.md, issue 8 §6).
 //!
 //! # Layout
 //! - [`config`]: `Settings`, read from `Env` once per isolate; a bad value answers 503 and logs
@@ -32,10 +33,13 @@
 //! - [`keys`]: verification keys, static or fetched from the origin's JWKS (`JWKS_URL`).
 //! - [`upstash`]: the thin Upstash REST client over the platform's `fetch`, with a deadline.
 //! - [`proxy`]: forwarding to upstreams (URL or service binding), header hygiene, and the
-//!   `fetch` the edge's own subrequests (Upstash, the JWKS) go through.
+//!   edge's own subrequests (Upstash, the JWKS: [`proxy::fetch_own`]).
 //! - [`weburl`]: configuration URLs, parsed by the platform's URL parser in the Worker.
 //! - [`respond`]: the edge's own answers, from `tollgate_shared::ErrorBody`.
-//! - [`entry`]: the JS entry's synchronous fast path for public routes.
+//! - [`entry`]: the JS entry's synchronous fast path: public routes, and protected requests
+//!   with a memoised token.
+//! - [`protected`]: after the gate, for both entries: the assertion, the origin's version check
+//!   and the forward.
 //! - here: the routing decision both entries share ([`route`]), the `#[event]` handlers
 //!   delegating to [`handle`], and [`finish`], where both end a request (its log line).
 
@@ -124,7 +128,7 @@ pub(crate) enum Routed<'s> {
 }
 
 /// The routing decision, in one place for both entries: [`handle`] and the JS entry's
-/// synchronous fast path for public routes ([`entry::PublicRoutes::forward`]), so a path
+/// synchronous fast path ([`entry::FastPath::take`]), so a path
 /// that one would refuse or send elsewhere can never take the other's way.
 pub(crate) fn route<'s>(
     settings: &'s config::Settings,

@@ -47,7 +47,7 @@ pub(crate) async fn forward(
 
 /// The request the upstream receives: the client's method, body and headers, on `target`,
 /// minus what [`dropped_headers`] names, with `X-Forwarded-For` from `CF-Connecting-IP` and
-/// `assertion` added. Synchronous, so that the JS entry's public fast path and [`forward`]
+/// `assertion` added. Synchronous, so that the JS entry's fast path and [`forward`]
 /// build it the same way.
 ///
 /// The client's `Headers` object is handed to the new request as it is (the platform copies it
@@ -130,10 +130,15 @@ export function fetch_own(url, bearer, body, ms) {
   const headers = {};
   if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
   if (body !== undefined) headers["content-type"] = "application/json";
-  const init = { method: body === undefined ? "GET" : "POST", headers, body };
-  return fetch(url, { ...init, signal: AbortSignal.timeout(ms) })
+  // A timer cleared when the exchange ends, not `AbortSignal.timeout`, whose timer outlives
+  // every request that beat it and fires anyway.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), ms);
+  const method = body === undefined ? "GET" : "POST";
+  return fetch(url, { method, headers, body, signal: deadline.signal })
     .then(async (r) => (r.status === 200 ? new Uint8Array(await r.arrayBuffer()) : r.status))
-    .catch((e) => (e && e.name === "TimeoutError" ? null : String((e && e.message) || e)));
+    .catch((e) => (deadline.signal.aborted ? null : String((e && e.message) || e)))
+    .finally(() => clearTimeout(timer));
 }
 "#)]
     extern "C" {
@@ -258,8 +263,8 @@ impl Reply {
 /// of the JSON `body` — with `bearer` as its credential, within `timeout`. The promise never
 /// rejects: it settles with what [`Reply::read`] takes. Building the request, `fetch` and
 /// reading the body are one JS call ([`js::fetch_own`]), so a lookup costs one promise whether
-/// the wasm awaits it or the JS entry does; the deadline (`AbortSignal.timeout`) covers the
-/// whole exchange and aborts the fetch, so it does not linger in the isolate.
+/// the wasm awaits it or the JS entry does; the deadline covers the whole exchange and aborts
+/// the fetch, so it does not linger in the isolate.
 pub(crate) fn fetch_own(
     url: &str,
     bearer: Option<&str>,

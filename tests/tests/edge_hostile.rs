@@ -74,7 +74,7 @@ async fn hop_by_hop_headers_never_reach_the_origin() {
 }
 
 /// Public routes are forwarded by the Worker's JS entry (`edge/entry.mjs`, through the wasm's
-/// synchronous `PublicRoutes::forward`), not by the async handler the test above goes through:
+/// synchronous `FastPath::take`), not by the async handler the test above goes through:
 /// the same headers are dropped there, the query and end-to-end headers pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_route_drops_client_identity_and_hop_by_hop_headers_too() {
