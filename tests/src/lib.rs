@@ -62,6 +62,22 @@ pub fn repo_root() -> PathBuf {
     here.parent().map(PathBuf::from).unwrap_or(here)
 }
 
+/// `http://127.0.0.1:PORT` of a listener that accepts connections and never answers (each one is
+/// held open for the rest of the test): an Upstash or upstream that hangs.
+pub async fn black_hole() -> String {
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let url = format!("http://{}", hole.local_addr().expect("its address"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
 /// Sends `request` as raw bytes to `127.0.0.1:port` and returns the answer's status, if any: for
 /// requests an HTTP client would refuse to send or would normalise first (bad framing,
 /// `%2e%2e` in a path).

@@ -142,16 +142,7 @@ async fn the_fast_path_streams_the_request_body_and_binds_the_assertion_to_its_m
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstash_that_never_answers_times_out_closed_on_the_fast_path() {
-    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let hole_url = format!("http://{}", hole.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = hole.accept().await {
-            held.push(socket);
-        }
-    });
+    let hole_url = tollgate_tests::black_hole().await;
     let stack = probed(|edge| {
         edge.var("UPSTASH_REDIS_REST_URL", hole_url)
             .var("UPSTASH_TIMEOUT_MS", "300");
