@@ -89,7 +89,8 @@ impl Outgoing {
     }
 
     /// The signing input of the assertion this request carries to its upstream (`who`'s
-    /// version checked), for the JS entry to sign ([`crate::crypto::start_signing`]).
+    /// version checked, or anonymous), signed by the full handler ([`crate::crypto::EdgeSigner::sign`]) or,
+    /// on the JS entry's fast path, started by [`crate::crypto::EdgeSigner::start`] and awaited in JS.
     pub fn signing_input(&self, who: Option<&AccessClaims>) -> String {
         let claims = self.claims(
             who.map(|c| (c, true)),
@@ -97,12 +98,13 @@ impl Outgoing {
             &self.method,
             self.target.path(),
         );
-        jwt::signing_input(
-            jwt::Algorithm::EdDSA,
-            &self.settings.assertions.signer.kid,
-            assertion::TYP,
-            &claims,
-        )
+        self.input_of(&claims)
+    }
+
+    /// The JWS signing input of `claims` under the edge's signing key.
+    fn input_of(&self, claims: &AssertionClaims) -> String {
+        let kid = &self.settings.assertions.signer.kid;
+        jwt::signing_input(jwt::Algorithm::EdDSA, kid, assertion::TYP, claims)
     }
 
     /// Signs the assertion for `who` (checked) and forwards the request with it. A signature
@@ -149,12 +151,7 @@ impl Outgoing {
         };
         let probe = proxy::target_url(origin, &check);
         let claims = self.claims(Some((claims, false)), ORIGIN, "GET", probe.path());
-        let input = jwt::signing_input(
-            jwt::Algorithm::EdDSA,
-            &self.settings.assertions.signer.kid,
-            assertion::TYP,
-            &claims,
-        );
+        let input = self.input_of(&claims);
         let unchecked = match self.settings.assertions.signer.sign(input).await {
             Ok(assertion) => assertion,
             Err(e) => return signing_failed(&e).map(Some),
