@@ -92,7 +92,7 @@ impl FastPath {
                     settings.clone(),
                     &request,
                     &env,
-                    (route, upstream, target),
+                    (route, upstream, target, method),
                     via,
                     trace,
                     started,
@@ -165,11 +165,17 @@ impl std::fmt::Debug for State {
 impl InFlight {
     /// Takes on the protected request routed to `upstream` if it needs no await before its
     /// lookup: its token is memoised and the assertion key imported. Starts the lookup.
+    /// `method`: the client's, as [`FastPath::take`] read it for routing.
     fn take(
         settings: Rc<config::Settings>,
         request: &web_sys::Request,
         env: &Env,
-        (route, upstream, target): (&routes::Route, &routes::Upstream, proxy::TargetUrl),
+        (route, upstream, target, method): (
+            &routes::Route,
+            &routes::Upstream,
+            proxy::TargetUrl,
+            String,
+        ),
         via: Fetcher,
         trace: Trace,
         started: f64,
@@ -181,7 +187,6 @@ impl InFlight {
         if !settings.assertions.signer.is_imported() {
             return None;
         }
-        let method = request.method();
         let outgoing = Outgoing::new(settings, request, env, upstream, target, method, now).ok()?;
         let outbound = proxy::outbound(request, &outgoing.method, &outgoing.target, None).ok()?;
         // Committed from here: the client's body belongs to `outbound`.

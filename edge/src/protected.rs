@@ -89,8 +89,9 @@ impl Outgoing {
     }
 
     /// The signing input of the assertion this request carries to its upstream (`who`'s
-    /// version checked, or anonymous), signed by the full handler ([`crate::crypto::EdgeSigner::sign`]) or,
-    /// on the JS entry's fast path, started by [`crate::crypto::EdgeSigner::start`] and awaited in JS.
+    /// version checked, or anonymous): the full handler signs it with
+    /// [`crate::crypto::EdgeSigner::sign`]; the JS entry's fast path starts the signature with
+    /// [`crate::crypto::EdgeSigner::start`] and awaits it in JS.
     pub fn signing_input(&self, who: Option<&AccessClaims>) -> String {
         let claims = self.claims(
             who.map(|c| (c, true)),

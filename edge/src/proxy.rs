@@ -130,8 +130,8 @@ export function fetch_own(url, bearer, body, ms) {
   const headers = {};
   if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
   if (body !== undefined) headers["content-type"] = "application/json";
-  // A timer cleared when the exchange ends, not `AbortSignal.timeout`, whose timer outlives
-  // every request that beat it and fires anyway.
+  // A timer cleared when the exchange ends, so none outlives its request (with
+  // `AbortSignal.timeout` the timer's life is the platform's to decide).
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), ms);
   const method = body === undefined ? "GET" : "POST";
