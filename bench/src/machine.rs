@@ -94,14 +94,54 @@ fn command_line(cmd: &str, args: &[&str]) -> String {
 
 /// CPU seconds (user + system) process `pid` has used so far, all its threads (0 if it is gone).
 pub fn cpu_secs_of(pid: u32) -> f64 {
-    stat_cpu(&format!("/proc/{pid}/stat"))
+    cpu_of(pid).total()
+}
+
+/// CPU seconds used so far, split: `user` is the process's own code (for workerd: V8, the
+/// Worker's JS and wasm, the runtime's C++), `system` the kernel's work for it (mostly the
+/// sockets), which varies with how requests batch into wakeups more than with what the Worker
+/// does.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cpu {
+    pub user: f64,
+    pub system: f64,
+}
+
+impl Cpu {
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Self;
+    fn sub(self, earlier: Self) -> Self {
+        Self {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+}
+
+impl std::iter::Sum for Cpu {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |a, b| Self {
+            user: a.user + b.user,
+            system: a.system + b.system,
+        })
+    }
+}
+
+/// [`cpu_secs_of`], split into user and system time.
+pub fn cpu_of(pid: u32) -> Cpu {
+    stat_split(&format!("/proc/{pid}/stat"))
 }
 
 /// CPU seconds used so far by the live processes of process group `pgid` (for `wrangler dev`:
 /// node, esbuild and workerd).
-pub fn group_cpu_secs(pgid: u32) -> f64 {
+pub fn group_cpu(pgid: u32) -> Cpu {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
+        return Cpu::default();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
@@ -112,7 +152,7 @@ pub fn group_cpu_secs(pgid: u32) -> f64 {
                 .and_then(|(_, rest)| rest.split_whitespace().nth(2));
             group.and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
         })
-        .map(cpu_secs_of)
+        .map(cpu_of)
         .sum()
 }
 
@@ -195,8 +235,13 @@ pub fn thread_cpu_delta(
 /// The name `tollgate-bench` gives the runtime's threads.
 pub const RUNTIME_THREAD: &str = "tg-runtime";
 
-/// utime + stime of a `/proc/.../stat` file: the 12th and 13th fields after the command name.
+/// utime + stime of a `/proc/.../stat` file.
 fn stat_cpu(path: &str) -> f64 {
+    stat_split(path).total()
+}
+
+/// utime and stime of a `/proc/.../stat` file: the 12th and 13th fields after the command name.
+fn stat_split(path: &str) -> Cpu {
     let stat = std::fs::read_to_string(path).unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -206,5 +251,8 @@ fn stat_cpu(path: &str) -> f64 {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (ticks(11) + ticks(12)) / clock_ticks_per_sec()
+    Cpu {
+        user: ticks(11) / clock_ticks_per_sec(),
+        system: ticks(12) / clock_ticks_per_sec(),
+    }
 }

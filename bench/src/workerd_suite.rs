@@ -7,6 +7,10 @@
 //!   doing anything of its own (accepting the request, one subrequest, streaming the answer);
 //! - `floor-2`: `bench/edge-js/floor2.js`, the same pass-through making first the one Upstash
 //!   `/pipeline` call a protected request costs — the floor of a protected request;
+//! - `job-floor`: `bench/edge-js/job-floor.js`, floor-2 plus the platform work any edge doing
+//!   the protected job asks for (the lookup's deadline timer, the outbound request rebuilt from
+//!   the client's headers, one WebCrypto Ed25519 signature): measured like the floors, it is the
+//!   least a protected request can cost here, so a Worker's figure above it is its own code;
 //! - `bare-rs`: `bench/wasm-bare`, the same pass-through written with workers-rs and built like
 //!   the edge — what workers-rs itself costs above that floor, before any code of ours (more
 //!   pass-throughs, e.g. variants of its JS glue, can be given beside it);
@@ -77,6 +81,13 @@ pub struct Row {
     /// On a protected route, the same minus `floor-2`'s: above the two subrequests it makes.
     #[serde(default)]
     pub above_floor2_us: Option<f64>,
+    /// The user-space part of [`Self::cpu_us_per_request`] (the process's own code, without
+    /// the kernel's socket work, whose share moves with how requests batch into wakeups).
+    #[serde(default)]
+    pub user_us_per_request: Option<f64>,
+    /// [`Self::user_us_per_request`] minus the floor's (`floor-2`'s on a protected route).
+    #[serde(default)]
+    pub user_above_us: Option<f64>,
 }
 
 /// What the suite measured: a part of [`crate::report::Latest`] (`tollgate-bench report --workerd`).
@@ -164,9 +175,17 @@ impl Workerd {
             .map(|(k, v)| format!("(name = {}, text = {})", capnp_str(k), capnp_str(v)))
             .collect();
         let port = tollgate_tests::child_port()?;
+        // For profiling (BENCHMARKS.md): e.g. `--perf-basic-prof` lets `perf` name the JIT's
+        // code, the wasm's functions included.
+        let v8_flags: Vec<String> = std::env::var("TOLLGATE_WORKERD_V8_FLAGS")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(capnp_str)
+            .collect();
         let config = format!(
             r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
+  v8Flags = [{v8_flags}],
   services = [
     (name = "main", worker = (
       modules = [{modules}],
@@ -180,6 +199,7 @@ const config :Workerd.Config = (
 "#,
             modules = module_lines.join(", "),
             bindings = binding_lines.join(", "),
+            v8_flags = v8_flags.join(", "),
         );
         let config_path = dir.path().join("config.capnp");
         std::fs::write(&config_path, config)?;
@@ -268,7 +288,7 @@ struct Target {
     runtime: &'static str,
     worker: String,
     base: String,
-    cpu: Box<dyn Fn() -> f64>,
+    cpu: Box<dyn Fn() -> machine::Cpu>,
 }
 
 /// The origin's URL in the harness's default route table.
@@ -311,9 +331,11 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&dist)?;
     let floor_js = dist.join("floor.js");
     let floor2_js = dist.join("floor2.js");
+    let job_floor_js = dist.join("job-floor.js");
     let worker_js = dist.join("worker.js");
     bundle_js(&cfg.esbuild, &js_dir.join("floor.js"), &floor_js)?;
     bundle_js(&cfg.esbuild, &js_dir.join("floor2.js"), &floor2_js)?;
+    bundle_js(&cfg.esbuild, &js_dir.join("job-floor.js"), &job_floor_js)?;
     bundle_js(&cfg.esbuild, &js_dir.join("worker.js"), &worker_js)?;
 
     let mut sizes = BTreeMap::new();
@@ -326,6 +348,10 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
     servers.push((
         FLOOR2.to_owned(),
         Workerd::start(&cfg.workerd, &[("index.js".into(), floor2_js)], &bind).await?,
+    ));
+    servers.push((
+        JOB_FLOOR.to_owned(),
+        Workerd::start(&cfg.workerd, &[("index.js".into(), job_floor_js)], &bind).await?,
     ));
     for (label, dir) in cfg.bare.iter().chain(&cfg.rust).cloned() {
         sizes.insert(
@@ -354,11 +380,12 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
     let mut targets: Vec<Target> = Vec::new();
     for (label, server) in &servers {
         let pid = server.child.id();
+        eprintln!("[bench-edge] {label}: workerd pid {pid}");
         targets.push(Target {
             runtime: "workerd",
             worker: label.clone(),
             base: server.base.clone(),
-            cpu: Box::new(move || machine::cpu_secs_of(pid)),
+            cpu: Box::new(move || machine::cpu_of(pid)),
         });
     }
     if cfg.wrangler {
@@ -370,7 +397,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                 .first()
                 .map_or_else(String::new, |(l, _)| l.clone()),
             base: stack.edge.base.clone(),
-            cpu: Box::new(move || machine::group_cpu_secs(pgid)),
+            cpu: Box::new(move || machine::group_cpu(pgid)),
         });
     }
 
@@ -392,6 +419,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
             let status = wrk::status(&format!("{}{path}", t.base), workload).await?;
             let pass_through = t.worker == "floor"
                 || t.worker == FLOOR2
+                || t.worker == JOB_FLOOR
                 || cfg.bare.iter().any(|(l, _)| *l == t.worker);
             let want = if *name == "forged" && !pass_through {
                 401
@@ -428,25 +456,39 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                     continue;
                 }
                 let (mut floor_us, mut floor2_us) = (None, None);
+                let (mut floor_user, mut floor2_user) = (None, None);
                 for t in &targets {
                     let cpu0 = (t.cpu)();
                     let run = plan.run(&format!("{}{path}", t.base), workload, c);
                     let outcome = wrk::run(&run, &plan.workdir).await?;
-                    let cpu = ((t.cpu)() - cpu0) * 1e6 / outcome.requests.max(1) as f64;
+                    let used = (t.cpu)() - cpu0;
+                    let per_request = |secs: f64| secs * 1e6 / outcome.requests.max(1) as f64;
+                    let (cpu, user) = (per_request(used.total()), per_request(used.user));
                     if t.runtime == "workerd" && t.worker == "floor" {
                         floor_us = Some(cpu);
+                        floor_user = Some(user);
                     }
                     if t.runtime == "workerd" && t.worker == FLOOR2 && *name == "protected" {
                         floor2_us = Some(cpu);
+                        floor2_user = Some(user);
                     }
-                    let above_of = |floor: Option<f64>, own: &str| match (t.runtime, floor) {
-                        ("workerd", Some(f)) if t.worker != "floor" && t.worker != own => {
-                            Some(cpu - f)
-                        }
-                        _ => None,
+                    let above_of =
+                        |own: f64, floor: Option<f64>, floor_name: &str| match (t.runtime, floor) {
+                            ("workerd", Some(f))
+                                if t.worker != "floor" && t.worker != floor_name =>
+                            {
+                                Some(own - f)
+                            }
+                            _ => None,
+                        };
+                    let above = above_of(cpu, floor_us, "floor");
+                    let above2 = above_of(cpu, floor2_us, FLOOR2);
+                    // Against the floor of the same work: floor-2 on a protected route.
+                    let user_above = if *name == "protected" {
+                        above_of(user, floor2_user, FLOOR2)
+                    } else {
+                        above_of(user, floor_user, "floor")
                     };
-                    let above = above_of(floor_us, "floor");
-                    let above2 = above_of(floor2_us, FLOOR2);
                     eprintln!(
                         "  r{round} {}  CPU {cpu:>6.1} µs/req{}",
                         outcome.line(&format!("{} {} {name}", t.runtime, t.worker)),
@@ -460,6 +502,12 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                             .map(|a| format!("      ({a:+.1} above floor-2)\n"))
                             .unwrap_or_default(),
                     );
+                    eprintln!(
+                        "      user {user:.1} µs/req{}",
+                        user_above
+                            .map(|a| format!(" ({a:+.1} above its floor)"))
+                            .unwrap_or_default(),
+                    );
                     rows.push(Row {
                         runtime: t.runtime.into(),
                         worker: t.worker.clone(),
@@ -469,6 +517,8 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                         cpu_us_per_request: cpu,
                         above_floor_us: above,
                         above_floor2_us: above2,
+                        user_us_per_request: Some(user),
+                        user_above_us: user_above,
                     });
                 }
             }
@@ -486,6 +536,9 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
 
 /// The pass-through that also makes a protected request's Upstash call (`bench/edge-js/floor2.js`).
 const FLOOR2: &str = "floor-2";
+
+/// floor-2 plus the platform work of the protected job (`bench/edge-js/job-floor.js`).
+const JOB_FLOOR: &str = "job-floor";
 
 /// The same token with one character of its payload changed: it parses, names a known key, and
 /// its signature is well-formed, so the Worker runs the whole Ed25519 verification before
@@ -531,7 +584,7 @@ pub fn markdown(report: &Report) -> String {
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
     let mut out = String::from(
-        "| route | c | runtime | Worker | req/s | p50 ms | p99 ms | CPU µs/req | above floor µs | above floor-2 µs |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| route | c | runtime | Worker | req/s | p50 ms | p99 ms | CPU µs/req | above floor µs | above floor-2 µs | user µs/req | user above its floor µs |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for ((route, c, runtime, worker), rows) in &groups {
         let above = |of: fn(&Row) -> Option<f64>| {
@@ -543,13 +596,18 @@ pub fn markdown(report: &Report) -> String {
             }
         };
         out.push_str(&format!(
-            "| {route} | {c} | {runtime} | {worker} | {:.0} | {:.3} | {:.3} | {:.1} | {} | {} |\n",
+            "| {route} | {c} | {runtime} | {worker} | {:.0} | {:.3} | {:.3} | {:.1} | {} | {} | {} | {} |\n",
             median(rows.iter().map(|r| r.outcome.rps).collect()),
             median(rows.iter().map(|r| r.outcome.p50_ms).collect()),
             median(rows.iter().map(|r| r.outcome.p99_ms).collect()),
             median(rows.iter().map(|r| r.cpu_us_per_request).collect()),
             above(|r| r.above_floor_us),
             above(|r| r.above_floor2_us),
+            rows.iter()
+                .map(|r| r.user_us_per_request)
+                .collect::<Option<Vec<f64>>>()
+                .map_or_else(|| "—".to_owned(), |v| format!("{:.1}", median(v))),
+            above(|r| r.user_above_us),
         ));
     }
     out.push_str("\n| code | raw bytes | gzip -9 bytes |\n|---|---|---|\n");
