@@ -96,18 +96,76 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// `label -> (raw bytes, gzip -9 bytes)` of each Worker's code.
     pub sizes: BTreeMap<String, (u64, u64)>,
+    /// Redis work per protected request through each Rust bundle, counted where it happens.
+    #[serde(default)]
+    pub round_trips: Vec<RoundTrips>,
     pub load_before: [f64; 3],
     pub load_after: [f64; 3],
 }
 
+/// Redis work of one protected request through the edge, end to end (issue 8 §3): the
+/// bridge's commands (the edge's one Upstash `/pipeline`) and the origin's own round trips
+/// (none when it trusts the edge's assertion), over `requests` calls of `path`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoundTrips {
+    pub worker: String,
+    pub path: String,
+    pub requests: u64,
+    pub bridge_commands: u64,
+    pub origin_round_trips: u64,
+}
+
+/// How many calls [`count_round_trips`] counts per path.
+const COUNTED_CALLS: u64 = 200;
+
+/// Counts the Redis work of [`COUNTED_CALLS`] protected requests through the Worker at `base`,
+/// to the origin (`/api/users/me`, which then takes the edge's word for the token) and to the
+/// echo upstream, after one warm-up call each.
+async fn count_round_trips(
+    stack: &tollgate_tests::Stack,
+    worker: &str,
+    base: &str,
+    token: &str,
+) -> anyhow::Result<Vec<RoundTrips>> {
+    let client = reqwest::Client::new();
+    let call = |url: String| {
+        let request = client.get(url).bearer_auth(token);
+        async move {
+            let status = request.send().await?.status();
+            anyhow::ensure!(status == 200, "{worker}: HTTP {status} while counting");
+            anyhow::Ok(())
+        }
+    };
+    let mut out = Vec::new();
+    for path in ["/api/users/me", "/api/bench/me"] {
+        let url = format!("{base}{path}");
+        call(url.clone()).await?;
+        let bridge = stack.bridge_stats().await.commands;
+        let origin = stack.origin.state.redis.round_trips();
+        for _ in 0..COUNTED_CALLS {
+            call(url.clone()).await?;
+        }
+        out.push(RoundTrips {
+            worker: worker.to_owned(),
+            path: path.to_owned(),
+            requests: COUNTED_CALLS,
+            bridge_commands: stack.bridge_stats().await.commands - bridge,
+            origin_round_trips: stack.origin.state.redis.round_trips() - origin,
+        });
+    }
+    Ok(out)
+}
+
 /// The bench route table: sign-up and login go to the origin (to get a token through the same
-/// edge), `/health` and `/api/bench/*` to the echo upstream.
+/// edge), `/health` and `/api/bench/*` to the echo upstream, and `GET /api/users/me` to the
+/// origin for the end-to-end round-trip count.
 fn routes(origin: &str, echo: &str) -> serde_json::Value {
     json!({
         "upstreams": { "origin": { "url": origin }, "echo": { "url": echo } },
         "routes": [
             { "path": "/api/users/register", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
             { "path": "/api/users/login", "methods": ["POST"], "upstream": "origin", "access": "public_signed" },
+            { "path": "/api/users/me", "methods": ["GET"], "upstream": "origin" },
             { "path": "/health", "methods": ["GET"], "upstream": "echo", "access": "public" },
             { "prefix": "/api/bench", "upstream": "echo" }
         ]
@@ -434,6 +492,21 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
             );
         }
     }
+    let mut round_trips = Vec::new();
+    for (label, _) in &cfg.rust {
+        if let Some(t) = targets
+            .iter()
+            .find(|t| t.runtime == "workerd" && t.worker == *label)
+        {
+            round_trips.extend(count_round_trips(&stack, label, &t.base, &tokens.access).await?);
+        }
+    }
+    for r in &round_trips {
+        eprintln!(
+            "[bench-edge] {} {}: {} bridge commands, {} origin round trips over {} requests",
+            r.worker, r.path, r.bridge_commands, r.origin_round_trips, r.requests
+        );
+    }
     let plan = &cfg.plan;
     for t in &targets {
         let list: Vec<_> = routes
@@ -529,6 +602,7 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
     Ok(Report {
         rows,
         sizes,
+        round_trips,
         load_before,
         load_after: machine::load_avg(),
     })
@@ -609,6 +683,17 @@ pub fn markdown(report: &Report) -> String {
                 .map_or_else(|| "—".to_owned(), |v| format!("{:.1}", median(v))),
             above(|r| r.user_above_us),
         ));
+    }
+    if !report.round_trips.is_empty() {
+        out.push_str(
+            "\n| Redis work per protected request (raw workerd) | requests | bridge commands | origin round trips |\n|---|---|---|---|\n",
+        );
+        for r in &report.round_trips {
+            out.push_str(&format!(
+                "| {} `GET {}` | {} | {} | {} |\n",
+                r.worker, r.path, r.requests, r.bridge_commands, r.origin_round_trips
+            ));
+        }
     }
     out.push_str("\n| code | raw bytes | gzip -9 bytes |\n|---|---|---|\n");
     for (label, (raw, gz)) in &report.sizes {
