@@ -59,7 +59,7 @@ pub fn load_avg() -> [f64; 3] {
 
 /// CPU seconds (user + system) this process has used so far.
 pub fn process_cpu_secs() -> f64 {
-    stat_cpu("/proc/self/stat")
+    stat_cpu("/proc/self/stat").total()
 }
 
 /// `CLK_TCK`: the unit of the CPU times in `/proc/*/stat`.
@@ -111,6 +111,15 @@ impl Cpu {
     pub fn total(self) -> f64 {
         self.user + self.system
     }
+
+    /// The same time in µs per request, over `requests` (at least one).
+    pub fn micros_per(self, requests: u64) -> Self {
+        let scale = 1e6 / requests.max(1) as f64;
+        Self {
+            user: self.user * scale,
+            system: self.system * scale,
+        }
+    }
 }
 
 impl std::ops::Sub for Cpu {
@@ -134,7 +143,7 @@ impl std::iter::Sum for Cpu {
 
 /// [`cpu_secs_of`], split into user and system time.
 pub fn cpu_of(pid: u32) -> Cpu {
-    stat_split(&format!("/proc/{pid}/stat"))
+    stat_cpu(&format!("/proc/{pid}/stat"))
 }
 
 /// CPU seconds used so far by the live processes of process group `pgid` (for `wrangler dev`:
@@ -212,7 +221,10 @@ pub fn thread_cpu_secs() -> BTreeMap<u32, (&'static str, f64)> {
         };
         out.insert(
             tid,
-            (group, stat_cpu(&dir.join("stat").display().to_string())),
+            (
+                group,
+                stat_cpu(&dir.join("stat").display().to_string()).total(),
+            ),
         );
     }
     out
@@ -235,13 +247,8 @@ pub fn thread_cpu_delta(
 /// The name `tollgate-bench` gives the runtime's threads.
 pub const RUNTIME_THREAD: &str = "tg-runtime";
 
-/// utime + stime of a `/proc/.../stat` file.
-fn stat_cpu(path: &str) -> f64 {
-    stat_split(path).total()
-}
-
 /// utime and stime of a `/proc/.../stat` file: the 12th and 13th fields after the command name.
-fn stat_split(path: &str) -> Cpu {
+fn stat_cpu(path: &str) -> Cpu {
     let stat = std::fs::read_to_string(path).unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();

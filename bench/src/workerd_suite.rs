@@ -127,11 +127,11 @@ async fn count_round_trips(
     base: &str,
     token: &str,
 ) -> anyhow::Result<Vec<RoundTrips>> {
-    let client = reqwest::Client::new();
+    let workload = Workload::bearer(token);
     let call = |url: String| {
-        let request = client.get(url).bearer_auth(token);
+        let workload = &workload;
         async move {
-            let status = request.send().await?.status();
+            let status = wrk::status(&url, workload).await?;
             anyhow::ensure!(status == 200, "{worker}: HTTP {status} while counting");
             anyhow::Ok(())
         }
@@ -528,40 +528,38 @@ pub async fn run(cfg: &Config) -> anyhow::Result<Report> {
                 if *name == "forged" && c != 1 {
                     continue;
                 }
-                let (mut floor_us, mut floor2_us) = (None, None);
-                let (mut floor_user, mut floor2_user) = (None, None);
+                let (mut floor, mut floor2) = (None, None);
                 for t in &targets {
                     let cpu0 = (t.cpu)();
                     let run = plan.run(&format!("{}{path}", t.base), workload, c);
                     let outcome = wrk::run(&run, &plan.workdir).await?;
-                    let used = (t.cpu)() - cpu0;
-                    let per_request = |secs: f64| secs * 1e6 / outcome.requests.max(1) as f64;
-                    let (cpu, user) = (per_request(used.total()), per_request(used.user));
+                    let per = ((t.cpu)() - cpu0).micros_per(outcome.requests);
+                    let (cpu, user) = (per.total(), per.user);
                     if t.runtime == "workerd" && t.worker == "floor" {
-                        floor_us = Some(cpu);
-                        floor_user = Some(user);
+                        floor = Some(per);
                     }
                     if t.runtime == "workerd" && t.worker == FLOOR2 && *name == "protected" {
-                        floor2_us = Some(cpu);
-                        floor2_user = Some(user);
+                        floor2 = Some(per);
                     }
+                    // What this Worker costs above a floor it is not itself.
                     let above_of =
-                        |own: f64, floor: Option<f64>, floor_name: &str| match (t.runtime, floor) {
+                        |floor: Option<machine::Cpu>, floor_name: &str| match (t.runtime, floor) {
                             ("workerd", Some(f))
                                 if t.worker != "floor" && t.worker != floor_name =>
                             {
-                                Some(own - f)
+                                Some(per - f)
                             }
                             _ => None,
                         };
-                    let above = above_of(cpu, floor_us, "floor");
-                    let above2 = above_of(cpu, floor2_us, FLOOR2);
+                    let above = above_of(floor, "floor").map(machine::Cpu::total);
+                    let above2 = above_of(floor2, FLOOR2).map(machine::Cpu::total);
                     // Against the floor of the same work: floor-2 on a protected route.
                     let user_above = if *name == "protected" {
-                        above_of(user, floor2_user, FLOOR2)
+                        above_of(floor2, FLOOR2)
                     } else {
-                        above_of(user, floor_user, "floor")
-                    };
+                        above_of(floor, "floor")
+                    }
+                    .map(|d| d.user);
                     eprintln!(
                         "  r{round} {}  CPU {cpu:>6.1} µs/req{}",
                         outcome.line(&format!("{} {} {name}", t.runtime, t.worker)),
